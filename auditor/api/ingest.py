@@ -1,0 +1,327 @@
+"""Streaming import of a JSONL evaluation bundle: validated record by record, stored in chunks.
+
+The upload is fed in pieces of any size (`StreamImporter.feed`); complete lines are parsed and
+validated as they arrive and the records go to storage in bulk chunks inside one transaction,
+so memory holds one chunk and a few small indexes, never the upload. The checks are those of
+`auditor.bundle.parse_records` and `validate_bundle` (the same helpers decide probabilities and
+option indices); the cross-record checks use compact indexes:
+
+- items: id -> (position, option count); models: name -> position;
+- outputs already seen: one bit per (model, item) position pair;
+- verdicts already seen: one bit per item for each (judge, candidate) pair.
+
+Because records are checked as they stream, an item or model must come before the outputs and
+verdicts that name it (a header, items and models first is the natural order anyway). Any
+problem stops the writing, the transaction is rolled back at the end, and every problem found
+(up to `MAX_PROBLEMS`, then a count) is reported with its line: nothing partial is ever visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from auditor.api.nul import NUL_MESSAGE, nul_paths
+from auditor.bundle import (
+    SCHEMA_VERSION,
+    BundleError,
+    Item,
+    ModelInfo,
+    Normalization,
+    Output,
+    Problem,
+    Verdict,
+)
+from auditor.bundle import _index_problem as index_problem  # the rules of validate_bundle
+from auditor.bundle import _normalized as normalized_probs
+from auditor.storage import EvaluationImport, EvaluationInfo, Store
+
+__all__ = ["MAX_LINE_BYTES", "MAX_PROBLEMS", "ROWS_PER_CHUNK", "StreamImporter"]
+
+MAX_LINE_BYTES: Final = 8 * 1024 * 1024
+"""Longest record accepted; a longer line is reported and skipped, never buffered whole."""
+MAX_PROBLEMS: Final = 1000
+"""Problems listed in full; beyond this only their number is reported."""
+ROWS_PER_CHUNK: Final = 5000
+"""Records buffered before they are written (one bulk INSERT per kind)."""
+
+_ORDER_HINT = "items and models must come before the records that name them"
+_KINDS: dict[str, type[BaseModel]] = {
+    "item": Item,
+    "model": ModelInfo,
+    "output": Output,
+    "verdict": Verdict,
+}
+
+
+def _mark(bits: bytearray, index: int) -> bool:
+    """Set bit ``index``; True if it was set already."""
+    byte, bit = divmod(index, 8)
+    if byte >= len(bits):
+        bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))  # amortized doubling
+    mask = 1 << bit
+    seen = bits[byte] & mask
+    bits[byte] |= mask
+    return bool(seen)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+class StreamImporter:
+    """One JSONL upload being validated and stored; `feed` pieces, then `finish` or `abort`."""
+
+    def __init__(
+        self, store: Store, *, tenant: str, name: str | None, normalize: Normalization = "none"
+    ) -> None:
+        self._store = store
+        self._tenant = tenant
+        self._name = name
+        self._normalize: Normalization = normalize
+        self._writer: EvaluationImport | None = None
+        self._digest = hashlib.sha256()
+        self._partial = b""
+        self._skipping_long_line = False
+        self._line = 0
+        self._items: dict[str, tuple[int, int]] = {}
+        self._models: dict[str, int] = {}
+        self._outputs_seen: list[bytearray] = []
+        self._verdicts_seen: dict[tuple[int, int], bytearray] = {}
+        self._pending: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
+        self._pending_rows = 0
+        self.problems: list[Problem] = []
+        self.n_problems = 0
+        self.n_bytes = 0
+
+    # --- input --------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Take the next piece of the upload (split anywhere, even inside a line)."""
+        self._digest.update(data)
+        self.n_bytes += len(data)
+        if self._skipping_long_line:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            self._skipping_long_line = False
+            self._line += 1
+            data = data[newline + 1 :]
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line += 1
+            self._record(line)
+        if len(self._partial) > MAX_LINE_BYTES:
+            self._problem(f"line {self._line + 1}", f"longer than {MAX_LINE_BYTES} bytes")
+            self._partial = b""
+            self._skipping_long_line = True
+
+    def finish(self) -> EvaluationInfo:
+        """Check what only the whole upload shows, then commit; `BundleError` (after rolling
+        back) if anything was wrong."""
+        if self._skipping_long_line:
+            self._skipping_long_line = False
+        elif self._partial:
+            self._line += 1
+            self._record(self._partial)
+        self._partial = b""
+        if not self._items:
+            self._problem("items", "must contain at least one item")
+        if not self._models:
+            self._problem("models", "must contain at least one model")
+        if self.n_problems:
+            self.abort()
+            problems = list(self.problems)
+            if self.n_problems > len(problems):
+                hidden = self.n_problems - len(problems)
+                problems.append(Problem("<upload>", f"{hidden} more problems not listed"))
+            raise BundleError(problems)
+        self._flush()
+        writer = self._writer_now()
+        self._writer = None
+        return writer.commit(sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        """Discard everything written so far (safe to call more than once)."""
+        self._pending = {kind: [] for kind in _KINDS}
+        self._pending_rows = 0
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.rollback()
+
+    # --- records --------------------------------------------------------------------------------
+
+    def _problem(self, path: str, message: str) -> None:
+        self.n_problems += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(path, message))
+        if self._writer is not None or self._pending_rows:
+            self.abort()  # nothing more will be written: release the transaction now
+
+    def _record(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        where = f"line {self._line}"
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            self._problem(where, f"not valid JSON: {error}")
+            return
+        if not isinstance(record, dict):
+            self._problem(where, "a record must be a JSON object")
+            return
+        if b"\\u0000" in line and (found := nul_paths(record)):
+            for loc in found:
+                self._problem(f"{where}{_location(loc)}", NUL_MESSAGE)
+            return
+        kind = record.pop("kind", None)
+        if kind == "header":
+            version = record.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                self._problem(f"{where}.schema_version", f"unsupported version {version!r}")
+            return
+        model = _KINDS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            self._problem(
+                f"{where}.kind", f"must be one of header, {', '.join(_KINDS)}; got {kind!r}"
+            )
+            return
+        try:
+            value = model.model_validate(record, strict=True)  # as the JSON Schema says
+        except ValidationError as error:
+            for detail in error.errors():
+                shown = detail.get("input")
+                got = f" (got {shown!r})" if not isinstance(shown, dict | list) else ""
+                self._problem(f"{where}{_location(detail['loc'])}", f"{detail['msg']}{got}")
+            return
+        if isinstance(value, Item):
+            self._item(where, value)
+        elif isinstance(value, ModelInfo):
+            self._model(where, value)
+        elif isinstance(value, Output):
+            self._output(where, value)
+        elif isinstance(value, Verdict):
+            self._verdict(where, value)
+
+    def _item(self, where: str, item: Item) -> None:
+        ok = True
+        if item.id in self._items:
+            self._problem(f"{where}.id", f"duplicate item id {item.id!r}")
+            ok = False
+        if len(item.options) < 2:
+            self._problem(f"{where}.options", f"needs at least 2 options; got {len(item.options)}")
+            ok = False
+        elif (message := index_problem(item.gold, len(item.options))) is not None:
+            self._problem(f"{where}.gold", message)
+            ok = False
+        if item.id not in self._items:
+            self._items[item.id] = (len(self._items), len(item.options))
+        if ok:
+            self._add("item", item)
+
+    def _model(self, where: str, model: ModelInfo) -> None:
+        if model.name in self._models:
+            self._problem(f"{where}.name", f"duplicate model name {model.name!r}")
+            return
+        self._models[model.name] = len(self._models)
+        self._outputs_seen.append(bytearray())
+        self._add("model", model)
+
+    def _output(self, where: str, output: Output) -> None:
+        found: list[tuple[str, str]] = []
+        model_index = self._models.get(output.model)
+        if model_index is None:
+            found.append((".model", f"unknown model {output.model!r} ({_ORDER_HINT})"))
+        answered = self._items.get(output.item)
+        if answered is None:
+            found.append((".item", f"unknown item {output.item!r} ({_ORDER_HINT})"))
+        if (
+            model_index is not None
+            and answered is not None
+            and _mark(self._outputs_seen[model_index], answered[0])
+        ):
+            found.append(("", "duplicate output for this model and item"))
+        if output.probs is None and output.choice is None:
+            found.append(("", "needs `probs`, `choice`, or both"))
+        probs = output.probs
+        if answered is not None and answered[1] >= 2:
+            n_options = answered[1]
+            if probs is not None:
+                if len(probs) != n_options:
+                    found.append(
+                        (".probs", f"has {len(probs)} values but the item has {n_options} options")
+                    )
+                else:
+                    checked = normalized_probs(probs, self._normalize)
+                    if isinstance(checked, str):
+                        found.append((".probs", checked))
+                    else:
+                        probs = checked
+            if (
+                output.choice is not None
+                and (message := index_problem(output.choice, n_options)) is not None
+            ):
+                found.append((".choice", message))
+        for field, message in found:
+            self._problem(f"{where}{field}", message)
+        if not found:
+            self._add(
+                "output",
+                output if probs is output.probs else output.model_copy(update={"probs": probs}),
+            )
+
+    def _verdict(self, where: str, verdict: Verdict) -> None:
+        found: list[tuple[str, str]] = []
+        indices = []
+        for field in ("judge", "candidate"):
+            name = getattr(verdict, field)
+            index = self._models.get(name)
+            if index is None:
+                found.append((f".{field}", f"unknown model {name!r} ({_ORDER_HINT})"))
+            indices.append(index)
+        item = self._items.get(verdict.item)
+        if item is None:
+            found.append((".item", f"unknown item {verdict.item!r} ({_ORDER_HINT})"))
+        judge, candidate = indices
+        if judge is not None and candidate is not None and item is not None:
+            seen = self._verdicts_seen.setdefault((judge, candidate), bytearray())
+            if _mark(seen, item[0]):
+                found.append(("", "duplicate verdict for this judge, candidate and item"))
+        for field, message in found:
+            self._problem(f"{where}{field}", message)
+        if not found:
+            self._add("verdict", verdict)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _add(self, kind: str, record: BaseModel) -> None:
+        if self.n_problems:
+            return  # the upload will be refused: keep validating, stop writing
+        self._pending[kind].append(record)
+        self._pending_rows += 1
+        if self._pending_rows >= ROWS_PER_CHUNK:
+            self._flush()
+
+    def _writer_now(self) -> EvaluationImport:
+        if self._writer is None:
+            self._writer = self._store.begin_evaluation_import(tenant=self._tenant, name=self._name)
+        return self._writer
+
+    def _flush(self) -> None:
+        if not self._pending_rows:
+            return
+        pending, self._pending = self._pending, {kind: [] for kind in _KINDS}
+        self._pending_rows = 0
+        self._writer_now().add(
+            items=pending["item"],
+            models=pending["model"],
+            outputs=pending["output"],
+            verdicts=pending["verdict"],
+        )

@@ -1,0 +1,597 @@
+"""The evaluation bundle: the interchange format of Judge Auditor.
+
+One document holds the multiple-choice ``items`` with their gold answers, the ``models``, each
+model's ``outputs`` on the items (per-option probabilities and/or the chosen option, and an
+optional free-form answer) and the judges' ``verdicts`` on candidates' free-form answers.
+
+A bundle is JSON (one document) or JSONL (one record per line, each with a ``kind`` field:
+``header``, ``item``, ``model``, ``output`` or ``verdict``), so that large evaluations can be
+streamed. Every problem found is reported with the record and field it concerns; nothing is
+silently dropped or repaired unless the caller asks for it (``normalize``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, get_args
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "PROBABILITY_TOLERANCE",
+    "SCHEMA_VERSION",
+    "Bundle",
+    "BundleError",
+    "Item",
+    "ModelInfo",
+    "Normalization",
+    "Output",
+    "Problem",
+    "ResponseMatrix",
+    "Verdict",
+    "bundle_json_schema",
+    "load_bundle",
+    "parse_bundle",
+    "parse_records",
+    "response_matrix",
+    "validate_bundle",
+]
+
+SCHEMA_VERSION: Final = "1.0"
+PROBABILITY_TOLERANCE: Final = 1e-6
+"""Probabilities must sum to 1 within this tolerance (unless normalization is requested)."""
+
+Normalization = Literal["none", "sum", "softmax"]
+"""How ``probs`` are read: ``none`` = already probabilities; ``sum`` = non-negative scores divided
+by their total; ``softmax`` = logits or log-probabilities, exponentiated and renormalized."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(BaseModel):
+    """A multiple-choice item with its gold answer."""
+
+    model_config = _STRICT
+
+    id: str = Field(min_length=1, description="Unique item identifier.")
+    question: str = Field(description="The question text shown to models and judges.")
+    options: list[str] = Field(description="Answer options, in order (at least 2).")
+    gold: int = Field(description="Index of the correct option in `options` (0-based).")
+    difficulty: float | None = Field(default=None, description="Optional difficulty score.")
+    category: str | None = Field(default=None, description="Optional subject or category.")
+
+
+class ModelInfo(BaseModel):
+    """A model that answered items, or judged answers, or both."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, description="Unique model name (e.g. a litellm model string).")
+    provider: str | None = Field(default=None, description="Provider or vendor, e.g. `openai`.")
+    family: str | None = Field(default=None, description="Model family or architecture.")
+    params: float | None = Field(default=None, description="Parameter count in billions.")
+
+
+class Output(BaseModel):
+    """One model's answer to one item."""
+
+    model_config = _STRICT
+
+    model: str = Field(description="Name of the answering model (must be in `models`).")
+    item: str = Field(description="Id of the item answered (must be in `items`).")
+    probs: list[float] | None = Field(
+        default=None,
+        description="One probability per option of the item, summing to 1 (see normalization).",
+    )
+    choice: int | None = Field(
+        default=None, description="Index of the chosen option, when known (0-based)."
+    )
+    response: str | None = Field(default=None, description="Free-form answer, if collected.")
+
+
+class Verdict(BaseModel):
+    """A judge's verdict on one candidate's free-form answer to one item."""
+
+    model_config = _STRICT
+
+    judge: str = Field(description="Name of the judging model (must be in `models`).")
+    candidate: str = Field(description="Name of the judged model (must be in `models`).")
+    item: str = Field(description="Id of the item (must be in `items`).")
+    verdict: Literal[0, 1] | None = Field(
+        description="1 = judged correct, 0 = judged incorrect, null = unparseable judge output."
+    )
+    raw: str | None = Field(default=None, description="The judge's raw output.")
+
+
+class Bundle(BaseModel):
+    """An evaluation bundle: items, models, their outputs, and judges' verdicts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["1.0"] = Field(
+        default=SCHEMA_VERSION, description="Version of the bundle schema."
+    )
+    items: list[Item] = Field(description="Multiple-choice items with gold answers.")
+    models: list[ModelInfo] = Field(description="Models that answered or judged.")
+    outputs: list[Output] = Field(default_factory=list, description="Models' answers to items.")
+    verdicts: list[Verdict] = Field(
+        default_factory=list, description="Judges' verdicts on candidates' answers."
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located by a path such as ``outputs[3].probs``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class BundleError(ValueError):
+    """Raised when a bundle is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"invalid bundle: {shown}{more}")
+
+
+def bundle_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a bundle document (what `auditor schema` prints)."""
+    return Bundle.model_json_schema()
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+_RECORD_TYPES: dict[str, type[BaseModel]] = {
+    "item": Item,
+    "model": ModelInfo,
+    "output": Output,
+    "verdict": Verdict,
+}
+_SECTION = {"item": "items", "model": "models", "output": "outputs", "verdict": "verdicts"}
+
+
+def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
+    problems = []
+    for detail in error.errors():
+        path = prefix
+        for part in detail["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        value = detail.get("input")
+        shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+        problems.append(Problem(path or "<document>", f"{detail['msg']}{shown}"))
+    return problems
+
+
+def parse_bundle(document: Any, *, normalize: Normalization = "none") -> Bundle:
+    """Validate a decoded JSON bundle document; raise `BundleError` listing every problem."""
+    if not isinstance(document, dict):
+        raise BundleError([Problem("<document>", "a bundle must be a JSON object")])
+    try:
+        bundle = Bundle.model_validate(document)
+    except ValidationError as error:
+        raise BundleError(_pydantic_problems(error, "")) from None
+    return validate_bundle(bundle, normalize=normalize)
+
+
+def parse_records(
+    lines: Iterable[str], *, normalize: Normalization = "none", source: str = "line"
+) -> Bundle:
+    """Read a JSONL bundle: one JSON record per line, each with a `kind` field.
+
+    Problems name the line (``f"{source} {number}"``); cross-record problems name both the
+    record (``outputs[3]``) and its line.
+    """
+    items: list[Item] = []
+    models: list[ModelInfo] = []
+    outputs: list[Output] = []
+    verdicts: list[Verdict] = []
+    record_lines: dict[str, list[str]] = {name: [] for name in _SECTION.values()}
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{source} {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            problems.append(Problem(where, f"not valid JSON: {error.msg}"))
+            continue
+        if not isinstance(record, dict):
+            problems.append(Problem(where, "a record must be a JSON object"))
+            continue
+        kind = record.pop("kind", None)
+        if kind == "header":
+            version = record.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                problems.append(
+                    Problem(f"{where}.schema_version", f"unsupported version {version!r}")
+                )
+            continue
+        if kind not in _RECORD_TYPES:
+            problems.append(
+                Problem(
+                    f"{where}.kind",
+                    f"must be one of header, {', '.join(_RECORD_TYPES)}; got {kind!r}",
+                )
+            )
+            continue
+        try:
+            if kind == "item":
+                items.append(Item.model_validate(record))
+            elif kind == "model":
+                models.append(ModelInfo.model_validate(record))
+            elif kind == "output":
+                outputs.append(Output.model_validate(record))
+            else:
+                verdicts.append(Verdict.model_validate(record))
+        except ValidationError as error:
+            problems.extend(_pydantic_problems(error, f"{where} ({kind})"))
+            continue
+        record_lines[_SECTION[kind]].append(where)
+    if problems:
+        raise BundleError(problems)
+    # Each record was validated on its own above; the cross-record checks follow.
+    bundle = Bundle.model_construct(
+        schema_version=SCHEMA_VERSION,
+        items=items,
+        models=models,
+        outputs=outputs,
+        verdicts=verdicts,
+    )
+    return _validate(bundle, normalize, record_lines)
+
+
+def load_bundle(path: str | Path, *, normalize: Normalization = "none") -> Bundle:
+    """Load a bundle from a `.json` document or a `.jsonl` record stream."""
+    path = Path(path)
+    try:
+        if path.suffix == ".jsonl":
+            with path.open(encoding="utf-8") as handle:
+                return parse_records(handle, normalize=normalize, source=f"{path.name} line")
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise BundleError([Problem(str(path), error.strerror or str(error))]) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BundleError(
+            [Problem(str(path), f"not valid JSON at line {error.lineno}: {error.msg}")]
+        ) from None
+    return parse_bundle(document, normalize=normalize)
+
+
+# --- cross-record validation ---------------------------------------------------------------------
+
+
+def _normalized(values: list[float], normalize: Normalization) -> list[float] | str:
+    """Return the probabilities, or a message saying why they are not valid."""
+    if normalize == "none":
+        # Fast path for the common case; anything unusual falls through to the checks below.
+        total = _total(values)
+        if math.isfinite(total) and values and min(values) >= 0.0:  # all finite (total is) and >= 0
+            return values if abs(total - 1.0) <= PROBABILITY_TOLERANCE else _sum_message(total)
+    if normalize == "softmax":
+        # A log-probability of -inf is a probability of 0; NaN and +inf mean nothing.
+        if any(math.isnan(v) or v == math.inf for v in values):
+            return f"must be finite numbers or -inf (log 0); got {values!r}"
+        top = max(values)
+        if top == -math.inf:
+            return f"cannot be normalized: every value is -inf; got {values!r}"
+        exps = [math.exp(v - top) for v in values]
+        total = math.fsum(exps)  # each term is in [0, 1]: no overflow
+        return [e / total for e in exps]
+    if any(not math.isfinite(v) for v in values):
+        return f"must be finite numbers; got {values!r}"
+    if any(v < 0 for v in values):
+        return f"must be non-negative; got {values!r}"
+    total = _total(values)
+    if normalize == "sum":
+        if total <= 0:
+            return f"cannot be normalized: they sum to {total!r}"
+        if total == math.inf:  # finite scores whose sum overflows: scale by the largest first
+            top = max(values)
+            values = [v / top for v in values]
+            total = math.fsum(values)
+        return [v / total for v in values]
+    if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        return _sum_message(total)
+    return values
+
+
+def _total(values: list[float]) -> float:
+    """Exact sum; inf when it overflows, NaN for inf - inf or NaN entries."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
+    except ValueError:  # -inf + inf
+        return math.nan
+
+
+def _sum_message(total: float) -> str:
+    return (
+        f"must sum to 1 within {PROBABILITY_TOLERANCE:g}; they sum to {total!r} "
+        "(use --normalize sum|softmax for scores, logits or log-probabilities)"
+    )
+
+
+def _index_problem(value: int, n_options: int) -> str | None:
+    if 0 <= value < n_options:
+        return None
+    return f"must be an option index in 0..{n_options - 1}; got {value}"
+
+
+def validate_bundle(bundle: Bundle, *, normalize: Normalization = "none") -> Bundle:
+    """Check the relations between records; return the bundle with normalized probabilities.
+
+    Raises `BundleError` naming every problem: duplicate ids, unknown references, option
+    counts that differ from the item's, indices out of range (negative included), invalid
+    probabilities, outputs with neither ``probs`` nor ``choice``, and empty inputs.
+    """
+    return _validate(bundle, normalize, None)
+
+
+def _validate(
+    bundle: Bundle, normalize: Normalization, record_lines: dict[str, list[str]] | None
+) -> Bundle:
+    if normalize not in get_args(Normalization):
+        raise ValueError(
+            f"normalize: must be one of {', '.join(get_args(Normalization))}; got {normalize!r}"
+        )
+
+    def where(section: str, index: int, details: str) -> str:
+        line = f"{record_lines[section][index]}, " if record_lines is not None else ""
+        return f"{section}[{index}] ({line}{details})"
+
+    problems: list[Problem] = []
+    if not bundle.items:
+        problems.append(Problem("items", "must contain at least one item"))
+    if not bundle.models:
+        problems.append(Problem("models", "must contain at least one model"))
+
+    items: dict[str, Item] = {}
+    for i, item in enumerate(bundle.items):
+        at = where("items", i, f"id={item.id!r}")
+        if item.id in items:
+            problems.append(Problem(f"{at}.id", f"duplicate item id {item.id!r}"))
+        items[item.id] = item
+        if len(item.options) < 2:
+            problems.append(
+                Problem(f"{at}.options", f"needs at least 2 options; got {len(item.options)}")
+            )
+        elif (message := _index_problem(item.gold, len(item.options))) is not None:
+            problems.append(Problem(f"{at}.gold", message))
+
+    models: set[str] = set()
+    for i, model in enumerate(bundle.models):
+        at = where("models", i, f"name={model.name!r}")
+        if model.name in models:
+            problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r}"))
+        models.add(model.name)
+
+    outputs: list[Output] = []
+    seen_outputs: set[tuple[str, str]] = set()
+    for i, output in enumerate(bundle.outputs):
+        found: list[tuple[str, str]] = []  # (field, message); located only if any
+        if output.model not in models:
+            found.append((".model", f"unknown model {output.model!r}"))
+        answered = items.get(output.item)
+        if answered is None:
+            found.append((".item", f"unknown item {output.item!r}"))
+        output_key = (output.model, output.item)
+        if output_key in seen_outputs:
+            found.append(("", "duplicate output for this model and item"))
+        seen_outputs.add(output_key)
+        if output.probs is None and output.choice is None:
+            found.append(("", "needs `probs`, `choice`, or both"))
+        probs = output.probs
+        if answered is not None and len(answered.options) >= 2:
+            n_options = len(answered.options)
+            if probs is not None:
+                if len(probs) != n_options:
+                    found.append(
+                        (".probs", f"has {len(probs)} values but the item has {n_options} options")
+                    )
+                else:
+                    checked = _normalized(probs, normalize)
+                    if isinstance(checked, str):
+                        found.append((".probs", checked))
+                    else:
+                        probs = checked
+            if (
+                output.choice is not None
+                and (message := _index_problem(output.choice, n_options)) is not None
+            ):
+                found.append((".choice", message))
+        if found:
+            at = where("outputs", i, f"model={output.model!r}, item={output.item!r}")
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+        outputs.append(
+            output if probs is output.probs else output.model_copy(update={"probs": probs})
+        )
+
+    seen_verdicts: set[tuple[str, str, str]] = set()
+    for i, verdict in enumerate(bundle.verdicts):
+        found = []
+        for field in ("judge", "candidate"):
+            name = getattr(verdict, field)
+            if name not in models:
+                found.append((f".{field}", f"unknown model {name!r}"))
+        if verdict.item not in items:
+            found.append((".item", f"unknown item {verdict.item!r}"))
+        verdict_key = (verdict.judge, verdict.candidate, verdict.item)
+        if verdict_key in seen_verdicts:
+            found.append(("", "duplicate verdict for this judge, candidate and item"))
+        seen_verdicts.add(verdict_key)
+        if found:
+            at = where(
+                "verdicts",
+                i,
+                f"judge={verdict.judge!r}, candidate={verdict.candidate!r}, item={verdict.item!r}",
+            )
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+
+    if problems:
+        raise BundleError(problems)
+    if normalize == "none":
+        return bundle
+    return bundle.model_copy(update={"outputs": outputs})
+
+
+# --- the array view used by the statistics -------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ResponseMatrix:
+    """Models' multiple-choice answers in the stacked layout of SCIENCE.md section 1.
+
+    Each model is one row of ``probs`` holding its probability vectors for all items side by
+    side (item ``x`` occupies columns ``offsets[x]:offsets[x + 1]``). Missing outputs are rows of
+    zeros with ``present`` False. A model whose outputs lack ``probs`` anywhere is
+    discrete-only (``probabilistic`` False): its row holds one-hot vectors of its choices.
+    """
+
+    models: tuple[str, ...]
+    items: tuple[str, ...]
+    offsets: Annotated[np.ndarray, "int64 (n_items + 1,)"]
+    gold: Annotated[np.ndarray, "int64 (n_items,), option index within the item"]
+    probs: Annotated[np.ndarray, "float64 (n_models, n_columns)"]
+    choice: Annotated[np.ndarray, "int64 (n_models, n_items), -1 where missing"]
+    present: Annotated[np.ndarray, "bool (n_models, n_items)"]
+    probabilistic: Annotated[np.ndarray, "bool (n_models,)"]
+
+    @property
+    def option_counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def gold_columns(self) -> np.ndarray:
+        """Column of each item's gold option in the stacked layout."""
+        return self.offsets[:-1] + self.gold
+
+    def index(self, model: str) -> int:
+        """Row of ``model``; `KeyError` if it is not in the matrix."""
+        try:
+            return self._rows[model]
+        except KeyError:
+            raise KeyError(f"model {model!r} is not in the response matrix") from None
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {name: row for row, name in enumerate(self.models)}
+
+
+def _segment_argmax(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Index of the maximum within each consecutive segment of ``values`` (ties to the lowest).
+
+    ``values`` is 1-D or 2-D (segments run along the last axis); every length must be >= 1.
+    """
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    segment_max = np.maximum.reduceat(values, starts, axis=-1)
+    is_max = values == np.repeat(segment_max, lengths, axis=-1)
+    position = np.arange(values.shape[-1], dtype=np.int64)
+    first = np.minimum.reduceat(np.where(is_max, position, values.shape[-1]), starts, axis=-1)
+    return np.asarray(first - starts, dtype=np.int64)
+
+
+def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> ResponseMatrix:
+    """Stack a validated bundle's outputs into a `ResponseMatrix` (all items, given models).
+
+    The chosen option of an output is its ``choice`` when given, else the argmax of its
+    ``probs`` (ties to the lowest index). ``models`` selects and orders the rows (default: the
+    bundle's models in order); naming a model twice or one not in the bundle is a `ValueError`.
+    One pass over the outputs in Python, the rest vectorized.
+    """
+    known = [m.name for m in bundle.models]
+    names = tuple(models) if models is not None else tuple(known)
+    model_row = {name: row for row, name in enumerate(names)}
+    if len(model_row) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"models: {duplicate!r} is named more than once")
+    unknown = set(names).difference(known)
+    if unknown:
+        raise ValueError(f"models: {sorted(unknown)!r} not in the bundle")
+    item_col = {item.id: col for col, item in enumerate(bundle.items)}
+    counts = np.array([len(item.options) for item in bundle.items], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    gold = np.array([item.gold for item in bundle.items], dtype=np.int64)
+
+    rows: list[int] = []
+    cols: list[int] = []
+    stated: list[int] = []  # the stated choice, -1 where only probs were given
+    has_probs: list[bool] = []
+    prob_lengths: list[int] = []
+    flat_probs: list[float] = []
+    for output in bundle.outputs:
+        row = model_row.get(output.model)
+        if row is None:
+            continue
+        rows.append(row)
+        cols.append(item_col[output.item])
+        stated.append(-1 if output.choice is None else output.choice)
+        has_probs.append(output.probs is not None)
+        if output.probs is not None:
+            prob_lengths.append(len(output.probs))
+            flat_probs.extend(output.probs)
+
+    n_models, n_items = len(names), len(bundle.items)
+    row_of = np.array(rows, dtype=np.int64)
+    col_of = np.array(cols, dtype=np.int64)
+    choice_of = np.array(stated, dtype=np.int64)
+    with_probs = np.array(has_probs, dtype=bool)
+    lengths = np.array(prob_lengths, dtype=np.int64)
+    if not np.array_equal(lengths, counts[col_of[with_probs]]):
+        bad = int(np.flatnonzero(lengths != counts[col_of[with_probs]])[0])
+        raise ValueError(
+            f"outputs: an output for item {bundle.items[col_of[with_probs][bad]].id!r} has "
+            f"{lengths[bad]} probabilities; the item has {counts[col_of[with_probs][bad]]} "
+            "options (validate the bundle first)"
+        )
+
+    probs = np.zeros((n_models, int(offsets[-1])), dtype=np.float64)
+    if lengths.size:
+        values = np.array(flat_probs, dtype=np.float64)
+        segment_start = np.cumsum(lengths) - lengths
+        columns = np.repeat(offsets[col_of[with_probs]] - segment_start, lengths)
+        columns += np.arange(values.size, dtype=np.int64)
+        probs[np.repeat(row_of[with_probs], lengths), columns] = values
+        argmax = _segment_argmax(values, lengths)
+        unstated = choice_of[with_probs] < 0
+        choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
+
+    choice = np.full((n_models, n_items), -1, dtype=np.int64)
+    present = np.zeros((n_models, n_items), dtype=bool)
+    choice[row_of, col_of] = choice_of
+    present[row_of, col_of] = True
+    probabilistic = np.ones(n_models, dtype=bool)
+    probabilistic[row_of[~with_probs]] = False
+    probabilistic &= present.any(axis=1)
+    discrete = np.flatnonzero(~probabilistic)
+    if discrete.size:
+        # A discrete-only model's row holds one-hot vectors of its choices.
+        probs[discrete] = 0.0
+        sub_rows, sub_cols = np.nonzero(present[discrete])
+        model_rows = discrete[sub_rows]
+        probs[model_rows, offsets[sub_cols] + choice[model_rows, sub_cols]] = 1.0
+    return ResponseMatrix(
+        models=names,
+        items=tuple(item.id for item in bundle.items),
+        offsets=offsets,
+        gold=gold,
+        probs=probs,
+        choice=choice,
+        present=present,
+        probabilistic=probabilistic,
+    )

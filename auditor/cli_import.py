@@ -1,0 +1,150 @@
+"""`auditor import ...`: convert evaluation logs of other tools into an evaluation bundle.
+
+A thin shell over `auditor.importers`: each command reads the logs, writes the validated bundle
+(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints one summary line. On bad input
+it writes one ``error: <where>: <message>`` line per problem to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from auditor.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
+from auditor.importers import ImportResult, import_inspect, import_lm_eval, import_table
+
+__all__ = ["import_app", "write_bundle"]
+
+EXIT_INVALID = 2
+
+import_app = typer.Typer(
+    help="Import evaluations from other tools into a bundle.", no_args_is_help=True
+)
+
+OutOption = Annotated[
+    Path, typer.Option("--out", help="Bundle to write: .json, or .jsonl for one record a line.")
+]
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    for problem in problems:  # one line each, never wrapped, so tools can read them
+        sys.stderr.write(f"error: {problem}\n")
+    raise typer.Exit(EXIT_INVALID)
+
+
+def write_bundle(bundle: Bundle, path: Path) -> None:
+    """Write a bundle as one JSON document, or as JSONL records if ``path`` ends in .jsonl."""
+    if path.suffix == ".jsonl":
+        lines = [json.dumps({"kind": "header", "schema_version": SCHEMA_VERSION})]
+        for kind, records in (
+            ("item", bundle.items),
+            ("model", bundle.models),
+            ("output", bundle.outputs),
+            ("verdict", bundle.verdicts),
+        ):
+            lines.extend(
+                json.dumps({"kind": kind, **record.model_dump(mode="json")}) for record in records
+            )
+        text = "\n".join(lines) + "\n"
+    else:
+        text = bundle.model_dump_json(indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _run(do_import: Callable[[], ImportResult], out: Path) -> None:
+    try:
+        result = do_import()
+    except BundleError as error:
+        _fail([str(problem) for problem in error.problems])
+    try:
+        write_bundle(result.bundle, out)
+    except OSError as error:
+        _fail([f"--out {out}: {error.strerror or error}"])
+    sys.stdout.write(f"imported {result.summary()} -> {out}\n")
+
+
+@import_app.command("lm-eval")
+def lm_eval(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="lm-eval output directories, samples_<task>_<date>.jsonl or results_<date>.json "
+            "files (run lm_eval with --log_samples)."
+        ),
+    ],
+    out: OutOption,
+    model_name: Annotated[
+        str | None,
+        typer.Option(help="Name of the model (default: model_name in the results file)."),
+    ] = None,
+    length_normalize: Annotated[
+        bool,
+        typer.Option(
+            help="Divide each option's log-likelihood by its length in characters first "
+            "(lm-eval's acc_norm); the result is a score, not the model's probability."
+        ),
+    ] = False,
+) -> None:
+    """Import lm-evaluation-harness multiple-choice samples; probs = softmax of log-likelihoods."""
+    _run(
+        lambda: import_lm_eval(paths, model_name=model_name, length_normalize=length_normalize),
+        out,
+    )
+
+
+@import_app.command("inspect")
+def inspect(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Inspect logs (.eval or .json) or directories of them.")
+    ],
+    out: OutOption,
+    scorer: Annotated[
+        str | None, typer.Option(help="Take verdicts from this model-graded scorer only.")
+    ] = None,
+) -> None:
+    """Import Inspect logs: multiple-choice samples as outputs, model-graded ones as verdicts."""
+    _run(lambda: import_inspect(paths, scorer=scorer), out)
+
+
+def _normalization(value: str) -> Normalization:
+    if value not in ("none", "sum", "softmax"):
+        _fail([f"--normalize: must be none, sum or softmax; got {value!r}"])
+    return value  # type: ignore[return-value]
+
+
+NormalizeOption = Annotated[
+    str,
+    typer.Option(help="How probabilities are read: none, sum or softmax (logits, log-probs)."),
+]
+
+
+@import_app.command("csv")
+def csv_table(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.")],
+    out: OutOption,
+    normalize: NormalizeOption = "none",
+) -> None:
+    """Import a CSV table with a header row, one row per item and model.
+
+    Columns: item_id, question, options (a JSON list) or option_1.., gold (index or letter),
+    category, difficulty, model, provider, family, probs (a JSON list) or prob_1.., choice,
+    response, judge, verdict (1/0, C/I; empty = unparseable), judge_raw.
+    """
+    normalization = _normalization(normalize)
+    _run(lambda: import_table(file, table_format="csv", normalize=normalization), out)
+
+
+@import_app.command("jsonl")
+def jsonl_table(
+    file: Annotated[Path, typer.Argument(help="One JSON object a line, with the CSV's keys.")],
+    out: OutOption,
+    normalize: NormalizeOption = "none",
+) -> None:
+    """Import a JSONL table: one object a line with the keys of the CSV import."""
+    normalization = _normalization(normalize)
+    _run(lambda: import_table(file, table_format="jsonl", normalize=normalization), out)

@@ -1,0 +1,296 @@
+"""What an audit asks of models, and how the answers become an evaluation bundle.
+
+Pure functions between the audit spec, the evaluation bundle and call records; the workers do
+the I/O. An audit has three kinds of call:
+
+- ``mcq``: a model answers an item as a multiple-choice question (one letter, log-probabilities);
+- ``answer``: a candidate answers the item in free form;
+- ``judge``: a judge grades a candidate's free-form answer with 1 or 0.
+
+Each call's key is the SHA-256 of exactly what changes its output: the tenant, the litellm
+model string and API base, the sampling parameters and the messages (which contain the prompt
+template). Timeouts, retry settings and credentials are not part of it. A stored call is never
+made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.ecosystem import Ecosystem
+from auditor.prompts import (
+    PROMPTS_VERSION,
+    answer_messages,
+    judge_messages,
+    mcq_messages,
+    parse_mcq,
+    parse_verdict,
+)
+from auditor.spec import AuditSpec, ModelSpec
+
+__all__ = [
+    "Call",
+    "CallKind",
+    "assemble_bundle",
+    "base_bundle",
+    "call_key",
+    "collect_calls",
+    "judge_calls",
+    "read_reply",
+    "simulation_api_base",
+]
+
+CallKind = Literal["mcq", "answer", "judge"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call an audit needs."""
+
+    key: str
+    kind: CallKind
+    model: str  # display name of the model called
+    item: str
+    candidate: str | None
+    request: dict[str, Any]  # litellm keyword arguments, without credentials
+
+
+def simulation_api_base(spec: AuditSpec) -> str | None:
+    """``sim://<world id>``: tells the simulated provider which world answers."""
+    if spec.simulation is None:
+        return None
+    text = spec.simulation.model_dump_json()
+    return "sim://" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def call_key(tenant: str, request: Mapping[str, Any]) -> str:
+    document = {"tenant": tenant, "prompts": PROMPTS_VERSION, "request": request}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _request(
+    spec: AuditSpec, model: ModelSpec, messages: list[dict[str, str]], **sampling: Any
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "model": model.model,
+        "messages": messages,
+        **sampling,
+        **model.params,
+    }
+    api_base = model.api_base
+    if api_base is None and model.model.startswith("sim/"):
+        api_base = simulation_api_base(spec)
+    if api_base is not None:
+        request["api_base"] = api_base
+    return request
+
+
+def base_bundle(spec: AuditSpec, evaluation: Bundle | None) -> Bundle:
+    """The items (and any outputs and verdicts already known) the audit starts from."""
+    if spec.simulation is not None:
+        world = Ecosystem(spec.simulation)
+        bundle = Bundle.model_construct(
+            schema_version="1.0", items=world.items, models=[], outputs=[], verdicts=[]
+        )
+    elif evaluation is None:
+        raise ValueError("the audit's evaluation could not be loaded")
+    else:
+        bundle = evaluation
+    if spec.max_items is not None:
+        keep = {item.id for item in bundle.items[: spec.max_items]}
+        bundle = Bundle.model_construct(
+            schema_version="1.0",
+            items=bundle.items[: spec.max_items],
+            models=bundle.models,
+            outputs=[o for o in bundle.outputs if o.item in keep],
+            verdicts=[v for v in bundle.verdicts if v.item in keep],
+        )
+    return bundle
+
+
+def collect_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
+    """MCQ answers of every model and free-form answers of every candidate that the base
+    bundle does not already hold."""
+    have_mcq = {
+        (o.model, o.item) for o in base.outputs if o.probs is not None or o.choice is not None
+    }
+    have_answer = {(o.model, o.item) for o in base.outputs if o.response is not None}
+    sampling = spec.sampling
+    calls = []
+    for model in spec.all_models:
+        name = model.display_name
+        for item in base.items:
+            if (name, item.id) not in have_mcq:
+                request = _request(
+                    spec,
+                    model,
+                    mcq_messages(item.question, item.options),
+                    temperature=sampling.temperature,
+                    max_tokens=1,
+                    logprobs=True,
+                    top_logprobs=sampling.top_logprobs,
+                )
+                calls.append(Call(call_key(tenant, request), "mcq", name, item.id, None, request))
+            if (name, item.id) not in have_answer:
+                request = _request(
+                    spec,
+                    model,
+                    answer_messages(item.question),
+                    temperature=sampling.temperature,
+                    max_tokens=sampling.answer_max_tokens,
+                )
+                calls.append(
+                    Call(call_key(tenant, request), "answer", name, item.id, None, request)
+                )
+    return calls
+
+
+def judge_calls(
+    spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
+) -> list[Call]:
+    """Every judge on every other candidate's answer, except verdicts already known.
+
+    ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
+    missing answer means no judge call (its absence is reported in coverage).
+    """
+    template = spec.judge_prompt.resolve()
+    have = {(v.judge, v.candidate, v.item) for v in base.verdicts}
+    items = {item.id: item for item in base.items}
+    calls = []
+    for judge in spec.judges:
+        judge_name = judge.display_name
+        for candidate in spec.candidate_models:
+            name = candidate.display_name
+            if name == judge_name:
+                continue
+            for item_id, item in items.items():
+                answer = answers.get((name, item_id))
+                if answer is None or (judge_name, name, item_id) in have:
+                    continue
+                messages = judge_messages(
+                    template,
+                    question=item.question,
+                    answer=answer,
+                    reference=item.options[item.gold],
+                )
+                request = _request(
+                    spec,
+                    judge,
+                    messages,
+                    temperature=spec.sampling.temperature,
+                    max_tokens=spec.sampling.verdict_max_tokens,
+                )
+                calls.append(
+                    Call(call_key(tenant, request), "judge", judge_name, item_id, name, request)
+                )
+    return calls
+
+
+def read_reply(
+    kind: CallKind, text: str | None, top_logprobs: list[tuple[str, float]] | None, n_options: int
+) -> dict[str, Any]:
+    """The parsed form of a reply, as stored with the call."""
+    if kind == "mcq":
+        reading = parse_mcq(text, top_logprobs, n_options)
+        return {"choice": reading.choice, "probs": reading.probs, "reason": reading.reason}
+    if kind == "answer":
+        return {"response": text or ""}
+    verdict = parse_verdict(text)
+    return {"verdict": verdict.verdict, "reason": verdict.reason}
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A finished call as the assembly needs it."""
+
+    kind: CallKind
+    model: str
+    item: str
+    candidate: str | None
+    status: str
+    text: str | None
+    parsed: dict[str, Any] | None
+
+
+def answers_of(base: Bundle, outcomes: Iterable[CallOutcome]) -> dict[tuple[str, str], str]:
+    answers = {(o.model, o.item): o.response for o in base.outputs if o.response is not None}
+    for outcome in outcomes:
+        if outcome.kind == "answer" and outcome.status == "done" and outcome.parsed:
+            answers[(outcome.model, outcome.item)] = outcome.parsed["response"]
+    return answers
+
+
+def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcome]) -> Bundle:
+    """The base bundle plus what the calls collected: the bundle that is analyzed."""
+    known_models = {m.name: m for m in base.models}
+    models = list(base.models) + [
+        ModelInfo(
+            name=m.display_name, provider=m.provider or m.model.split("/", 1)[0], family=m.family
+        )
+        for m in spec.all_models
+        if m.display_name not in known_models
+    ]
+    if spec.simulation is not None:
+        families = Ecosystem(spec.simulation).family_of
+        models = [
+            m
+            if m.family or m.name not in families
+            else m.model_copy(update={"family": families[m.name]})
+            for m in models
+        ]
+    items: dict[str, Item] = {item.id: item for item in base.items}
+    outputs: dict[tuple[str, str], dict[str, Any]] = {
+        (o.model, o.item): o.model_dump() for o in base.outputs
+    }
+    verdicts = list(base.verdicts)
+    for outcome in outcomes:
+        if outcome.status != "done" or outcome.parsed is None:
+            continue
+        if outcome.kind in ("mcq", "answer"):
+            if outcome.kind == "mcq" and outcome.parsed.get("choice") is None:
+                continue  # unparseable MCQ reply: no output for this item (coverage says so)
+            record = outputs.setdefault(
+                (outcome.model, outcome.item),
+                {
+                    "model": outcome.model,
+                    "item": outcome.item,
+                    "probs": None,
+                    "choice": None,
+                    "response": None,
+                },
+            )
+            if outcome.kind == "mcq":
+                record["choice"] = outcome.parsed["choice"]
+                record["probs"] = outcome.parsed.get("probs")
+            else:
+                record["response"] = outcome.parsed["response"]
+        else:
+            assert outcome.candidate is not None
+            verdicts.append(
+                Verdict.model_construct(
+                    judge=outcome.model,
+                    candidate=outcome.candidate,
+                    item=outcome.item,
+                    verdict=outcome.parsed.get("verdict"),
+                    raw=outcome.text,
+                )
+            )
+    output_rows = [
+        Output.model_construct(**record)
+        for record in outputs.values()
+        if (record.get("probs") is not None or record.get("choice") is not None)
+        and record["item"] in items
+    ]
+    return Bundle.model_construct(
+        schema_version="1.0",
+        items=list(items.values()),
+        models=models,
+        outputs=output_rows,
+        verdicts=verdicts,
+    )

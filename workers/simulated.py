@@ -1,0 +1,254 @@
+"""Simulated models: a litellm custom provider (``sim/<model>``) backed by an `Ecosystem`.
+
+Calls go through litellm exactly like calls to a real provider; the handler reads the prompt
+the way a model would (which question, which answer), and answers from the ecosystem's planted
+truth. The world is chosen by ``api_base = sim://<world id>`` (see
+`auditor.pipeline.simulation_api_base`); a worker registers the worlds of the audits it runs.
+Latency and faults (rate limits, 5xx, timeouts, connection resets, auth failures, garbage
+replies) are injected per `auditor.spec.SimulatedProvider`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import litellm
+from litellm import CustomLLM, ModelResponse
+
+from auditor.ecosystem import Ecosystem, EcosystemConfig
+from auditor.prompts import ANSWER_DELIMITER, option_letter
+from auditor.spec import SimulatedProvider
+
+__all__ = ["PROVIDER", "SimulatedLLM", "register", "register_world"]
+
+PROVIDER = "sim"
+PRICE_PER_TOKEN = (1e-7, 4e-7)
+"""(input, output) USD per token charged by simulated models, so budgets can be exercised."""
+_GARBAGE = ("I cannot determine that.", "Yes", "correct!", "The answer seems right to me.", "")
+
+_worlds: dict[str, Ecosystem] = {}
+_behaviour: dict[str, SimulatedProvider] = {}
+_lock = threading.Lock()
+
+
+def register_world(
+    api_base: str, config: EcosystemConfig, behaviour: SimulatedProvider | None = None
+) -> None:
+    """Make ``sim://<world id>`` answer from the ecosystem of ``config``."""
+    with _lock:
+        if api_base not in _worlds:
+            world = _worlds[api_base] = Ecosystem(config)
+            _register_prices(world.model_names)
+        _behaviour[api_base] = behaviour or SimulatedProvider()
+    register()
+
+
+def _register_prices(models: tuple[str, ...]) -> None:
+    """Price simulated models in litellm's cost map, so litellm reports their cost."""
+    entry = {
+        "input_cost_per_token": PRICE_PER_TOKEN[0],
+        "output_cost_per_token": PRICE_PER_TOKEN[1],
+        "litellm_provider": PROVIDER,
+        "mode": "chat",
+    }
+    logger = logging.getLogger("LiteLLM")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # it warns that sim/* is not in its built-in map: expected
+    try:
+        litellm.register_model({f"{PROVIDER}/{name}": dict(entry) for name in models})
+    finally:
+        logger.setLevel(level)
+
+
+def register() -> None:
+    """Register the ``sim`` provider with litellm (idempotent)."""
+    providers = litellm.custom_provider_map
+    if not any(p.get("provider") == PROVIDER for p in providers):
+        litellm.custom_provider_map = [
+            *providers,
+            {"provider": PROVIDER, "custom_handler": _HANDLER},
+        ]
+        litellm.utils.custom_llm_setup()
+
+
+def _text_of(messages: list[dict[str, Any]]) -> tuple[str, str]:
+    system = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
+    user = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    return system, user
+
+
+def _answer_block(user: str) -> str:
+    start = user.find("<<<ANSWER>>>")
+    end = user.find(ANSWER_DELIMITER)
+    return user[start + len("<<<ANSWER>>>") : end] if 0 <= start < end else user
+
+
+def _ledger(path: str, model: str, messages: list[dict[str, Any]]) -> None:
+    digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:24]
+    line = f"{model}\t{digest}\t{os.getpid()}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)  # one write with O_APPEND: lines from many processes never interleave
+    finally:
+        os.close(fd)
+
+
+def _fault(kind: str, model: str) -> Exception:
+    full = f"{PROVIDER}/{model}"
+    if kind == "rate_limit":
+        return litellm.RateLimitError("simulated rate limit", llm_provider=PROVIDER, model=full)
+    if kind == "server_error":
+        return litellm.InternalServerError("simulated 500", llm_provider=PROVIDER, model=full)
+    if kind == "timeout":
+        return litellm.Timeout("simulated timeout", model=full, llm_provider=PROVIDER)
+    return litellm.APIConnectionError(
+        "simulated connection reset", llm_provider=PROVIDER, model=full
+    )
+
+
+class SimulatedLLM(CustomLLM):
+    """The handler litellm calls for ``sim/...`` models."""
+
+    def _respond(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        api_base: str | None,
+        optional_params: dict[str, Any],
+    ) -> tuple[ModelResponse, float]:
+        world = _worlds.get(api_base or "")
+        behaviour = _behaviour.get(api_base or "", SimulatedProvider())
+        if world is None:
+            raise litellm.BadRequestError(
+                f"no simulated world registered for api_base={api_base!r}",
+                model=f"{PROVIDER}/{model}",
+                llm_provider=PROVIDER,
+            )
+        if behaviour.ledger:
+            _ledger(behaviour.ledger, model, messages)
+        if model in behaviour.permanent_models:
+            raise litellm.AuthenticationError(
+                "simulated invalid API key", llm_provider=PROVIDER, model=f"{PROVIDER}/{model}"
+            )
+        if model not in world.family_of:
+            raise litellm.NotFoundError(
+                f"simulated model {model!r} does not exist",
+                model=f"{PROVIDER}/{model}",
+                llm_provider=PROVIDER,
+            )
+        if behaviour.transient_rate and random.random() < behaviour.transient_rate:
+            raise _fault(random.choice(behaviour.transient_kinds), model)
+
+        system, user = _text_of(messages)
+        item_id = world.item_for_question(user)
+        logprobs = None
+        if item_id is None:
+            text = "I do not know."
+        elif "multiple-choice question" in user:
+            probs = world.mcq_probs(model, item_id)
+            text = option_letter(int(probs.argmax()))
+            if optional_params.get("logprobs") and model not in behaviour.discrete_models:
+                logprobs = self._logprobs(model, text, probs, optional_params)
+        elif "<<<ANSWER>>>" in user:
+            if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
+                text = random.choice(_GARBAGE)
+            else:
+                text = str(world.verdict(model, item_id, _answer_block(user).strip()))
+        else:
+            text = world.answer_text(model, item_id)
+        prompt_tokens = max(1, (len(system) + len(user)) // 4)
+        completion_tokens = max(1, len(text) // 4)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text},
+        }
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
+        response = ModelResponse(
+            model=f"{PROVIDER}/{model}",
+            choices=[choice],
+            usage={
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        )
+        return response, behaviour.latency
+
+    @staticmethod
+    def _logprobs(model: str, text: str, probs: Any, optional_params: dict[str, Any]) -> dict:
+        # Half the models tokenize letters with a leading space, as real tokenizers often do.
+        space = " " if int(hashlib.md5(model.encode()).hexdigest(), 16) % 2 else ""
+        top = sorted(range(len(probs)), key=lambda o: -probs[o])
+        top = top[: int(optional_params.get("top_logprobs") or 5)]
+        entries = [
+            {
+                "token": space + option_letter(o),
+                "logprob": math.log(max(float(probs[o]), 1e-300)),
+                "bytes": None,
+            }
+            for o in top
+        ]
+        return {
+            "content": [
+                {
+                    "token": space + text,
+                    "logprob": entries[0]["logprob"],
+                    "bytes": None,
+                    "top_logprobs": entries,
+                }
+            ]
+        }
+
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
+        response, latency = self._respond(model, messages, api_base, optional_params)
+        if latency:
+            time.sleep(latency)
+        return response
+
+    async def acompletion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
+        response, latency = self._respond(model, messages, api_base, optional_params)
+        if latency:
+            await asyncio.sleep(latency)
+        return response
+
+
+_HANDLER = SimulatedLLM()

@@ -1,0 +1,284 @@
+"""Celery tasks. Thin: take ids, load from storage, call one core function, store.
+
+The audit's state lives in the database, not in the broker: ``advance`` looks at what is
+pending and moves the audit on (collect -> judge -> analyze -> done), dispatching leased batches
+of calls as a group. Each batch ends by asking to advance again; ``sweep`` (beat) does the same
+for audits whose messages were lost (a broker restart) or whose leases expired (a dead worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, cast
+
+from celery import group
+
+from auditor.bundle import Bundle
+from auditor.governance import audit_finished, call_scope
+from auditor.pipeline import CallKind, collect_calls, judge_calls, read_reply
+from auditor.services import (
+    ACTIVE_STATUSES,
+    collected_answers,
+    finalize_audit,
+    load_base,
+)
+from auditor.settings import Settings
+from auditor.spec import AuditSpec
+from auditor.storage import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
+from workers.app import app
+from workers.llm import CallRequest, ClientPolicy, complete_all
+from workers.ratelimit import RateLimiter, make_buckets
+from workers.simulated import register_world
+from workers.webhooks import deliver_webhook
+
+__all__ = ["advance", "run_calls", "start_audit", "sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def _settings() -> Settings:
+    return cast(Settings, app.conf.auditor_settings)
+
+
+@lru_cache(maxsize=4)
+def _store(url: str) -> Store:
+    return Store(url)
+
+
+def store() -> Store:
+    return _store(_settings().database_url)
+
+
+@lru_cache(maxsize=32)
+def _audit_inputs(url: str, audit_id: str) -> tuple[AuditSpec, Bundle]:
+    """The spec and base bundle of an audit (immutable once created; cached per process)."""
+    audit = _store(url).get_audit(audit_id)
+    if audit is None:
+        raise KeyError(f"audit {audit_id!r} not found")
+    spec, base = load_base(_store(url), audit)
+    if spec.simulation is not None:
+        from auditor.pipeline import simulation_api_base
+
+        register_world(simulation_api_base(spec) or "", spec.simulation, spec.simulated_provider)
+    return spec, base
+
+
+def _planned(calls: list[Any]) -> list[PlannedCall]:
+    return [PlannedCall(c.key, c.kind, c.model, c.item, c.candidate, c.request) for c in calls]
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+@app.task(name="auditor.start")
+def start_audit(audit_id: str) -> None:
+    advance(audit_id)
+
+
+@app.task(name="auditor.sweep")
+def sweep() -> int:
+    """Nudge every active audit (re-dispatches work whose messages or workers were lost)."""
+    audits = store().active_audits()
+    for audit in audits:
+        advance.delay(audit.id)
+    return len(audits)
+
+
+@app.task(name="auditor.advance")
+def advance(audit_id: str) -> None:
+    db = store()
+    audit = db.get_audit(audit_id)
+    if audit is None or audit.status not in ACTIVE_STATUSES:
+        return
+    spec, base = _audit_inputs(db.url, audit_id)
+    tenant = audit.tenant
+    if audit.stage == "new":
+        scope = call_scope(db, audit)  # a scheduled run asks the providers afresh
+        db.plan_calls(audit_id, tenant, _planned(collect_calls(spec, scope, base)))
+        db.update_audit(audit_id, expect_stage="new", stage="collect", status="running")
+        audit = db.get_audit(audit_id)
+        assert audit is not None
+    if audit.stage in ("collect", "judge"):
+        if _dispatch(db, audit_id, audit.budget_usd, audit.cost_usd):
+            return
+        if audit.stage == "collect":
+            answers = collected_answers(db, audit_id, base)
+            scope = call_scope(db, audit)
+            db.plan_calls(audit_id, tenant, _planned(judge_calls(spec, scope, base, answers)))
+            if not db.update_audit(audit_id, expect_stage="collect", stage="judge"):
+                return  # another worker advanced it
+            if _dispatch(db, audit_id, audit.budget_usd, audit.cost_usd):
+                return
+        if not db.update_audit(audit_id, expect_stage="judge", stage="analyze"):
+            return
+    audit = db.get_audit(audit_id)
+    if audit is None or audit.stage != "analyze":
+        return
+    try:
+        finalize_audit(db, audit)
+    except Exception as error:  # recorded on the audit: a failed analysis is a result too
+        log.exception("analysis of audit %s failed", audit_id)
+        if db.update_audit(
+            audit_id,
+            expect_stage="analyze",
+            stage="done",
+            status="failed",
+            error=f"analysis failed: {type(error).__name__}: {error}",
+            finished_at=utcnow(),
+        ):
+            _finished(db, audit_id)
+        return
+    if db.update_audit(
+        audit_id, expect_stage="analyze", stage="done", status="succeeded", finished_at=utcnow()
+    ):
+        _finished(db, audit_id)
+
+
+def _finished(db: Store, audit_id: str) -> None:
+    """The final status is set (by this worker alone): the audit trail's entry and, for a
+    scheduled run, its notifications. Neither may undo the audit's result."""
+    try:
+        deliveries = audit_finished(db, audit_id)
+    except Exception:
+        log.exception("recording the end of audit %s failed", audit_id)
+        return
+    for delivery_id in deliveries:
+        deliver_webhook.delay(delivery_id)
+
+
+def _dispatch(db: Store, audit_id: str, budget: float | None, cost: float) -> bool:
+    """Send leased batches of the audit's pending calls; True while calls remain pending."""
+    if budget is not None and cost >= budget:
+        failed = db.fail_pending(
+            audit_id, model=None, reason=f"not sent: the budget of ${budget:g} was reached"
+        )
+        if failed:
+            db.update_audit(audit_id, budget_exhausted=True)
+    pending = sum(counts.get("pending", 0) for counts in db.progress(audit_id).values())
+    if not pending:
+        return False
+    settings = _settings()
+    dispatchable = db.dispatchable_keys(audit_id)
+    batches = []
+    for keys in iter_chunks(dispatchable, settings.batch_size):
+        token = new_id()
+        db.lease(keys, token, settings.lease_seconds)
+        batches.append(run_calls.si(audit_id, keys, token))
+    if batches:
+        # The last batch of a round to finish asks to advance; when nothing else is in flight
+        # the count starts afresh (batches lost with a broker or worker do not hold it up).
+        db.start_batches(audit_id, len(batches), reset=len(dispatchable) == pending)
+        group(batches).apply_async()
+    return True
+
+
+@app.task(name="auditor.run_calls")
+def run_calls(audit_id: str, keys: list[str], token: str) -> int:
+    """Make a batch of model calls concurrently and store every outcome."""
+    db = store()
+    audit = db.get_audit(audit_id)
+    if audit is None or audit.status not in ACTIVE_STATUSES:
+        return 0
+    settings = _settings()
+    spec, base = _audit_inputs(db.url, audit_id)
+    rows = db.claim(keys, token, settings.lease_seconds)
+    if rows:
+        models = {m.display_name: m for m in spec.all_models}
+        options = {item.id: len(item.options) for item in base.items}
+        requests = [
+            CallRequest(
+                key=row.key,
+                model=row.model,
+                provider=models[row.model].provider_key if row.model in models else "",
+                kwargs=row.request,
+                api_key_env=models[row.model].api_key_env if row.model in models else None,
+            )
+            for row in rows
+        ]
+        claimed = [row.key for row in rows]
+
+        def renew() -> None:
+            db.lease(claimed, token, settings.lease_seconds, renew=True)
+
+        responses = asyncio.run(_complete(spec, settings, requests, renew))
+        by_key = {row.key: row for row in rows}
+        results = []
+        model_failures: dict[str, str] = {}
+        for response in responses:
+            row = by_key[response.key]
+            if response.ok:
+                parsed = read_reply(
+                    cast(CallKind, row.stage),
+                    response.text,
+                    response.top_logprobs,
+                    options.get(row.item, 0),
+                )
+                results.append(
+                    CallResult(
+                        key=row.key,
+                        status="done",
+                        text=response.text,
+                        parsed=parsed,
+                        latency_ms=response.latency_ms,
+                        prompt_tokens=response.prompt_tokens,
+                        completion_tokens=response.completion_tokens,
+                        cost_usd=response.cost_usd,
+                        attempts=response.attempts,
+                        provider_model=response.provider_model,
+                    )
+                )
+            elif response.permanent or response.attempts > settings.max_retries:
+                results.append(
+                    CallResult(
+                        key=row.key,
+                        status="failed",
+                        error=response.error,
+                        attempts=response.attempts,
+                    )
+                )
+                if response.model_failure and response.attempts:
+                    model_failures.setdefault(row.model, response.error or "failed")
+        db.record_results(results)
+        spent = sum(r.cost_usd or 0.0 for r in results)
+        if spent:
+            db.add_cost(audit_id, spent)
+        for model, reason in model_failures.items():
+            db.fail_pending(audit_id, model=model, reason=f"not sent: {reason}")
+        db.add_failures(audit_id, [{"model": m, "reason": r} for m, r in model_failures.items()])
+    if db.finish_batch(audit_id) <= 0 or model_failures:
+        advance.delay(audit_id)
+    return len(rows)
+
+
+async def _heartbeat(renew: Callable[[], None], interval: float) -> None:
+    """Keep a running batch's lease alive, so nobody takes its calls over while it works."""
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(renew)
+
+
+async def _complete(
+    spec: AuditSpec, settings: Settings, requests: list[CallRequest], renew: Callable[[], None]
+) -> list:
+    buckets = make_buckets(
+        settings.rate_limit_url or (settings.broker_url if not app.conf.task_always_eager else None)
+    )
+    limits = {provider: (lim.rpm, lim.tpm) for provider, lim in spec.limits.items()}
+    policy = ClientPolicy(
+        timeout=settings.call_timeout,
+        max_retries=settings.max_retries,
+        base_delay=settings.retry_base_delay,
+        max_delay=settings.retry_max_delay,
+        concurrency={provider: lim.max_concurrency for provider, lim in spec.limits.items()},
+    )
+    heartbeat = asyncio.create_task(_heartbeat(renew, settings.lease_seconds / 3))
+    try:
+        return await complete_all(requests, policy, RateLimiter(buckets, limits))
+    finally:
+        heartbeat.cancel()
+        close = getattr(buckets, "close", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,173 @@
+"""Webhook notifications: signed JSON POSTs, retried with backoff, every attempt recorded.
+
+The receiver gets the stored JSON body as it is, with these headers::
+
+    Content-Type: application/json
+    X-Auditor-Event: drift.alert
+    X-Auditor-Delivery: <delivery id>          (the same on every retry: deduplicate on it)
+    X-Auditor-Timestamp: <unix seconds of this attempt>
+    X-Auditor-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
+
+To verify: recompute the HMAC with the schedule's webhook secret over the timestamp, a dot and
+the raw body bytes; compare in constant time; refuse timestamps far from now (replays). See
+`verify_signature`.
+
+Delivery: attempt n is a task message; a 2xx answer delivers, a 408, 429 or 5xx answer, a
+timeout or a connection error is retried after ``base * 2**(n-1)`` seconds (capped), up to the
+configured number of attempts; any other answer fails at once. Each attempt is taken by
+compare-and-set on the delivery's attempt count, so a redelivered message does not POST twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Final
+
+import httpx
+
+from auditor.governance import (
+    GovernanceSettings,
+    check_webhook_url,
+    claim_attempt,
+    record_attempt,
+)
+from auditor.schedules import ScheduleRow
+from auditor.storage import Store
+from workers.app import app
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "backoff_delay",
+    "deliver_webhook",
+    "sign_payload",
+    "verify_signature",
+]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER: Final = "X-Auditor-Signature"
+TIMESTAMP_HEADER: Final = "X-Auditor-Timestamp"
+DELIVERY_HEADER: Final = "X-Auditor-Delivery"
+EVENT_HEADER: Final = "X-Auditor-Event"
+SIGNATURE_VERSION: Final = "v1"
+RETRYABLE_STATUS: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+DEFAULT_TOLERANCE_SECONDS: Final = 300
+
+
+def sign_payload(secret: str, timestamp: int, body: bytes) -> str:
+    """``v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``."""
+    message = str(int(timestamp)).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float | None = None,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent."""
+    try:
+        moment = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - moment) > tolerance:
+        return False
+    return hmac.compare_digest(sign_payload(secret, moment, body), signature)
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): base * 2**(attempt-1)."""
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+def _post(
+    url: str, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int | None, str | None]:
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as error:
+        return None, f"{type(error).__name__}: {error}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+_stores: dict[str, Store] = {}
+
+
+def _store(url: str) -> Store:
+    if url not in _stores:
+        _stores[url] = Store(url)
+    return _stores[url]
+
+
+@app.task(name="auditor.webhook.deliver", ignore_result=True)
+def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
+    """Make attempt ``attempt`` of a delivery; schedule the next one if it may be retried."""
+    settings = GovernanceSettings(database_url=app.conf.auditor_settings.database_url)
+    store = _store(settings.database_url)
+    delivery = claim_attempt(store, delivery_id, attempt)
+    if delivery is None:
+        return "skipped"  # delivered, given up, or this attempt was already made
+    with store.session() as session:
+        schedule = session.get(ScheduleRow, delivery.schedule_id)
+        secret = schedule.webhook_secret if schedule is not None else None
+    started = time.perf_counter()
+    status_code: int | None
+    error: str | None
+    try:
+        check_webhook_url(delivery.url, allow_private=settings.webhook_allow_private)
+    except ValueError as refused:
+        status_code, error, retryable = None, str(refused), False
+    else:
+        if not secret:
+            status_code, error, retryable = None, "the schedule has no webhook secret", False
+        else:
+            body = delivery.body.encode("utf-8")
+            timestamp = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "judge-auditor-webhooks/1",
+                EVENT_HEADER: delivery.event,
+                DELIVERY_HEADER: delivery.id,
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: sign_payload(secret, timestamp, body),
+            }
+            status_code, error = _post(delivery.url, body, headers, settings.webhook_timeout)
+            retryable = status_code is None or status_code in RETRYABLE_STATUS
+    duration_ms = (time.perf_counter() - started) * 1000.0
+    if error is None:
+        outcome = "delivered"
+    elif retryable and attempt < delivery.max_attempts:
+        outcome = "pending"
+    else:
+        outcome = "failed"
+    record_attempt(
+        store,
+        delivery_id,
+        attempt=attempt,
+        status_code=status_code,
+        error=error,
+        duration_ms=duration_ms,
+        outcome=outcome,
+    )
+    if outcome == "pending":
+        delay = backoff_delay(
+            attempt, settings.webhook_retry_base_delay, settings.webhook_retry_max_delay
+        )
+        log.info(
+            "webhook %s attempt %d failed (%s); retry in %.1f s", delivery_id, attempt, error, delay
+        )
+        deliver_webhook.apply_async((delivery_id, attempt + 1), countdown=delay)
+    return outcome
