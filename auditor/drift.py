@@ -32,6 +32,7 @@ from typing import Final, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from auditor.affinity import COLLINEAR_TOLERANCE, partial_r
 from auditor.results import AffinityReport, PairResult
 
 __all__ = [
@@ -53,8 +54,6 @@ __all__ = [
 DRIFT_SCHEMA_VERSION: Final = "1.0"
 MIN_COMMON_CANDIDATES: Final = 4
 """A partial correlation with one covariate needs at least 4 observations (n - 3 > 0)."""
-COLLINEAR_TOLERANCE: Final = 1e-12
-"""1 - r^2 at or below this: the partial correlation is undefined (as in auditor.affinity)."""
 
 Against = Literal["previous", "baseline"]
 Verdicts = Mapping[tuple[str, str, str], int | None]
@@ -142,46 +141,6 @@ class DriftAlert(BaseModel):
 
 
 # --- statistics ---------------------------------------------------------------------------------
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return np.asarray(rankdata(values, axis=-1), dtype=np.float64)
-
-
-def partial_r(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, method: str = "pearson"
-) -> np.ndarray | float:
-    """Partial correlation of x and y given z along the last axis (NaN where undefined)::
-
-        r_xy.z = (r_xy - r_xz r_yz) / sqrt((1 - r_xz^2) (1 - r_yz^2))
-
-    ``spearman`` ranks each row first (average ranks for ties). Undefined when a variable is
-    constant or x or y is collinear with z (1 - r^2 <= `COLLINEAR_TOLERANCE`).
-
-    >>> round(float(partial_r(np.array([1., 2, 4, 3, 5]), np.array([2., 1, 4, 5, 6]),
-    ...                       np.array([1., 3, 2, 5, 4]))), 4)
-    0.7778
-    """
-    if method not in ("pearson", "spearman"):
-        raise ValueError(f"method: must be pearson or spearman; got {method!r}")
-    arrays = [np.asarray(v, dtype=np.float64) for v in (x, y, z)]
-    if method == "spearman":
-        arrays = [_ranks(v) for v in arrays]
-    xc, yc, zc = (v - v.mean(axis=-1, keepdims=True) for v in arrays)
-    sxx, syy, szz = ((v * v).sum(axis=-1) for v in (xc, yc, zc))
-    sxy, sxz, syz = (xc * yc).sum(axis=-1), (xc * zc).sum(axis=-1), (yc * zc).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r_xy = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
-        r_xz = np.clip(sxz / np.sqrt(sxx * szz), -1.0, 1.0)
-        r_yz = np.clip(syz / np.sqrt(syy * szz), -1.0, 1.0)
-        rest_x, rest_y = 1.0 - r_xz**2, 1.0 - r_yz**2
-        r = np.clip((r_xy - r_xz * r_yz) / np.sqrt(rest_x * rest_y), -1.0, 1.0)
-    constant = (sxx == 0) | (syy == 0) | (szz == 0)
-    degenerate = constant | (rest_x <= COLLINEAR_TOLERANCE) | (rest_y <= COLLINEAR_TOLERANCE)
-    result = np.where(degenerate, np.nan, r)
-    return float(result) if result.ndim == 0 else result
 
 
 def _usable(pair: PairResult) -> bool:

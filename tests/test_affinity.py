@@ -159,6 +159,7 @@ def test_public_api_is_pinned() -> None:
             "model_accuracies",
             "ols_fit",
             "partial_correlation",
+            "partial_r",
             "permutation_p",
         ]
     )
