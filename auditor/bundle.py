@@ -37,6 +37,7 @@ __all__ = [
     "Verdict",
     "bundle_json_schema",
     "load_bundle",
+    "output_value_problems",
     "parse_bundle",
     "parse_records",
     "response_matrix",
@@ -333,6 +334,42 @@ def _index_problem(value: int, n_options: int) -> str | None:
     return f"must be an option index in 0..{n_options - 1}; got {value}"
 
 
+def output_value_problems(
+    output: Output,
+    n_options: int | None,
+    normalize: Normalization,
+    found: list[tuple[str, str]],
+) -> list[float] | None:
+    """Check an output's own values against its item's option count; return its probabilities.
+
+    Appends ``(field, message)`` to ``found`` for: neither ``probs`` nor ``choice``, a ``probs``
+    length other than ``n_options``, probabilities that are not a distribution (or cannot be
+    renormalized under ``normalize``), a ``choice`` out of range. ``n_options`` is None when
+    the item is unknown (or < 2 when the item itself is invalid): only the first rule applies.
+    The returned probabilities are the renormalized ones where ``normalize`` asked for that.
+    Shared by `validate_bundle` and the streaming upload, so both apply the same rules.
+    """
+    if output.probs is None and output.choice is None:
+        found.append(("", "needs `probs`, `choice`, or both"))
+    probs = output.probs
+    if n_options is None or n_options < 2:
+        return probs
+    if probs is not None:
+        if len(probs) != n_options:
+            found.append(
+                (".probs", f"has {len(probs)} values but the item has {n_options} options")
+            )
+        else:
+            checked = _normalized(probs, normalize)
+            if isinstance(checked, str):
+                found.append((".probs", checked))
+            else:
+                probs = checked
+    if output.choice is not None and (message := _index_problem(output.choice, n_options)):
+        found.append((".choice", message))
+    return probs
+
+
 def validate_bundle(bundle: Bundle, *, normalize: Normalization = "none") -> Bundle:
     """Check the relations between records; return the bundle with normalized probabilities.
 
@@ -394,27 +431,9 @@ def _validate(
         if output_key in seen_outputs:
             found.append(("", "duplicate output for this model and item"))
         seen_outputs.add(output_key)
-        if output.probs is None and output.choice is None:
-            found.append(("", "needs `probs`, `choice`, or both"))
-        probs = output.probs
-        if answered is not None and len(answered.options) >= 2:
-            n_options = len(answered.options)
-            if probs is not None:
-                if len(probs) != n_options:
-                    found.append(
-                        (".probs", f"has {len(probs)} values but the item has {n_options} options")
-                    )
-                else:
-                    checked = _normalized(probs, normalize)
-                    if isinstance(checked, str):
-                        found.append((".probs", checked))
-                    else:
-                        probs = checked
-            if (
-                output.choice is not None
-                and (message := _index_problem(output.choice, n_options)) is not None
-            ):
-                found.append((".choice", message))
+        probs = output_value_problems(
+            output, len(answered.options) if answered is not None else None, normalize, found
+        )
         if found:
             at = where("outputs", i, f"model={output.model!r}, item={output.item!r}")
             problems.extend(Problem(f"{at}{field}", message) for field, message in found)

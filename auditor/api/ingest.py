@@ -34,9 +34,9 @@ from auditor.bundle import (
     Output,
     Problem,
     Verdict,
+    output_value_problems,
 )
 from auditor.bundle import _index_problem as index_problem  # the rules of validate_bundle
-from auditor.bundle import _normalized as normalized_probs
 from auditor.storage import EvaluationImport, EvaluationInfo, Store
 
 __all__ = ["MAX_LINE_BYTES", "MAX_PROBLEMS", "ROWS_PER_CHUNK", "StreamImporter"]
@@ -248,27 +248,9 @@ class StreamImporter:
             and _mark(self._outputs_seen[model_index], answered[0])
         ):
             found.append(("", "duplicate output for this model and item"))
-        if output.probs is None and output.choice is None:
-            found.append(("", "needs `probs`, `choice`, or both"))
-        probs = output.probs
-        if answered is not None and answered[1] >= 2:
-            n_options = answered[1]
-            if probs is not None:
-                if len(probs) != n_options:
-                    found.append(
-                        (".probs", f"has {len(probs)} values but the item has {n_options} options")
-                    )
-                else:
-                    checked = normalized_probs(probs, self._normalize)
-                    if isinstance(checked, str):
-                        found.append((".probs", checked))
-                    else:
-                        probs = checked
-            if (
-                output.choice is not None
-                and (message := index_problem(output.choice, n_options)) is not None
-            ):
-                found.append((".choice", message))
+        probs = output_value_problems(
+            output, answered[1] if answered is not None else None, self._normalize, found
+        )
         for field, message in found:
             self._problem(f"{where}{field}", message)
         if not found:
