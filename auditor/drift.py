@@ -32,11 +32,9 @@ from typing import Final, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.affinity import COLLINEAR_TOLERANCE, partial_r
 from auditor.results import AffinityReport, PairResult
 
 __all__ = [
-    "COLLINEAR_TOLERANCE",
     "DRIFT_SCHEMA_VERSION",
     "MIN_COMMON_CANDIDATES",
     "Against",
@@ -47,7 +45,6 @@ __all__ = [
     "compare_runs",
     "drift_alerts",
     "history_point",
-    "partial_r",
     "verdict_flips",
 ]
 
@@ -261,6 +258,9 @@ def _judge_drift(
                 "n_candidates": n,
             }
         )
+    # affinity imports pandas at import time, which beat and the webhook sender do not need
+    from auditor.affinity import partial_r
+
     # (n,) columns of each run: score, CAPA, accuracy
     score_b, capa_b, acc_b = np.array([pairs_before[c] for c in candidates]).T
     score_a, capa_a, acc_a = np.array([pairs_after[c] for c in candidates]).T

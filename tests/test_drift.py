@@ -11,14 +11,13 @@ import pandas as pd
 import pingouin
 import pytest
 
-from auditor.affinity import analyze
+from auditor.affinity import analyze, partial_r
 from auditor.drift import (
     Against,
     DriftComparison,
     RunSnapshot,
     compare_runs,
     drift_alerts,
-    partial_r,
     verdict_flips,
 )
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
