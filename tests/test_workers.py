@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
 from auditor.results import AffinityReport
@@ -137,6 +138,35 @@ def test_worker_killed_mid_audit_loses_nothing_and_repeats_only_in_flight_calls(
     assert comparable(report_of(deployment.store, audit_id)) == comparable(
         report_of(local_store, local_id)
     )
+
+
+def test_calls_leased_by_a_dead_batch_are_sent_again_without_beat(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A batch's worker died while its lease still runs, and its messages are gone: the advance
+    that comes next finds nothing it may send. It must look again once the lease has run out,
+    with no beat process to sweep."""
+    spec = small_spec(provider={"latency": 0.2})
+    first = worker_process(deployment.env).start()
+    try:
+        audit_id = deployment.submit(spec)
+        deployment.wait(audit_id, until=lambda s: s["stage"] in ("collect", "judge"))
+    finally:
+        first.kill()
+    redis.Redis.from_url(deployment.env["AUDITOR_BROKER_URL"]).flushdb()  # every message lost
+    time.sleep(4.5)  # the dead worker's leases (4 s) run out...
+    stranded = deployment.store.dispatchable_keys(audit_id)
+    assert stranded  # the kill left calls unanswered
+    deployment.store.lease(stranded, "dead-batch", 12.0)  # ...but a dying batch renewed its own
+    with worker_process(deployment.env) as second:
+        deployment.client.send_task("auditor.advance", args=[audit_id])
+        status = deployment.wait(audit_id, timeout=120)
+    assert status["status"] == "succeeded", second.log()[-3000:]
+    assert {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()} == {
+        "mcq": (360, 0, 0),
+        "answer": (360, 0, 0),
+        "judge": (960, 0, 0),
+    }
 
 
 def test_audit_completes_after_redis_restarts_mid_audit(

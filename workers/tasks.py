@@ -172,6 +172,13 @@ def _dispatch(db: Store, audit_id: str, budget: float | None, cost: float) -> bo
         # the count starts afresh (batches lost with a broker or worker do not hold it up).
         db.start_batches(audit_id, len(batches), reset=len(dispatchable) == pending)
         group(batches).apply_async()
+    elif not app.conf.task_always_eager:
+        # Every pending call is leased: to a batch still running, or to one whose worker died
+        # (its heartbeat stopped, its lease runs out). A re-delivered copy of a dead batch can
+        # arrive while that lease still runs and finds nothing to claim, so look again once the
+        # leases can have expired rather than wait for beat's sweep. (Inline, a batch settles
+        # every call it claims before this runs: nothing stays leased.)
+        advance.apply_async((audit_id,), countdown=settings.lease_seconds)
     return True
 
 
