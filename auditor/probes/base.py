@@ -1,0 +1,55 @@
+"""What a probe is: a pure planner of model calls and a pure computer of one result model.
+
+A probe never talks to a model, a database or the clock. The services run its plan through the
+workers, turn the replies into bundle records with the probe's reader, and hand the analysis a
+bundle; the probe computes its versioned result from that bundle alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+
+from auditor.schemas.probe import ProbeResult
+
+if TYPE_CHECKING:  # the shapes only; importing them at run time would not cycle either
+    from auditor.bundle import Bundle
+    from auditor.results import AnalysisSettings
+
+__all__ = ["Probe", "ProbeContext"]
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """Everything a probe may read to compute its result."""
+
+    bundle: Bundle
+    settings: AnalysisSettings
+    rng: np.random.Generator
+    """Seeded from settings.seed and the probe's name, so probes do not share a stream."""
+
+
+class Probe(Protocol):
+    """The interface every registered probe implements."""
+
+    name: ClassVar[str]
+    """Key of the probe in the registry and in ``report.json["probes"]``."""
+    title: ClassVar[str]
+    """Human title of the report section."""
+    result_model: ClassVar[type[ProbeResult]]
+
+    def missing_inputs(self, bundle: Bundle) -> str | None:
+        """None when the bundle holds what the probe needs, else why not ("no comparisons")."""
+        ...
+
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
+        """The model calls the probe needs for an audit spec (pure). The call shape is defined
+        by the services' planner (`auditor.schemas.calls`)."""
+        ...
+
+    def compute(self, context: ProbeContext) -> ProbeResult:
+        """The probe's result from the bundle alone (pure, deterministic given the rng)."""
+        ...
