@@ -12,8 +12,8 @@
   upper = d + sqrt((u1 − p̂1)² + (p̂2 − l2)²).
 
 Example: ``wilson_interval(8, 10)`` ≈ (0.490, 0.943); ``clopper_pearson_interval(8, 10)`` ≈
-(0.444, 0.975); ``newcombe_difference(56, 70, 48, 80)`` ≈ (0.0524, 0.3339) around 0.2 (Newcombe 1998,
-Table II, example (a)).
+(0.444, 0.975); ``newcombe_difference(56, 70, 48, 80)`` ≈ (0.0524, 0.3339) around 0.2
+(Newcombe 1998, Table II, example (a)).
 """
 
 from __future__ import annotations
