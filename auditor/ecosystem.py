@@ -382,6 +382,40 @@ class Ecosystem:
             p = self._inflated(judge, self.candidate_of(item_id, answer), p)
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
 
+    def verdict_array(self, judges: list[str], candidates: list[str]) -> np.ndarray:
+        """(judges, candidates, items) verdicts, equal to `verdict` on each candidate's own
+        answer text, with the probabilities vectorized (only the keyed uniforms loop)."""
+        cfg = self.config
+        judge_rows = np.array([self._model_index(j) for j in judges], dtype=np.int64)
+        candidate_rows = np.array([self._model_index(c) for c in candidates], dtype=np.int64)
+        gold = self._rng_draws["gold"]
+        answered = self.choices[candidate_rows]  # (candidates, items)
+        truth = np.where(answered == gold[None, :], cfg.p_hit, cfg.p_miss)[None, :, :]
+        judge_choice = self.choices[judge_rows][:, None, :]
+        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, cfg.p_miss)
+        strength = np.array([self.affinity_of(j) for j in judges])[:, None, None]
+        p = (1.0 - strength) * truth + strength * own
+        if cfg.same_provider_inflation > 0:
+            same = np.array(
+                [[self.provider_of[j] == self.provider_of[c] for c in candidates] for j in judges]
+            )[:, :, None]
+            p = np.where(same, p + cfg.same_provider_inflation * (1.0 - p), p)
+        item_ids = [item.id for item in self.items]
+        texts = [[self.answer_text(c, x) for x in item_ids] for c in candidates]
+        uniform = np.array(
+            [
+                [
+                    [
+                        _stable_uniform(cfg.seed, j, x, text)
+                        for x, text in zip(item_ids, row, strict=True)
+                    ]
+                    for row in texts
+                ]
+                for j in judges
+            ]
+        ).reshape(p.shape)
+        return (uniform < p).astype(np.int8)
+
     def option_in_text(self, item_id: str, text: str) -> int | None:
         """Which option of the item a free-form answer names (None if none or several)."""
         item = self.items[self._item_index(item_id)]
@@ -422,16 +456,16 @@ class Ecosystem:
         ]
         verdicts = []
         if with_verdicts:
-            for judge in self.judge_names:
-                for candidate in candidates:
-                    for item in self.items:
-                        answer = self.answer_text(candidate, item.id)
+            judged = self.verdict_array(list(self.judge_names), candidates)
+            for j, judge in enumerate(self.judge_names):
+                for c, candidate in enumerate(candidates):
+                    for x, item in enumerate(self.items):
                         verdicts.append(
                             Verdict(
                                 judge=judge,
                                 candidate=candidate,
                                 item=item.id,
-                                verdict=self.verdict(judge, item.id, answer),  # type: ignore[arg-type]
+                                verdict=int(judged[j, c, x]),  # type: ignore[arg-type]
                                 raw=None,
                             )
                         )

@@ -8,10 +8,11 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 from __future__ import annotations
 
 from auditor.probes.base import Probe, ProbeContext
+from auditor.probes.correlated_errors import CORRELATED_ERRORS
 
 __all__ = ["REGISTRY", "Probe", "ProbeContext", "probe_named"]
 
-REGISTRY: tuple[Probe, ...] = ()
+REGISTRY: tuple[Probe, ...] = (CORRELATED_ERRORS,)
 """Every probe, in report order. Filled by the probe modules' instances."""
 
 
