@@ -556,5 +556,3 @@ def _inspect_grader(
     if builtin or isinstance(grading, list):
         return model  # Inspect's default: the model being evaluated grades
     return None
-
-

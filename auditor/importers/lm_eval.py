@@ -426,5 +426,3 @@ def _lm_eval_question(doc: Any, context: str) -> str:
             if isinstance(value, str) and value.strip():
                 return value
     return context
-
-
