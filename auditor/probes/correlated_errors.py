@@ -48,7 +48,7 @@ from auditor.stats.monoculture import (
 )
 from auditor.stats.pair_regression import pair_design, pair_regression
 
-__all__ = ["CORRELATED_ERRORS", "CorrelatedErrorsProbe", "analyze_correlated_errors"]
+__all__ = ["CORRELATED_ERRORS", "PROBE", "CorrelatedErrorsProbe", "analyze_correlated_errors"]
 
 MIN_MODELS = 3
 
@@ -522,7 +522,7 @@ class CorrelatedErrorsProbe:
     def missing_inputs(self, bundle: Bundle) -> str | None:
         answered = {o.model for o in bundle.outputs}
         if len(answered) < MIN_MODELS:
-            return f"multiple-choice outputs of at least {MIN_MODELS} models"
+            return f"fewer than {MIN_MODELS} models with multiple-choice outputs"
         return None
 
     def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
@@ -538,4 +538,4 @@ class CorrelatedErrorsProbe:
         return analyze_correlated_errors(context.bundle, settings)
 
 
-CORRELATED_ERRORS = CorrelatedErrorsProbe()
+CORRELATED_ERRORS = PROBE = CorrelatedErrorsProbe()
