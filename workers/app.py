@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from auditor.schemas.tasks import SWEEP_AUDITS
 from auditor.settings import Settings, get_settings
 
 __all__ = ["app", "configure"]
@@ -17,14 +18,16 @@ __all__ = ["app", "configure"]
 app = Celery("judge_auditor", include=["workers.tasks", "workers.webhooks"])
 
 
-def configure(settings: Settings | None = None, *, eager: bool = False) -> Celery:
-    """Apply settings to the app; ``eager`` runs every task inline in this process."""
+def configure(settings: Settings | None = None) -> Celery:
+    """Apply settings to the app (`workers.local` runs a worker in this process on an
+    in-memory broker: the same tasks and messages as on Redis)."""
     settings = settings or get_settings()
+    transport: dict[str, float] = {"visibility_timeout": settings.visibility_timeout}
+    if settings.broker_url.startswith("memory://"):
+        transport["polling_interval"] = 0.01  # kombu polls an in-memory queue (default 1 s)
     app.conf.update(
-        broker_url="memory://" if eager else settings.broker_url,
-        result_backend=None if eager else settings.result_backend,
-        task_always_eager=eager,
-        task_eager_propagates=True,
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -34,12 +37,12 @@ def configure(settings: Settings | None = None, *, eager: bool = False) -> Celer
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options=transport,
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep-stalled-audits": {
-                "task": "auditor.sweep",
+                "task": SWEEP_AUDITS,
                 "schedule": settings.sweep_interval,
             },
         },

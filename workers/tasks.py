@@ -19,6 +19,7 @@ from celery import group
 from auditor.bundle import Bundle
 from auditor.governance import audit_finished, call_scope
 from auditor.pipeline import CallKind, collect_calls, judge_calls, read_reply
+from auditor.schemas.tasks import ADVANCE_AUDIT, RUN_CALLS, START_AUDIT, SWEEP_AUDITS
 from auditor.services import (
     ACTIVE_STATUSES,
     collected_answers,
@@ -73,12 +74,12 @@ def _planned(calls: list[Any]) -> list[PlannedCall]:
 # --- tasks -------------------------------------------------------------------------------------
 
 
-@app.task(name="auditor.start")
+@app.task(name=START_AUDIT)
 def start_audit(audit_id: str) -> None:
     advance(audit_id)
 
 
-@app.task(name="auditor.sweep")
+@app.task(name=SWEEP_AUDITS)
 def sweep() -> int:
     """Nudge every active audit (re-dispatches work whose messages or workers were lost)."""
     audits = store().active_audits()
@@ -87,7 +88,7 @@ def sweep() -> int:
     return len(audits)
 
 
-@app.task(name="auditor.advance")
+@app.task(name=ADVANCE_AUDIT)
 def advance(audit_id: str) -> None:
     db = store()
     audit = db.get_audit(audit_id)
@@ -172,17 +173,16 @@ def _dispatch(db: Store, audit_id: str, budget: float | None, cost: float) -> bo
         # the count starts afresh (batches lost with a broker or worker do not hold it up).
         db.start_batches(audit_id, len(batches), reset=len(dispatchable) == pending)
         group(batches).apply_async()
-    elif not app.conf.task_always_eager:
+    else:
         # Every pending call is leased: to a batch still running, or to one whose worker died
         # (its heartbeat stopped, its lease runs out). A re-delivered copy of a dead batch can
         # arrive while that lease still runs and finds nothing to claim, so look again once the
-        # leases can have expired rather than wait for beat's sweep. (Inline, a batch settles
-        # every call it claims before this runs: nothing stays leased.)
+        # leases can have expired rather than wait for beat's sweep.
         advance.apply_async((audit_id,), countdown=settings.lease_seconds)
     return True
 
 
-@app.task(name="auditor.run_calls")
+@app.task(name=RUN_CALLS)
 def run_calls(audit_id: str, keys: list[str], token: str) -> int:
     """Make a batch of model calls concurrently and store every outcome."""
     db = store()
@@ -271,7 +271,12 @@ async def _complete(
     spec: AuditSpec, settings: Settings, requests: list[CallRequest], renew: Callable[[], None]
 ) -> list:
     buckets = make_buckets(
-        settings.rate_limit_url or (settings.broker_url if not app.conf.task_always_eager else None)
+        settings.rate_limit_url
+        or (
+            settings.broker_url
+            if settings.broker_url.startswith(("redis://", "rediss://"))
+            else None
+        )
     )
     limits = {provider: (lim.rpm, lim.tpm) for provider, lim in spec.limits.items()}
     policy = ClientPolicy(
