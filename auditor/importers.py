@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     Bundle,
     BundleError,
     Item,

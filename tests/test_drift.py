@@ -1,6 +1,6 @@
-"""Drift between two runs (auditor.drift). References: pingouin.partial_corr (point estimates and
-a slow loop over the same bootstrap draws), hand-worked verdict flips, and simulated worlds with
-a planted affinity that changes (or does not) between runs."""
+"""Drift between two runs (auditor.services.drift). References: pingouin.partial_corr (point
+estimates and a slow loop over the same bootstrap draws), hand-worked verdict flips, and simulated
+worlds with a planted affinity that changes (or does not) between runs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pandas as pd
 import pingouin
 import pytest
 
-from auditor.affinity import analyze, partial_r
-from auditor.drift import (
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.probes.affinity import analyze, partial_r
+from auditor.schemas.result import AnalysisSettings
+from auditor.services.drift import (
     Against,
     DriftComparison,
     RunSnapshot,
@@ -20,8 +22,6 @@ from auditor.drift import (
     drift_alerts,
     verdict_flips,
 )
-from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.results import AnalysisSettings
 
 JUDGES = ("atlas-1", "boreal-1", "cygnus-1")
 

@@ -11,12 +11,18 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
-from auditor.bundle import Bundle, load_bundle, validate_bundle
-from auditor.governance import annotate_scheduled_result, record_audit_started
-from auditor.pipeline import CallKind, CallOutcome, answers_of, assemble_bundle, base_bundle
-from auditor.results import AffinityReport
-from auditor.spec import AuditSpec
-from auditor.storage import AuditRow, Store
+from auditor.schemas.bundle import Bundle, load_bundle, validate_bundle
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import AuditSpec
+from auditor.services.governance import annotate_scheduled_result, record_audit_started
+from auditor.services.planning import (
+    CallKind,
+    CallOutcome,
+    answers_of,
+    assemble_bundle,
+    base_bundle,
+)
+from auditor.storage.store import AuditRow, Store
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -147,7 +153,7 @@ def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[s
 
 def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
     """Assemble everything collected, analyze it, and store the versioned result."""
-    from auditor.affinity import analyze  # pingouin is slow to import: only when analyzing
+    from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
 
     spec, base = load_base(store, audit)
     outcomes = outcomes_of(store, audit.id)
