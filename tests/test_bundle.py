@@ -386,7 +386,14 @@ def test_load_bundle_errors_name_the_file(tmp_path: Path) -> None:
 def test_bundle_json_schema_is_a_valid_schema_with_the_fields() -> None:
     schema = bundle_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert set(schema["properties"]) == {"schema_version", "items", "models", "outputs", "verdicts"}
+    assert set(schema["properties"]) == {
+        "schema_version",
+        "items",
+        "models",
+        "outputs",
+        "verdicts",
+        "comparisons",
+    }
     assert set(schema["required"]) == {"items", "models"}
     definitions = schema["$defs"]
     assert {"id", "question", "options", "gold"} <= set(definitions["Item"]["properties"])

@@ -23,11 +23,15 @@ from typing import Annotated, Any, Final, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from auditor.schemas.candidates import parse_candidate
+
 __all__ = [
     "PROBABILITY_TOLERANCE",
     "SCHEMA_VERSION",
     "Bundle",
     "BundleError",
+    "Comparison",
+    "HumanChoice",
     "Item",
     "ModelInfo",
     "Normalization",
@@ -110,6 +114,53 @@ class Verdict(BaseModel):
     raw: str | None = Field(default=None, description="The judge's raw output.")
 
 
+TIE: Final = "tie"
+"""The winner (or gold, or human choice) of a comparison judged a tie."""
+
+
+class HumanChoice(BaseModel):
+    """One human annotator's choice on a pairwise comparison."""
+
+    model_config = _STRICT
+
+    annotator: str = Field(min_length=1, description="Annotator id (unique per comparison).")
+    choice: str | None = Field(
+        description="The preferred candidate's id, `tie`, or null (no choice recorded)."
+    )
+
+
+class Comparison(BaseModel):
+    """A judge's pairwise verdict: which of two answers to one question is better."""
+
+    model_config = _STRICT
+
+    judge: str = Field(description="Name of the judging model (must be in `models`).")
+    item: str = Field(
+        min_length=1,
+        description="Id of the question: an `items` id, or a free id when the question is not "
+        "a multiple-choice item (pairwise-only bundles have no items).",
+    )
+    candidate_a: str = Field(
+        description="Id of the answer shown first: a candidate (usually its model's name) or a "
+        "synthetic variant `<base>::<kind>:<name>` (see auditor.schemas.candidates)."
+    )
+    candidate_b: str = Field(description="Id of the answer shown second.")
+    winner: str | None = Field(
+        description="candidate_a, candidate_b, `tie`, or null when the judge's output could "
+        "not be parsed (counted, never coerced)."
+    )
+    raw: str | None = Field(default=None, description="The judge's raw output.")
+    gold: str | None = Field(
+        default=None, description="The better candidate (or `tie`) when known."
+    )
+    human: list[HumanChoice] = Field(
+        default_factory=list, description="Human annotators' choices, when collected."
+    )
+    question: str | None = Field(default=None, description="Question text, if carried along.")
+    text_a: str | None = Field(default=None, description="Answer text shown first, if carried.")
+    text_b: str | None = Field(default=None, description="Answer text shown second, if carried.")
+
+
 class Bundle(BaseModel):
     """An evaluation bundle: items, models, their outputs, and judges' verdicts."""
 
@@ -123,6 +174,10 @@ class Bundle(BaseModel):
     outputs: list[Output] = Field(default_factory=list, description="Models' answers to items.")
     verdicts: list[Verdict] = Field(
         default_factory=list, description="Judges' verdicts on candidates' answers."
+    )
+    comparisons: list[Comparison] = Field(
+        default_factory=list,
+        description="Judges' pairwise verdicts (a bundle of comparisons alone is valid).",
     )
 
 
@@ -159,8 +214,15 @@ _RECORD_TYPES: dict[str, type[BaseModel]] = {
     "model": ModelInfo,
     "output": Output,
     "verdict": Verdict,
+    "comparison": Comparison,
 }
-_SECTION = {"item": "items", "model": "models", "output": "outputs", "verdict": "verdicts"}
+_SECTION = {
+    "item": "items",
+    "model": "models",
+    "output": "outputs",
+    "verdict": "verdicts",
+    "comparison": "comparisons",
+}
 
 
 def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
@@ -198,6 +260,7 @@ def parse_records(
     models: list[ModelInfo] = []
     outputs: list[Output] = []
     verdicts: list[Verdict] = []
+    comparisons: list[Comparison] = []
     record_lines: dict[str, list[str]] = {name: [] for name in _SECTION.values()}
     problems: list[Problem] = []
     for number, line in enumerate(lines, start=1):
@@ -235,6 +298,8 @@ def parse_records(
                 models.append(ModelInfo.model_validate(record))
             elif kind == "output":
                 outputs.append(Output.model_validate(record))
+            elif kind == "comparison":
+                comparisons.append(Comparison.model_validate(record))
             else:
                 verdicts.append(Verdict.model_validate(record))
         except ValidationError as error:
@@ -250,6 +315,7 @@ def parse_records(
         models=models,
         outputs=outputs,
         verdicts=verdicts,
+        comparisons=comparisons,
     )
     return _validate(bundle, normalize, record_lines)
 
@@ -393,8 +459,8 @@ def _validate(
         return f"{section}[{index}] ({line}{details})"
 
     problems: list[Problem] = []
-    if not bundle.items:
-        problems.append(Problem("items", "must contain at least one item"))
+    if not bundle.items and not bundle.comparisons:
+        problems.append(Problem("items", "must contain at least one item (or comparisons)"))
     if not bundle.models:
         problems.append(Problem("models", "must contain at least one model"))
 
@@ -462,11 +528,67 @@ def _validate(
             )
             problems.extend(Problem(f"{at}{field}", message) for field, message in found)
 
+    problems.extend(_comparison_problems(bundle.comparisons, models, where))
+
     if problems:
         raise BundleError(problems)
     if normalize == "none":
         return bundle
     return bundle.model_copy(update={"outputs": outputs})
+
+
+def _comparison_problems(
+    comparisons: list[Comparison], models: set[str], where: Any
+) -> list[Problem]:
+    """Problems of pairwise comparisons: unknown judge, malformed or equal candidate ids,
+    a winner/gold/human choice that is neither candidate nor `tie`, duplicate annotators,
+    duplicate comparisons (a repeated call is a `placebo` variant, not a duplicate)."""
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for i, comparison in enumerate(comparisons):
+        found: list[tuple[str, str]] = []
+        if comparison.judge not in models:
+            found.append((".judge", f"unknown model {comparison.judge!r}"))
+        for field in ("candidate_a", "candidate_b"):
+            try:
+                parse_candidate(getattr(comparison, field))
+            except ValueError as error:
+                found.append((f".{field}", str(error).removeprefix("candidate: ")))
+        a, b = comparison.candidate_a, comparison.candidate_b
+        if a == b:
+            found.append((".candidate_b", f"must differ from candidate_a; both are {a!r}"))
+        allowed = (a, b, TIE)
+        for field in ("winner", "gold"):
+            value = getattr(comparison, field)
+            if value is not None and value not in allowed:
+                found.append((f".{field}", f"must be {a!r}, {b!r}, 'tie' or null; got {value!r}"))
+        annotators: set[str] = set()
+        for h, choice in enumerate(comparison.human):
+            if choice.annotator in annotators:
+                found.append(
+                    (f".human[{h}].annotator", f"duplicate annotator {choice.annotator!r}")
+                )
+            annotators.add(choice.annotator)
+            if choice.choice is not None and choice.choice not in allowed:
+                found.append(
+                    (
+                        f".human[{h}].choice",
+                        f"must be {a!r}, {b!r}, 'tie' or null; got {choice.choice!r}",
+                    )
+                )
+        key = (comparison.judge, comparison.item, a, b)
+        if key in seen:
+            found.append(("", "duplicate comparison for this judge, item and candidate order"))
+        seen.add(key)
+        if found:
+            at = where(
+                "comparisons",
+                i,
+                f"judge={comparison.judge!r}, item={comparison.item!r}, "
+                f"candidate_a={a!r}, candidate_b={b!r}",
+            )
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+    return problems
 
 
 # --- the array view used by the statistics -------------------------------------------------------
