@@ -393,14 +393,15 @@ def test_bundle_json_schema_is_a_valid_schema_with_the_fields() -> None:
         "outputs",
         "verdicts",
         "comparisons",
+        "labels",
     }
     assert set(schema["required"]) == {"items", "models"}
     definitions = schema["$defs"]
     assert {"id", "question", "options", "gold"} <= set(definitions["Item"]["properties"])
-    assert {"model", "item", "probs", "choice", "response"} == set(
+    assert {"model", "item", "probs", "choice", "response", "variant"} == set(
         definitions["Output"]["properties"]
     )
-    assert {"judge", "candidate", "item", "verdict", "raw"} == set(
+    assert {"judge", "candidate", "item", "verdict", "raw", "variant"} == set(
         definitions["Verdict"]["properties"]
     )
     assert definitions["Output"]["properties"]["probs"]["description"]
