@@ -28,7 +28,7 @@ from auditor.services.signing import (
 from auditor.services.trail import list_events, verify_store
 from auditor.storage.store import Store
 from reports.canonical import result_sha256
-from tests.test_drift import world_run
+from tests.support.worlds import world_run
 
 runner = CliRunner()
 

@@ -37,7 +37,7 @@ from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.services.audits import finalize_audit
 from auditor.services.keys import create_key
 from auditor.storage.store import utcnow
-from tests.support import postgres_database
+from tests.support.services import postgres_database
 
 CHECKS = [
     not_a_server_error,
