@@ -41,7 +41,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from auditor.bundle import Bundle, ResponseMatrix, Verdict, response_matrix
+from auditor.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
 from auditor.results import (
     AffinityReport,
     AnalysisSettings,
@@ -912,7 +912,7 @@ def _canonical(document: Any) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-_VERDICT_KEYS = ("candidate", "item", "judge", "raw", "verdict")  # in sort_keys order
+_VERDICT_KEYS = ("candidate", "item", "judge", "raw", "variant", "verdict")  # sort_keys order
 _VERDICT_VALUES = {0: "0", 1: "1", None: "null"}
 
 
@@ -935,7 +935,7 @@ def _canonical_verdicts(verdicts: Sequence[Verdict]) -> str | None:
         if type(verdict) is not Verdict:
             return None
         judge, candidate, item = verdict.judge, verdict.candidate, verdict.item
-        value, raw = verdict.verdict, verdict.raw
+        value, raw, variant = verdict.verdict, verdict.raw, verdict.variant
         if not (
             type(judge) is str
             and type(candidate) is str
@@ -943,12 +943,15 @@ def _canonical_verdicts(verdicts: Sequence[Verdict]) -> str | None:
             and (value is None or type(value) is int)
             and value in _VERDICT_VALUES
             and (raw is None or type(raw) is str)
+            and (variant is None or type(variant) is str)
         ):
             return None
         raw_text = "null" if raw is None else strings[raw]
+        variant_text = "null" if variant is None else strings[variant]
         parts.append(
             f'{{"candidate":{strings[candidate]},"item":{strings[item]},'
-            f'"judge":{strings[judge]},"raw":{raw_text},"verdict":{_VERDICT_VALUES[value]}}}'
+            f'"judge":{strings[judge]},"raw":{raw_text},"variant":{variant_text},'
+            f'"verdict":{_VERDICT_VALUES[value]}}}'
         )
     return "[" + ",".join(parts) + "]"
 
@@ -1207,19 +1210,20 @@ def analyze(
                 )
     configured = {(j, c) for j, c in settings.exclude_pairs}
 
-    columns = (
-        _verdict_columns(bundle.verdicts)
-        if isinstance(bundle, Bundle)
-        else _VerdictColumns(
-            judge=bundle.verdict_judge,
-            candidate=bundle.verdict_candidate,
-            item=bundle.verdict_item,
-            value=bundle.verdict_value,
+    # Verdicts under judge template variants feed prompt stability, not the affinity test.
+    if isinstance(bundle, Bundle):
+        columns = _verdict_columns(primary_view(bundle).verdicts)
+    else:
+        primary = bundle.primary_verdicts()
+        columns = _VerdictColumns(
+            judge=bundle.verdict_judge[primary],
+            candidate=bundle.verdict_candidate[primary],
+            item=bundle.verdict_item[primary],
+            value=bundle.verdict_value[primary],
             judges=model_names,
             candidates=model_names,
             items=[item.id for item in bundle.items],
         )
-    )
     _check_verdicts(columns, known_models, {item.id for item in bundle.items})
     table = _score_table(columns)
     by_pair = {

@@ -23,14 +23,21 @@ from typing import Annotated, Any, Final, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from auditor.schemas.candidates import parse_candidate
+
 __all__ = [
+    "OUTCOMES",
     "PROBABILITY_TOLERANCE",
     "SCHEMA_VERSION",
     "Bundle",
     "BundleError",
+    "Comparison",
+    "HumanChoice",
     "Item",
+    "Label",
     "ModelInfo",
     "Normalization",
+    "Outcome",
     "Output",
     "Problem",
     "ResponseMatrix",
@@ -40,6 +47,7 @@ __all__ = [
     "output_value_problems",
     "parse_bundle",
     "parse_records",
+    "primary_view",
     "response_matrix",
     "validate_bundle",
 ]
@@ -94,6 +102,13 @@ class Output(BaseModel):
         default=None, description="Index of the chosen option, when known (0-based)."
     )
     response: str | None = Field(default=None, description="Free-form answer, if collected.")
+    variant: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the prompt template variant the answer was given under (prompt "
+        "stability); null = the audit's primary template. At most one output per model, item "
+        "and variant.",
+    )
 
 
 class Verdict(BaseModel):
@@ -108,6 +123,87 @@ class Verdict(BaseModel):
         description="1 = judged correct, 0 = judged incorrect, null = unparseable judge output."
     )
     raw: str | None = Field(default=None, description="The judge's raw output.")
+    variant: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the judge prompt template variant (prompt stability); null = the "
+        "audit's primary template.",
+    )
+
+
+Outcome = Literal["correct", "avoidant", "incorrect"]
+"""Three-way outcome of a free-form answer (Zhou et al., Nature 2024)."""
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+
+
+class Label(BaseModel):
+    """The three-way outcome of one candidate's free-form answer to one item.
+
+    ``avoidant`` covers refusals, "I don't know" and off-task replies. The source of truth for
+    reliability and supervision: human labels first, then a grader model's, then a simulation's
+    planted truth.
+    """
+
+    model_config = _STRICT
+
+    item: str = Field(description="Id of the item answered (must be in `items`).")
+    candidate: str = Field(description="Name of the answering model (must be in `models`).")
+    outcome: Outcome = Field(description="`correct`, `avoidant` or `incorrect`.")
+    annotator: str = Field(
+        min_length=1, description="Who labelled: an annotator id or the grader model's name."
+    )
+    source: Literal["human", "grader", "planted"] = Field(
+        default="human",
+        description="`human` annotation, a `grader` model's reading, or a simulation's "
+        "`planted` truth.",
+    )
+
+
+TIE: Final = "tie"
+"""The winner (or gold, or human choice) of a comparison judged a tie."""
+
+
+class HumanChoice(BaseModel):
+    """One human annotator's choice on a pairwise comparison."""
+
+    model_config = _STRICT
+
+    annotator: str = Field(min_length=1, description="Annotator id (unique per comparison).")
+    choice: str | None = Field(
+        description="The preferred candidate's id, `tie`, or null (no choice recorded)."
+    )
+
+
+class Comparison(BaseModel):
+    """A judge's pairwise verdict: which of two answers to one question is better."""
+
+    model_config = _STRICT
+
+    judge: str = Field(description="Name of the judging model (must be in `models`).")
+    item: str = Field(
+        min_length=1,
+        description="Id of the question: an `items` id, or a free id when the question is not "
+        "a multiple-choice item (pairwise-only bundles have no items).",
+    )
+    candidate_a: str = Field(
+        description="Id of the answer shown first: a candidate (usually its model's name) or a "
+        "synthetic variant `<base>::<kind>:<name>` (see auditor.schemas.candidates)."
+    )
+    candidate_b: str = Field(description="Id of the answer shown second.")
+    winner: str | None = Field(
+        description="candidate_a, candidate_b, `tie`, or null when the judge's output could "
+        "not be parsed (counted, never coerced)."
+    )
+    raw: str | None = Field(default=None, description="The judge's raw output.")
+    gold: str | None = Field(
+        default=None, description="The better candidate (or `tie`) when known."
+    )
+    human: list[HumanChoice] = Field(
+        default_factory=list, description="Human annotators' choices, when collected."
+    )
+    question: str | None = Field(default=None, description="Question text, if carried along.")
+    text_a: str | None = Field(default=None, description="Answer text shown first, if carried.")
+    text_b: str | None = Field(default=None, description="Answer text shown second, if carried.")
 
 
 class Bundle(BaseModel):
@@ -123,6 +219,15 @@ class Bundle(BaseModel):
     outputs: list[Output] = Field(default_factory=list, description="Models' answers to items.")
     verdicts: list[Verdict] = Field(
         default_factory=list, description="Judges' verdicts on candidates' answers."
+    )
+    comparisons: list[Comparison] = Field(
+        default_factory=list,
+        description="Judges' pairwise verdicts (a bundle of comparisons alone is valid).",
+    )
+    labels: list[Label] = Field(
+        default_factory=list,
+        description="Three-way outcomes (correct, avoidant, incorrect) of candidates' free-form "
+        "answers, by humans or a grader model.",
     )
 
 
@@ -159,8 +264,17 @@ _RECORD_TYPES: dict[str, type[BaseModel]] = {
     "model": ModelInfo,
     "output": Output,
     "verdict": Verdict,
+    "comparison": Comparison,
+    "label": Label,
 }
-_SECTION = {"item": "items", "model": "models", "output": "outputs", "verdict": "verdicts"}
+_SECTION = {
+    "item": "items",
+    "model": "models",
+    "output": "outputs",
+    "verdict": "verdicts",
+    "comparison": "comparisons",
+    "label": "labels",
+}
 
 
 def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
@@ -198,6 +312,8 @@ def parse_records(
     models: list[ModelInfo] = []
     outputs: list[Output] = []
     verdicts: list[Verdict] = []
+    comparisons: list[Comparison] = []
+    labels: list[Label] = []
     record_lines: dict[str, list[str]] = {name: [] for name in _SECTION.values()}
     problems: list[Problem] = []
     for number, line in enumerate(lines, start=1):
@@ -235,6 +351,10 @@ def parse_records(
                 models.append(ModelInfo.model_validate(record))
             elif kind == "output":
                 outputs.append(Output.model_validate(record))
+            elif kind == "comparison":
+                comparisons.append(Comparison.model_validate(record))
+            elif kind == "label":
+                labels.append(Label.model_validate(record))
             else:
                 verdicts.append(Verdict.model_validate(record))
         except ValidationError as error:
@@ -250,6 +370,8 @@ def parse_records(
         models=models,
         outputs=outputs,
         verdicts=verdicts,
+        comparisons=comparisons,
+        labels=labels,
     )
     return _validate(bundle, normalize, record_lines)
 
@@ -386,8 +508,8 @@ def _validate(
         return f"{section}[{index}] ({line}{details})"
 
     problems: list[Problem] = []
-    if not bundle.items:
-        problems.append(Problem("items", "must contain at least one item"))
+    if not bundle.items and not bundle.comparisons:
+        problems.append(Problem("items", "must contain at least one item (or comparisons)"))
     if not bundle.models:
         problems.append(Problem("models", "must contain at least one model"))
 
@@ -412,7 +534,7 @@ def _validate(
         models.add(model.name)
 
     outputs: list[Output] = []
-    seen_outputs: set[tuple[str, str]] = set()
+    seen_outputs: set[tuple[str, str, str | None]] = set()
     for i, output in enumerate(bundle.outputs):
         found: list[tuple[str, str]] = []  # (field, message); located only if any
         if output.model not in models:
@@ -420,9 +542,9 @@ def _validate(
         answered = items.get(output.item)
         if answered is None:
             found.append((".item", f"unknown item {output.item!r}"))
-        output_key = (output.model, output.item)
+        output_key = (output.model, output.item, output.variant)
         if output_key in seen_outputs:
-            found.append(("", "duplicate output for this model and item"))
+            found.append(("", "duplicate output for this model, item and variant"))
         seen_outputs.add(output_key)
         probs = output_value_problems(
             output, len(answered.options) if answered is not None else None, normalize, found
@@ -434,7 +556,7 @@ def _validate(
             output if probs is output.probs else output.model_copy(update={"probs": probs})
         )
 
-    seen_verdicts: set[tuple[str, str, str]] = set()
+    seen_verdicts: set[tuple[str, str, str, str | None]] = set()
     for i, verdict in enumerate(bundle.verdicts):
         found = []
         for field in ("judge", "candidate"):
@@ -443,9 +565,9 @@ def _validate(
                 found.append((f".{field}", f"unknown model {name!r}"))
         if verdict.item not in items:
             found.append((".item", f"unknown item {verdict.item!r}"))
-        verdict_key = (verdict.judge, verdict.candidate, verdict.item)
+        verdict_key = (verdict.judge, verdict.candidate, verdict.item, verdict.variant)
         if verdict_key in seen_verdicts:
-            found.append(("", "duplicate verdict for this judge, candidate and item"))
+            found.append(("", "duplicate verdict for this judge, candidate, item and variant"))
         seen_verdicts.add(verdict_key)
         if found:
             at = where(
@@ -455,11 +577,113 @@ def _validate(
             )
             problems.extend(Problem(f"{at}{field}", message) for field, message in found)
 
+    problems.extend(_comparison_problems(bundle.comparisons, models, where))
+    problems.extend(_label_problems(bundle.labels, models, set(items), where))
+
     if problems:
         raise BundleError(problems)
     if normalize == "none":
         return bundle
     return bundle.model_copy(update={"outputs": outputs})
+
+
+def _comparison_problems(
+    comparisons: list[Comparison], models: set[str], where: Any
+) -> list[Problem]:
+    """Problems of pairwise comparisons: unknown judge, malformed or equal candidate ids,
+    a winner/gold/human choice that is neither candidate nor `tie`, duplicate annotators,
+    duplicate comparisons (a repeated call is a `placebo` variant, not a duplicate)."""
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for i, comparison in enumerate(comparisons):
+        found: list[tuple[str, str]] = []
+        if comparison.judge not in models:
+            found.append((".judge", f"unknown model {comparison.judge!r}"))
+        for field in ("candidate_a", "candidate_b"):
+            try:
+                parse_candidate(getattr(comparison, field))
+            except ValueError as error:
+                found.append((f".{field}", str(error).removeprefix("candidate: ")))
+        a, b = comparison.candidate_a, comparison.candidate_b
+        if a == b:
+            found.append((".candidate_b", f"must differ from candidate_a; both are {a!r}"))
+        allowed = (a, b, TIE)
+        for field in ("winner", "gold"):
+            value = getattr(comparison, field)
+            if value is not None and value not in allowed:
+                found.append((f".{field}", f"must be {a!r}, {b!r}, 'tie' or null; got {value!r}"))
+        annotators: set[str] = set()
+        for h, choice in enumerate(comparison.human):
+            if choice.annotator in annotators:
+                found.append(
+                    (f".human[{h}].annotator", f"duplicate annotator {choice.annotator!r}")
+                )
+            annotators.add(choice.annotator)
+            if choice.choice is not None and choice.choice not in allowed:
+                found.append(
+                    (
+                        f".human[{h}].choice",
+                        f"must be {a!r}, {b!r}, 'tie' or null; got {choice.choice!r}",
+                    )
+                )
+        key = (comparison.judge, comparison.item, a, b)
+        if key in seen:
+            found.append(("", "duplicate comparison for this judge, item and candidate order"))
+        seen.add(key)
+        if found:
+            at = where(
+                "comparisons",
+                i,
+                f"judge={comparison.judge!r}, item={comparison.item!r}, "
+                f"candidate_a={a!r}, candidate_b={b!r}",
+            )
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+    return problems
+
+
+def _label_problems(
+    labels: list[Label], models: set[str], items: set[str], where: Any
+) -> list[Problem]:
+    """Problems of three-way labels: unknown item or candidate, a duplicate label by one
+    annotator (the outcome values themselves are checked by the schema)."""
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str]] = set()
+    for i, label in enumerate(labels):
+        found: list[tuple[str, str]] = []
+        if label.item not in items:
+            found.append((".item", f"unknown item {label.item!r}"))
+        if label.candidate not in models:
+            found.append((".candidate", f"unknown model {label.candidate!r}"))
+        key = (label.item, label.candidate, label.annotator)
+        if key in seen:
+            found.append(("", "duplicate label for this item, candidate and annotator"))
+        seen.add(key)
+        if found:
+            at = where(
+                "labels",
+                i,
+                f"item={label.item!r}, candidate={label.candidate!r}, "
+                f"annotator={label.annotator!r}",
+            )
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+    return problems
+
+
+def primary_view(bundle: Bundle) -> Bundle:
+    """The bundle under the audit's primary prompt templates: outputs and verdicts that carry
+    a template ``variant`` are left out (they feed prompt stability only), so every other
+    measure sees at most one output per (model, item) and one verdict per (judge, candidate,
+    item). Returns ``bundle`` itself when nothing carries a variant."""
+    if all(o.variant is None for o in bundle.outputs) and all(
+        v.variant is None for v in bundle.verdicts
+    ):
+        return bundle
+    return bundle.model_copy(
+        update={
+            "outputs": [o for o in bundle.outputs if o.variant is None],
+            "verdicts": [v for v in bundle.verdicts if v.variant is None],
+        }
+    )
 
 
 # --- the array view used by the statistics -------------------------------------------------------
@@ -523,7 +747,8 @@ def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> Resp
 
     The chosen option of an output is its ``choice`` when given, else the argmax of its
     ``probs`` (ties to the lowest index). ``models`` selects and orders the rows (default: the
-    bundle's models in order); naming a model twice or one not in the bundle is a `ValueError`.
+    bundle's models in order); outputs under a template ``variant`` are left out (see
+    `primary_view`); naming a model twice or one not in the bundle is a `ValueError`.
     One pass over the outputs in Python, the rest vectorized.
     """
     known = [m.name for m in bundle.models]
@@ -548,7 +773,7 @@ def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> Resp
     flat_probs: list[float] = []
     for output in bundle.outputs:
         row = model_row.get(output.model)
-        if row is None:
+        if row is None or output.variant is not None:  # template variants: prompt stability
             continue
         rows.append(row)
         cols.append(item_col[output.item])

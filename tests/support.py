@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,33 +179,61 @@ def beat_process(env: dict, schedule_dir: Path) -> ServiceProcess:
     return ServiceProcess(args, env, ready_marker="beat: Starting", name="beat")
 
 
-def restart_redis() -> None:
-    """Stop the local Redis server and start it again (it keeps nothing on disk here)."""
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
-    with contextlib.suppress(redis.RedisError):
-        client.shutdown(nosave=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and redis_available():
-        time.sleep(0.1)
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(REDIS_PORT),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not redis_available():
-        time.sleep(0.1)
-    if not redis_available():
-        raise RuntimeError("Redis did not come back")
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((REDIS_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A Redis server of one test's own, on a free port (never the shared 6379), so the test
+    may stop and restart it without disturbing anyone else's broker."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://{REDIS_HOST}:{self.port}"
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host=REDIS_HOST, port=self.port, socket_timeout=1)
+
+    def available(self) -> bool:
+        try:
+            return bool(self._client().ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> RedisServer:
+        subprocess.run(
+            [
+                "redis-server",
+                *("--daemonize", "yes", "--bind", REDIS_HOST, "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not self.available():
+            time.sleep(0.05)
+        if not self.available():
+            raise RuntimeError(f"redis-server on port {self.port} did not start")
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._client().shutdown(nosave=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.available():
+            time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port (it keeps nothing on disk)."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -386,14 +386,22 @@ def test_load_bundle_errors_name_the_file(tmp_path: Path) -> None:
 def test_bundle_json_schema_is_a_valid_schema_with_the_fields() -> None:
     schema = bundle_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert set(schema["properties"]) == {"schema_version", "items", "models", "outputs", "verdicts"}
+    assert set(schema["properties"]) == {
+        "schema_version",
+        "items",
+        "models",
+        "outputs",
+        "verdicts",
+        "comparisons",
+        "labels",
+    }
     assert set(schema["required"]) == {"items", "models"}
     definitions = schema["$defs"]
     assert {"id", "question", "options", "gold"} <= set(definitions["Item"]["properties"])
-    assert {"model", "item", "probs", "choice", "response"} == set(
+    assert {"model", "item", "probs", "choice", "response", "variant"} == set(
         definitions["Output"]["properties"]
     )
-    assert {"judge", "candidate", "item", "verdict", "raw"} == set(
+    assert {"judge", "candidate", "item", "verdict", "raw", "variant"} == set(
         definitions["Verdict"]["properties"]
     )
     assert definitions["Output"]["properties"]["probs"]["description"]

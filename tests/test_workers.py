@@ -22,10 +22,10 @@ from auditor.spec import parse_spec
 from auditor.storage import Store
 from tests.conftest import small_spec
 from tests.support import (
+    RedisServer,
     beat_process,
     postgres_database,
     redis_databases,
-    restart_redis,
     service_env,
     worker_process,
 )
@@ -169,14 +169,15 @@ def test_calls_leased_by_a_dead_batch_are_sent_again_without_beat(
     }
 
 
-def test_audit_completes_after_redis_restarts_mid_audit(
-    deployment: Deployment, tmp_path: Path
-) -> None:
+def test_audit_completes_after_redis_restarts_mid_audit(tmp_path: Path) -> None:
     spec = small_spec(provider={"latency": 0.2})
-    with worker_process(deployment.env) as worker, beat_process(deployment.env, tmp_path):
-        audit_id = deployment.submit(spec)
-        deployment.wait(audit_id, until=lambda s: judged(s) >= 100)
-        restart_redis()  # queued tasks and results are gone (Redis keeps nothing on disk)
-        status = deployment.wait(audit_id, timeout=240)
+    # The broker restarted here is this test's own Redis on a free port, not the shared one.
+    with RedisServer() as own_redis, postgres_database() as database_url:
+        deployment = Deployment(database_url, f"{own_redis.url}/0", f"{own_redis.url}/1")
+        with worker_process(deployment.env) as worker, beat_process(deployment.env, tmp_path):
+            audit_id = deployment.submit(spec)
+            deployment.wait(audit_id, until=lambda s: judged(s) >= 100)
+            own_redis.restart()  # queued tasks and results are gone (nothing kept on disk)
+            status = deployment.wait(audit_id, timeout=240)
     assert status["status"] == "succeeded", worker.log()[-3000:]
     assert status["progress"]["judge"] == {"done": 960, "failed": 0, "pending": 0}

@@ -37,13 +37,17 @@ from auditor.bundle import (
     SCHEMA_VERSION,
     Bundle,
     BundleError,
+    Comparison,
     Item,
+    Label,
     ModelInfo,
     Normalization,
     Output,
     Problem,
     ResponseMatrix,
     Verdict,
+    _comparison_problems,
+    _label_problems,
     _normalized,
     _pydantic_problems,
     _segment_argmax,
@@ -60,9 +64,27 @@ __all__ = [
     "response_matrix_from_columns",
 ]
 
-_OUTPUT_FIELDS: Final = frozenset({"model", "item", "probs", "choice", "response"})
-_VERDICT_FIELDS: Final = frozenset({"judge", "candidate", "item", "verdict", "raw"})
-_DOCUMENT_FIELDS: Final = frozenset({"schema_version", "items", "models", "outputs", "verdicts"})
+_OUTPUT_FIELDS: Final = frozenset({"model", "item", "probs", "choice", "response", "variant"})
+_VERDICT_FIELDS: Final = frozenset({"judge", "candidate", "item", "verdict", "raw", "variant"})
+_DOCUMENT_FIELDS: Final = frozenset(
+    {"schema_version", "items", "models", "outputs", "verdicts", "comparisons", "labels"}
+)
+_SECTIONS: Final = {
+    "item": "items",
+    "model": "models",
+    "output": "outputs",
+    "verdict": "verdicts",
+    "comparison": "comparisons",
+    "label": "labels",
+}
+"""JSONL record kinds and their sections, in the order `auditor.bundle` names them."""
+_RECORD_KINDS: Final[dict[str, type[BaseModel]]] = {
+    "item": Item,
+    "model": ModelInfo,
+    "comparison": Comparison,
+    "label": Label,
+}
+"""Kinds kept as pydantic records (few; validated by their models and `auditor.bundle`'s rules)."""
 _MISSING: Final = object()
 _SUM_MARGIN: Final = 1e-12
 """A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
@@ -76,8 +98,9 @@ def fast_path_matches_schema() -> bool:
         set(Output.model_fields) == _OUTPUT_FIELDS
         and set(Verdict.model_fields) == _VERDICT_FIELDS
         and set(Bundle.model_fields) == _DOCUMENT_FIELDS
-        and all(not info.metadata for info in Output.model_fields.values())
-        and all(not info.metadata for info in Verdict.model_fields.values())
+        # Constraints are only the ones checked here: a non-empty `variant`.
+        and all(not i.metadata for n, i in Output.model_fields.items() if n != "variant")
+        and all(not i.metadata for n, i in Verdict.model_fields.items() if n != "variant")
     )
 
 
@@ -90,8 +113,9 @@ class BundleColumns:
 
     Codes index ``models`` and ``items``. An output's probabilities (when it has them:
     ``output_has_probs``) are the next ``len(item.options)`` values of ``output_probs``, in
-    output order. ``output_choice`` and ``verdict_value`` are -1 where null. ``output_response``
-    and ``verdict_raw`` are None when every value is null.
+    output order. ``output_choice`` and ``verdict_value`` are -1 where null. ``output_response``,
+    ``output_variant``, ``verdict_raw`` and ``verdict_variant`` are None when every value is
+    null. ``comparisons`` and ``labels`` stay records.
     """
 
     items: list[Item]
@@ -107,6 +131,10 @@ class BundleColumns:
     verdict_item: np.ndarray
     verdict_value: np.ndarray
     verdict_raw: list[str | None] | None
+    output_variant: list[str | None] | None = None
+    verdict_variant: list[str | None] | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
     schema_version: str = SCHEMA_VERSION
     option_counts: np.ndarray = field(init=False, repr=False)
 
@@ -121,6 +149,19 @@ class BundleColumns:
     @property
     def n_verdicts(self) -> int:
         return int(self.verdict_value.size)
+
+    def primary_outputs(self) -> np.ndarray:
+        """Mask of the outputs under the primary prompt template (no ``variant``), the ones
+        every measure but prompt stability reads (`auditor.bundle.primary_view`)."""
+        if self.output_variant is None:
+            return np.ones(self.n_outputs, dtype=bool)
+        return np.array([v is None for v in self.output_variant], dtype=bool)
+
+    def primary_verdicts(self) -> np.ndarray:
+        """Mask of the verdicts under the primary judge template (no ``variant``)."""
+        if self.verdict_variant is None:
+            return np.ones(self.n_verdicts, dtype=bool)
+        return np.array([v is None for v in self.verdict_variant], dtype=bool)
 
     def probs_offsets(self) -> np.ndarray:
         """Start of each output's probabilities in ``output_probs`` (n_outputs + 1 entries;
@@ -137,6 +178,7 @@ class BundleColumns:
         offsets = self.probs_offsets().tolist()
         values = self.output_probs.tolist()
         responses = self.output_response or itertools.repeat(None)
+        output_variants = self.output_variant or itertools.repeat(None)
         outputs: list[dict[str, Any]] = [
             {
                 "model": names[m],
@@ -144,19 +186,22 @@ class BundleColumns:
                 "probs": values[offsets[k] : offsets[k + 1]] if has else None,
                 "choice": None if c < 0 else c,
                 "response": r,
+                "variant": variant,
             }
-            for k, (m, i, has, c, r) in enumerate(
+            for k, (m, i, has, c, r, variant) in enumerate(
                 zip(
                     self.output_model.tolist(),
                     self.output_item.tolist(),
                     self.output_has_probs.tolist(),
                     self.output_choice.tolist(),
                     responses,
+                    output_variants,
                     strict=False,
                 )
             )
         ]
         raws = self.verdict_raw or itertools.repeat(None)
+        verdict_variants = self.verdict_variant or itertools.repeat(None)
         verdicts: list[dict[str, Any]] = [
             {
                 "judge": names[j],
@@ -164,13 +209,15 @@ class BundleColumns:
                 "item": ids[i],
                 "verdict": None if v < 0 else v,
                 "raw": r,
+                "variant": variant,
             }
-            for j, c, i, v, r in zip(
+            for j, c, i, v, r, variant in zip(
                 self.verdict_judge.tolist(),
                 self.verdict_candidate.tolist(),
                 self.verdict_item.tolist(),
                 self.verdict_value.tolist(),
                 raws,
+                verdict_variants,
                 strict=False,
             )
         ]
@@ -182,6 +229,8 @@ class BundleColumns:
                 "models": list(self.models),
                 "outputs": outputs,
                 "verdicts": verdicts,
+                "comparisons": list(self.comparisons),
+                "labels": list(self.labels),
             }
         )
 
@@ -194,6 +243,8 @@ def bundle_columns(bundle: Bundle) -> BundleColumns:
     probs = [o.probs for o in outputs]
     responses = [o.response for o in outputs]
     raws = [v.raw for v in verdicts]
+    output_variants = [o.variant for o in outputs]
+    verdict_variants = [v.variant for v in verdicts]
     return BundleColumns(
         items=list(bundle.items),
         models=list(bundle.models),
@@ -213,6 +264,10 @@ def bundle_columns(bundle: Bundle) -> BundleColumns:
             [-1 if v.verdict is None else v.verdict for v in verdicts], dtype=np.int8
         ),
         verdict_raw=raws if any(r is not None for r in raws) else None,
+        output_variant=output_variants if _any_not_none(output_variants) else None,
+        verdict_variant=verdict_variants if _any_not_none(verdict_variants) else None,
+        comparisons=list(bundle.comparisons),
+        labels=list(bundle.labels),
         schema_version=bundle.schema_version,
     )
 
@@ -241,6 +296,7 @@ class RawOutputs:
     choice: np.ndarray
     response: list[str | None] | None
     keep: np.ndarray
+    variant: list[str | None] | None = None
 
 
 @dataclass
@@ -255,6 +311,7 @@ class RawVerdicts:
     value: np.ndarray
     raw: list[str | None] | None
     keep: np.ndarray
+    variant: list[str | None] | None = None
 
 
 def _factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -286,6 +343,16 @@ def _any_not_none(values: list[Any]) -> bool:
     return values.count(None) != len(values)
 
 
+def _plain_variants(plain: list[bool], variants: list[Any]) -> list[bool]:
+    """A ``variant`` is plain when null or a non-empty string (the schema's `min_length=1`)."""
+    if not _any_not_none(variants):
+        return plain
+    return [
+        ok and (v is None or (type(v) is str and v != ""))
+        for ok, v in zip(plain, variants, strict=True)
+    ]
+
+
 def raw_outputs(
     records: list[Any], location: Callable[[int], str], problems: list[tuple[int, Problem]]
 ) -> RawOutputs:
@@ -308,6 +375,7 @@ def raw_outputs(
     probs = _field(dicts, "probs")
     choices = _field(dicts, "choice")
     responses = _field(dicts, "response")
+    variants = _field(dicts, "variant")
     if _types(models) != {str} or _types(items) != {str}:
         plain = [
             ok and type(m) is str and type(i) is str
@@ -328,6 +396,7 @@ def raw_outputs(
         plain = [
             ok and (r is None or type(r) is str) for ok, r in zip(plain, responses, strict=True)
         ]
+    plain = _plain_variants(plain, variants)
     keep = [True] * n
     plain_all = all(plain)
     for k in [k for k, ok in enumerate(plain) if not ok]:
@@ -337,9 +406,11 @@ def raw_outputs(
             problems.extend((k, p) for p in _pydantic_problems(error, location(k)))
             keep[k] = False
             models[k], items[k], probs[k], choices[k], responses[k] = "", "", None, None, None
+            variants[k] = None
             continue
         models[k], items[k], probs[k] = output.model, output.item, output.probs
         choices[k], responses[k] = output.choice, output.response
+        variants[k] = output.variant
     if not plain_all:
         flat = list(itertools.chain.from_iterable(filter(None, probs)))
     has_probs = np.fromiter(_not_none(probs), bool, n)
@@ -371,6 +442,7 @@ def raw_outputs(
         choice=choice,
         response=responses if _any_not_none(responses) else None,
         keep=np.array(keep, dtype=bool),
+        variant=variants if _any_not_none(variants) else None,
     )
 
 
@@ -391,6 +463,7 @@ def raw_verdicts(
     items = _field(dicts, "item")
     values = _field(dicts, "verdict", _MISSING)
     raws = _field(dicts, "raw")
+    variants = _field(dicts, "variant")
     for column in (judges, candidates, items):
         if _types(column) != {str}:
             plain = [ok and type(v) is str for ok, v in zip(plain, column, strict=True)]
@@ -401,6 +474,7 @@ def raw_verdicts(
         ]
     if not _types(raws) <= {str, type(None)}:
         plain = [ok and (r is None or type(r) is str) for ok, r in zip(plain, raws, strict=True)]
+    plain = _plain_variants(plain, variants)
     keep = [True] * n
     for k in [k for k, ok in enumerate(plain) if not ok]:
         try:
@@ -409,10 +483,10 @@ def raw_verdicts(
             problems.extend((k, p) for p in _pydantic_problems(error, location(k)))
             keep[k] = False
             judges[k] = candidates[k] = items[k] = ""
-            values[k], raws[k] = None, None
+            values[k], raws[k], variants[k] = None, None, None
             continue
         judges[k], candidates[k], items[k] = verdict.judge, verdict.candidate, verdict.item
-        values[k], raws[k] = verdict.verdict, verdict.raw
+        values[k], raws[k], variants[k] = verdict.verdict, verdict.raw, verdict.variant
     # Judges and candidates share one table of names, so one lookup resolves both.
     codes, names = _factorize(judges + candidates)
     item, item_names = _factorize(items)
@@ -428,6 +502,7 @@ def raw_verdicts(
         value=value,
         raw=raws if _any_not_none(raws) else None,
         keep=np.array(keep, dtype=bool),
+        variant=variants if _any_not_none(variants) else None,
     )
 
 
@@ -442,12 +517,15 @@ def _check_normalize(normalize: str) -> None:
 
 
 def _header_problems(
-    items: list[Item], models: list[ModelInfo], where: Callable[[str, int, str], str]
+    items: list[Item],
+    models: list[ModelInfo],
+    where: Callable[[str, int, str], str],
+    has_comparisons: bool = False,
 ) -> list[Problem]:
     """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
     problems: list[Problem] = []
-    if not items:
-        problems.append(Problem("items", "must contain at least one item"))
+    if not items and not has_comparisons:
+        problems.append(Problem("items", "must contain at least one item (or comparisons)"))
     if not models:
         problems.append(Problem("models", "must contain at least one model"))
     seen: set[str] = set()
@@ -474,6 +552,14 @@ def _header_problems(
             problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r}"))
         names.add(model.name)
     return problems
+
+
+def _variant_codes(variants: list[str | None] | None, n: int) -> tuple[np.ndarray, int]:
+    """Codes of the ``variant`` column (null is a value of its own) and how many there are."""
+    if variants is None:
+        return np.zeros(n, dtype=np.int64), 1
+    codes, uniques = _factorize(variants)  # type: ignore[arg-type]
+    return codes, len(uniques)
 
 
 def _later_duplicates(key: np.ndarray) -> np.ndarray:
@@ -586,13 +672,14 @@ def check_outputs(
         lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
     )
     # Duplicates are judged on the names as written (unknown ones included), as in the loop.
-    pair = raw.model * max(len(raw.item_names), 1) + raw.item
+    variant, n_variants = _variant_codes(raw.variant, raw.model.size)
+    pair = (raw.model * max(len(raw.item_names), 1) + raw.item) * n_variants + variant
     kept = np.flatnonzero(keep)
     found.add(
         kept[_later_duplicates(pair[kept])],
         2,
         "",
-        lambda k: "duplicate output for this model and item",
+        lambda k: "duplicate output for this model, item and variant",
     )
     found.add(
         np.flatnonzero(keep & ~raw.has_probs & ~raw.has_choice),
@@ -672,13 +759,14 @@ def check_verdicts(
         lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
     )
     n_names, n_items = max(len(raw.names), 1), max(len(raw.item_names), 1)
-    key = (raw.judge * n_names + raw.candidate) * n_items + raw.item
+    variant, n_variants = _variant_codes(raw.variant, raw.judge.size)
+    key = ((raw.judge * n_names + raw.candidate) * n_items + raw.item) * n_variants + variant
     kept = np.flatnonzero(keep)
     found.add(
         kept[_later_duplicates(key[kept])],
         3,
         "",
-        lambda k: "duplicate verdict for this judge, candidate and item",
+        lambda k: "duplicate verdict for this judge, candidate, item and variant",
     )
     for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
         location = details_location(
@@ -693,14 +781,14 @@ def check_verdicts(
 # --- whole documents -----------------------------------------------------------------------------
 
 
-def _validate_header(document: dict[str, Any]) -> tuple[list[Item], list[ModelInfo], list[Problem]]:
-    """Items, models, schema version and unknown top-level fields, by the `Bundle` model."""
+def _validate_header(document: dict[str, Any]) -> tuple[Bundle | None, list[Problem]]:
+    """Items, models, comparisons, labels, the schema version and unknown top-level fields, by
+    the `Bundle` model (everything but outputs and verdicts)."""
     shallow = {k: v for k, v in document.items() if k not in ("outputs", "verdicts")}
     try:
-        header = Bundle.model_validate(shallow)
+        return Bundle.model_validate(shallow), []
     except ValidationError as error:
-        return [], [], _pydantic_problems(error, "")
-    return list(header.items), list(header.models), []
+        return None, _pydantic_problems(error, "")
 
 
 def _section(document: dict[str, Any], name: str, problems: list[Problem]) -> list[Any]:
@@ -725,6 +813,8 @@ def assemble(
     record_problems: Sequence[tuple[str, list[tuple[int, Problem]]]] = (),
     where: Callable[[str, int, str], str] | None = None,
     header_valid: bool = True,
+    comparisons: Sequence[Comparison] = (),
+    labels: Sequence[Label] = (),
 ) -> BundleColumns:
     """Run the cross-record rules over read columns; raise `BundleError` with every problem.
 
@@ -736,7 +826,7 @@ def assemble(
     """
     locate = where or (lambda section, index, details: f"{section}[{index}] ({details})")
     if header_valid:
-        problems = problems + _header_problems(items, models, locate)
+        problems = problems + _header_problems(items, models, locate, bool(comparisons))
     else:
         outputs.keep[:] = False
         verdicts.keep[:] = False
@@ -761,6 +851,10 @@ def assemble(
     )
     problems += [p for _, p in sorted(output_problems, key=lambda e: e[0])]
     problems += [p for _, p in sorted(verdict_problems, key=lambda e: e[0])]
+    if header_valid:
+        names = {m.name for m in models}
+        problems += _comparison_problems(list(comparisons), names, locate)
+        problems += _label_problems(list(labels), names, {i.id for i in items}, locate)
     if problems:
         raise BundleError(problems)
     return BundleColumns(
@@ -777,6 +871,10 @@ def assemble(
         verdict_item=verdict_item,
         verdict_value=verdicts.value,
         verdict_raw=verdicts.raw,
+        output_variant=outputs.variant,
+        verdict_variant=verdicts.variant,
+        comparisons=list(comparisons),
+        labels=list(labels),
     )
 
 
@@ -788,7 +886,7 @@ def columns_from_document(document: Any, *, normalize: Normalization = "none") -
         raise BundleError([Problem("<document>", "a bundle must be a JSON object")])
     if not fast_path_matches_schema() or not document.keys() <= _DOCUMENT_FIELDS:
         return _record_by_record(document, normalize)
-    items, models, header_problems = _validate_header(document)
+    header, header_problems = _validate_header(document)
     problems = list(header_problems)
     outputs_list = _section(document, "outputs", problems)
     verdicts_list = _section(document, "verdicts", problems)
@@ -800,14 +898,16 @@ def columns_from_document(document: Any, *, normalize: Normalization = "none") -
         return _record_by_record(document, normalize)
     verdicts = raw_verdicts(verdicts_list, lambda k: f"verdicts[{k}]", verdict_problems)
     return assemble(
-        items,
-        models,
+        list(header.items) if header else [],
+        list(header.models) if header else [],
         outputs,
         verdicts,
         normalize,
         problems,
         record_problems=(("outputs", output_problems), ("verdicts", verdict_problems)),
-        header_valid=not header_problems,
+        header_valid=header is not None,
+        comparisons=header.comparisons if header else (),
+        labels=header.labels if header else (),
     )
 
 
@@ -825,13 +925,11 @@ def columns_from_records(
     """Validate JSONL records, given as ``(where, decoded record)`` pairs (``where`` names the
     line, e.g. ``"eval.jsonl line 7"``), into columns; every problem at once, located by line."""
     _check_normalize(normalize)
-    items: list[Item] = []
-    models: list[ModelInfo] = []
     outputs: list[Any] = []
     verdicts: list[Any] = []
-    lines: dict[str, list[str]] = {"items": [], "models": [], "outputs": [], "verdicts": []}
+    parsed_records: dict[str, list[Any]] = {section: [] for section in _SECTIONS.values()}
+    lines: dict[str, list[str]] = {section: [] for section in _SECTIONS.values()}
     problems: list[Problem] = []
-    header_kinds: dict[str, type[BaseModel]] = {"item": Item, "model": ModelInfo}
     header_valid = True
     for where, record in records:
         if not isinstance(record, dict):
@@ -851,24 +949,20 @@ def columns_from_records(
         elif kind == "verdict":
             verdicts.append(record)
             lines["verdicts"].append(where)
-        elif kind in header_kinds:
+        elif kind in _RECORD_KINDS:
             try:
-                parsed = header_kinds[kind].model_validate(record)
+                parsed = _RECORD_KINDS[kind].model_validate(record)
             except ValidationError as error:
                 problems.extend(_pydantic_problems(error, f"{where} ({kind})"))
                 header_valid = False
                 continue
-            if kind == "item":
-                items.append(parsed)  # type: ignore[arg-type]
-                lines["items"].append(where)
-            else:
-                models.append(parsed)  # type: ignore[arg-type]
-                lines["models"].append(where)
+            parsed_records[_SECTIONS[kind]].append(parsed)
+            lines[_SECTIONS[kind]].append(where)
         else:
             problems.append(
                 Problem(
                     f"{where}.kind",
-                    f"must be one of header, item, model, output, verdict; got {kind!r}",
+                    f"must be one of header, {', '.join(_SECTIONS)}; got {kind!r}",
                 )
             )
     output_problems: list[tuple[int, Problem]] = []
@@ -882,8 +976,8 @@ def columns_from_records(
         return f"{section}[{index}] ({lines[section][index]}, {details})"
 
     return assemble(
-        items,
-        models,
+        parsed_records["items"],
+        parsed_records["models"],
         raw_out,
         raw_ver,
         normalize,
@@ -891,6 +985,8 @@ def columns_from_records(
         record_problems=(("outputs", output_problems), ("verdicts", verdict_problems)),
         where=locate,
         header_valid=header_valid,
+        comparisons=parsed_records["comparisons"],
+        labels=parsed_records["labels"],
     )
 
 
@@ -911,6 +1007,7 @@ def response_matrix_from_columns(
 
     When every model answered every item with probabilities, in model-major order, and the
     rows are the bundle's models, the probability matrix is a reshape of the values (no copy).
+    Outputs under a template ``variant`` are left out, as in `auditor.bundle.primary_view`.
     """
     known = [m.name for m in columns.models]
     names = tuple(models) if models is not None else tuple(known)
@@ -941,7 +1038,7 @@ def response_matrix_from_columns(
         unstated = choice_of[with_probs] < 0
         choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
 
-    selected = row_of >= 0
+    selected = (row_of >= 0) & columns.primary_outputs()  # variants: prompt stability only
     complete = (
         names == tuple(known)
         and bool(with_probs.all())
@@ -1007,6 +1104,14 @@ def _python_float_tokens(values: np.ndarray) -> list[str]:
     return tokens
 
 
+def _json_strings(values: list[str | None] | None) -> Iterable[str]:
+    """Each value as json.dumps writes it (``null`` for None), or ``null`` forever."""
+    if values is None:
+        return itertools.repeat("null")
+    encode = json.encoder.encode_basestring_ascii
+    return ["null" if v is None else encode(v) for v in values]
+
+
 def canonical_json(columns: BundleColumns) -> str:
     """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
 
@@ -1019,7 +1124,9 @@ def canonical_json(columns: BundleColumns) -> str:
     encode = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
     head = json.dumps(
         {
+            "comparisons": [c.model_dump(mode="json") for c in columns.comparisons],
             "items": [item.model_dump(mode="json") for item in columns.items],
+            "labels": [label.model_dump(mode="json") for label in columns.labels],
             "models": [model.model_dump(mode="json") for model in columns.models],
         },
         sort_keys=True,
@@ -1043,14 +1150,17 @@ def canonical_json(columns: BundleColumns) -> str:
         if columns.output_response is not None
         else itertools.repeat("null")
     )
+    output_variants = _json_strings(columns.output_variant)
     outputs = ",".join(
-        f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r}}}'
-        for c, i, m, p, r in zip(
+        f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
+        f'"variant":{v}}}'
+        for c, i, m, p, r, v in zip(
             choices,
             columns.output_item.tolist(),
             columns.output_model.tolist(),
             probs_text,
             responses,
+            output_variants,
             strict=False,
         )
     )
@@ -1060,15 +1170,17 @@ def canonical_json(columns: BundleColumns) -> str:
         else itertools.repeat("null")
     )
     verdict_text = {-1: "null", 0: "0", 1: "1"}
+    verdict_variants = _json_strings(columns.verdict_variant)
     verdicts = ",".join(
         f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
-        f'"raw":{r},"verdict":{verdict_text[v]}}}'
-        for j, c, i, v, r in zip(
+        f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
+        for j, c, i, v, r, variant in zip(
             columns.verdict_judge.tolist(),
             columns.verdict_candidate.tolist(),
             columns.verdict_item.tolist(),
             columns.verdict_value.tolist(),
             raws,
+            verdict_variants,
             strict=False,
         )
     )

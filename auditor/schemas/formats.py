@@ -45,7 +45,7 @@ __all__ = [
 
 BundleFormat = Literal["json", "jsonl", "parquet"]
 FORMATS: Final[tuple[BundleFormat, ...]] = ("json", "jsonl", "parquet")
-PARQUET_TABLES: Final = ("items", "models", "outputs", "verdicts")
+PARQUET_TABLES: Final = ("items", "models", "outputs", "verdicts", "comparisons", "labels")
 _VERSION_KEY: Final = b"judge_auditor.schema_version"
 
 
@@ -130,8 +130,22 @@ def _read_table(directory: Path, name: str, problems: list[Problem]) -> pa.Table
 _COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "items": ("id", "question", "options", "gold", "difficulty", "category"),
     "models": ("name", "provider", "family", "params"),
-    "outputs": ("model", "item", "probs", "choice", "response"),
-    "verdicts": ("judge", "candidate", "item", "verdict", "raw"),
+    "outputs": ("model", "item", "probs", "choice", "response", "variant"),
+    "verdicts": ("judge", "candidate", "item", "verdict", "raw", "variant"),
+    "comparisons": (
+        "judge",
+        "item",
+        "candidate_a",
+        "candidate_b",
+        "winner",
+        "raw",
+        "gold",
+        "human",
+        "question",
+        "text_a",
+        "text_b",
+    ),
+    "labels": ("item", "candidate", "outcome", "annotator", "source"),
 }
 
 
@@ -159,6 +173,13 @@ def _strings(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     codes = array.indices.to_numpy(zero_copy_only=False)
     codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
     return codes.astype(np.int64), array.dictionary.to_pylist()
+
+
+def _optional_strings(table: pa.Table, name: str) -> list[Any] | None:
+    """A nullable column as a list, or None when it is absent or entirely null."""
+    if name not in table.column_names or table.column(name).null_count == table.num_rows:
+        return None
+    return table.column(name).to_pylist()
 
 
 def _row(table: pa.Table, k: int) -> dict[str, Any]:
@@ -215,9 +236,10 @@ def _raw_outputs(
         choice = column.fill_null(-1).cast(pa.int64()).to_numpy().astype(np.int64)
     else:
         has_choice, choice = np.zeros(n, bool), np.full(n, -1, np.int64)
-    response = None
-    if "response" in names and table.column("response").null_count < n:
-        response = table.column("response").to_pylist()
+    response = _optional_strings(table, "response")
+    variant = _optional_strings(table, "variant")
+    if variant is not None:
+        bad_rows.update(k for k, v in enumerate(variant) if v == "")
     for k in sorted(bad_rows):
         try:
             Output.model_validate(_row(table, k))
@@ -236,6 +258,7 @@ def _raw_outputs(
         choice=choice,
         response=response,
         keep=keep,
+        variant=variant,
     )
 
 
@@ -278,9 +301,10 @@ def _raw_verdicts(
     bad_rows.update(np.flatnonzero((raw_values < -1) | (raw_values > 1)).tolist())
     null_verdict = verdict.is_null().to_numpy(zero_copy_only=False)
     bad_rows.update(np.flatnonzero(~null_verdict & (raw_values == -1)).tolist())
-    raw = None
-    if "raw" in names and table.column("raw").null_count < n:
-        raw = table.column("raw").to_pylist()
+    raw = _optional_strings(table, "raw")
+    variant = _optional_strings(table, "variant")
+    if variant is not None:
+        bad_rows.update(k for k, v in enumerate(variant) if v == "")
     for k in sorted(bad_rows):
         try:
             Verdict.model_validate(_row(table, k))
@@ -296,13 +320,14 @@ def _raw_verdicts(
         value=np.clip(raw_values, -1, 1).astype(np.int8),
         raw=raw,
         keep=keep,
+        variant=variant,
     )
 
 
 def _load_parquet(directory: Path, normalize: Normalization) -> BundleColumns:
     from pydantic import ValidationError
 
-    from auditor.bundle import Item, ModelInfo, _pydantic_problems
+    from auditor.bundle import Comparison, Item, Label, ModelInfo, _pydantic_problems
 
     if not directory.is_dir():
         raise BundleError(
@@ -322,8 +347,15 @@ def _load_parquet(directory: Path, normalize: Normalization) -> BundleColumns:
         )
     items: list[Any] = []
     models: list[Any] = []
+    comparisons: list[Any] = []
+    labels: list[Any] = []
     header_valid = True
-    for name, model_type, target in (("items", Item, items), ("models", ModelInfo, models)):
+    for name, model_type, target in (
+        ("items", Item, items),
+        ("models", ModelInfo, models),
+        ("comparisons", Comparison, comparisons),
+        ("labels", Label, labels),
+    ):
         for k, record in enumerate(_records(tables[name], name, problems)):
             try:
                 target.append(model_type.model_validate(record))
@@ -343,6 +375,8 @@ def _load_parquet(directory: Path, normalize: Normalization) -> BundleColumns:
         problems,
         record_problems=(("outputs", output_problems), ("verdicts", verdict_problems)),
         header_valid=header_valid and not problems,
+        comparisons=comparisons,
+        labels=labels,
     )
 
 
@@ -366,6 +400,12 @@ def _output_table(columns: BundleColumns) -> pa.Table:
         else [None] * columns.n_outputs,
         type=pa.string(),
     )
+    variant = pa.array(
+        columns.output_variant
+        if columns.output_variant is not None
+        else [None] * columns.n_outputs,
+        type=pa.string(),
+    )
     return pa.table(
         {
             "model": pa.DictionaryArray.from_arrays(
@@ -377,6 +417,7 @@ def _output_table(columns: BundleColumns) -> pa.Table:
             "probs": probs,
             "choice": choice,
             "response": response,
+            "variant": variant,
         }
     )
 
@@ -402,6 +443,12 @@ def _verdict_table(columns: BundleColumns) -> pa.Table:
             "raw": pa.array(
                 columns.verdict_raw
                 if columns.verdict_raw is not None
+                else [None] * columns.n_verdicts,
+                type=pa.string(),
+            ),
+            "variant": pa.array(
+                columns.verdict_variant
+                if columns.verdict_variant is not None
                 else [None] * columns.n_verdicts,
                 type=pa.string(),
             ),
@@ -440,11 +487,21 @@ def _write_parquet(columns: BundleColumns, directory: Path) -> None:
     pa.parquet.write_table(items, directory / "items.parquet")
     pa.parquet.write_table(models, directory / "models.parquet")
     pa.parquet.write_table(_output_table(columns), directory / "outputs.parquet")
-    verdicts_path = directory / "verdicts.parquet"
-    if columns.n_verdicts:
-        pa.parquet.write_table(_verdict_table(columns), verdicts_path)
-    elif verdicts_path.exists():
-        verdicts_path.unlink()
+    optional = {
+        "verdicts": _verdict_table(columns) if columns.n_verdicts else None,
+        "comparisons": pa.Table.from_pylist([c.model_dump() for c in columns.comparisons])
+        if columns.comparisons
+        else None,
+        "labels": pa.Table.from_pylist([label.model_dump() for label in columns.labels])
+        if columns.labels
+        else None,
+    }
+    for name, table in optional.items():
+        path = directory / f"{name}.parquet"
+        if table is not None:
+            pa.parquet.write_table(table, path)
+        elif path.exists():
+            path.unlink()
 
 
 def write_columns(
@@ -473,6 +530,8 @@ def write_columns(
             ("models", "model"),
             ("outputs", "output"),
             ("verdicts", "verdict"),
+            ("comparisons", "comparison"),
+            ("labels", "label"),
         ):
             for record in document[section]:
                 handle.write(orjson.dumps({"kind": kind_name, **record}))

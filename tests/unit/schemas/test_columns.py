@@ -78,12 +78,40 @@ def mixed_document() -> dict[str, Any]:
     }
 
 
+def rich_document() -> dict[str, Any]:
+    """`mixed_document` plus answers and verdicts under prompt variants, pairwise comparisons
+    and three-way labels (the sections other probes read)."""
+    document = mixed_document()
+    document["outputs"].append({"model": "m1", "item": "q1", "choice": 0, "variant": "terse"})
+    document["verdicts"] += [
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 0, "variant": "strict"},
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 1, "variant": "lenient"},
+    ]
+    document["comparisons"] = [
+        {
+            "judge": "m1",
+            "item": "q1",
+            "candidate_a": "m-é",
+            "candidate_b": "m3",
+            "winner": "m3",
+            "human": [{"annotator": "ann", "choice": "tie"}],
+        }
+    ]
+    document["labels"] = [
+        {"item": "q2", "candidate": "m3", "outcome": "avoidant", "annotator": "ann"}
+    ]
+    return document
+
+
 def assert_same_columns(left: Any, right: Any) -> None:
     for name in ARRAYS:
         np.testing.assert_array_equal(getattr(left, name), getattr(right, name), err_msg=name)
     assert left.output_response == right.output_response
     assert left.verdict_raw == right.verdict_raw
     assert left.items == right.items and left.models == right.models
+    assert left.output_variant == right.output_variant
+    assert left.verdict_variant == right.verdict_variant
+    assert left.comparisons == right.comparisons and left.labels == right.labels
 
 
 def write_parquet_tables(document: dict[str, Any], directory: Path) -> None:
@@ -111,7 +139,7 @@ def test_the_fast_path_is_written_for_the_current_schema() -> None:
     assert fast_path_matches_schema()
 
 
-@pytest.mark.parametrize("document", [world_document(), mixed_document()])
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
 def test_columns_equal_the_record_path(document: dict[str, Any]) -> None:
     reference = bundle_columns(parse_bundle(copy.deepcopy(document)))
     columns = columns_from_document(copy.deepcopy(document))
@@ -119,7 +147,7 @@ def test_columns_equal_the_record_path(document: dict[str, Any]) -> None:
     assert columns.to_bundle() == parse_bundle(copy.deepcopy(document))
 
 
-@pytest.mark.parametrize("document", [world_document(), mixed_document()])
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
 def test_response_matrix_equals_the_record_path(document: dict[str, Any]) -> None:
     bundle = parse_bundle(copy.deepcopy(document))
     columns = columns_from_document(copy.deepcopy(document))
@@ -138,7 +166,7 @@ def test_a_complete_bundle_shares_its_values_with_the_matrix() -> None:
     assert np.shares_memory(matrix.probs, columns.output_probs)
 
 
-@pytest.mark.parametrize("document", [world_document(), mixed_document()])
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
 def test_canonical_json_is_the_specified_expression(document: dict[str, Any]) -> None:
     bundle = parse_bundle(copy.deepcopy(document))
     expected = json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -192,6 +220,21 @@ def test_cross_record_problems_read_like_the_record_path() -> None:
     assert problems_of(columns_from_document, copy.deepcopy(document)) == expected
 
 
+def test_variant_and_section_problems_read_like_the_record_path() -> None:
+    document = rich_document()
+    document["outputs"].append({"model": "m1", "item": "q1", "choice": 1, "variant": "terse"})
+    document["verdicts"].append(
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 1, "variant": "strict"}
+    )
+    document["comparisons"][0]["winner"] = "nobody"
+    document["labels"].append(
+        {"item": "q9", "candidate": "m3", "outcome": "correct", "annotator": "ann"}
+    )
+    expected = problems_of(parse_bundle, copy.deepcopy(document))
+    assert len(expected) == 4
+    assert problems_of(columns_from_document, copy.deepcopy(document)) == expected
+
+
 def test_type_problems_and_cross_record_problems_come_in_one_pass() -> None:
     document = mixed_document()
     document["outputs"] += [
@@ -237,7 +280,7 @@ def test_an_invalid_item_stops_reference_checks_but_not_record_checks() -> None:
 
 @pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
 def test_every_format_round_trips(tmp_path: Path, suffix: str) -> None:
-    columns = columns_from_document(mixed_document())
+    columns = columns_from_document(rich_document())
     path = write_columns(columns, tmp_path / f"bundle{suffix}")
     assert_same_columns(load_columns(path), columns)
 
