@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from auditor.schemas.candidates import parse_candidate
 
 __all__ = [
+    "OUTCOMES",
     "PROBABILITY_TOLERANCE",
     "SCHEMA_VERSION",
     "Bundle",
@@ -33,8 +34,10 @@ __all__ = [
     "Comparison",
     "HumanChoice",
     "Item",
+    "Label",
     "ModelInfo",
     "Normalization",
+    "Outcome",
     "Output",
     "Problem",
     "ResponseMatrix",
@@ -44,6 +47,7 @@ __all__ = [
     "output_value_problems",
     "parse_bundle",
     "parse_records",
+    "primary_view",
     "response_matrix",
     "validate_bundle",
 ]
@@ -98,6 +102,13 @@ class Output(BaseModel):
         default=None, description="Index of the chosen option, when known (0-based)."
     )
     response: str | None = Field(default=None, description="Free-form answer, if collected.")
+    variant: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the prompt template variant the answer was given under (prompt "
+        "stability); null = the audit's primary template. At most one output per model, item "
+        "and variant.",
+    )
 
 
 class Verdict(BaseModel):
@@ -112,6 +123,40 @@ class Verdict(BaseModel):
         description="1 = judged correct, 0 = judged incorrect, null = unparseable judge output."
     )
     raw: str | None = Field(default=None, description="The judge's raw output.")
+    variant: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the judge prompt template variant (prompt stability); null = the "
+        "audit's primary template.",
+    )
+
+
+Outcome = Literal["correct", "avoidant", "incorrect"]
+"""Three-way outcome of a free-form answer (Zhou et al., Nature 2024)."""
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+
+
+class Label(BaseModel):
+    """The three-way outcome of one candidate's free-form answer to one item.
+
+    ``avoidant`` covers refusals, "I don't know" and off-task replies. The source of truth for
+    reliability and supervision: human labels first, then a grader model's, then a simulation's
+    planted truth.
+    """
+
+    model_config = _STRICT
+
+    item: str = Field(description="Id of the item answered (must be in `items`).")
+    candidate: str = Field(description="Name of the answering model (must be in `models`).")
+    outcome: Outcome = Field(description="`correct`, `avoidant` or `incorrect`.")
+    annotator: str = Field(
+        min_length=1, description="Who labelled: an annotator id or the grader model's name."
+    )
+    source: Literal["human", "grader", "planted"] = Field(
+        default="human",
+        description="`human` annotation, a `grader` model's reading, or a simulation's "
+        "`planted` truth.",
+    )
 
 
 TIE: Final = "tie"
@@ -179,6 +224,11 @@ class Bundle(BaseModel):
         default_factory=list,
         description="Judges' pairwise verdicts (a bundle of comparisons alone is valid).",
     )
+    labels: list[Label] = Field(
+        default_factory=list,
+        description="Three-way outcomes (correct, avoidant, incorrect) of candidates' free-form "
+        "answers, by humans or a grader model.",
+    )
 
 
 @dataclass(frozen=True)
@@ -215,6 +265,7 @@ _RECORD_TYPES: dict[str, type[BaseModel]] = {
     "output": Output,
     "verdict": Verdict,
     "comparison": Comparison,
+    "label": Label,
 }
 _SECTION = {
     "item": "items",
@@ -222,6 +273,7 @@ _SECTION = {
     "output": "outputs",
     "verdict": "verdicts",
     "comparison": "comparisons",
+    "label": "labels",
 }
 
 
@@ -261,6 +313,7 @@ def parse_records(
     outputs: list[Output] = []
     verdicts: list[Verdict] = []
     comparisons: list[Comparison] = []
+    labels: list[Label] = []
     record_lines: dict[str, list[str]] = {name: [] for name in _SECTION.values()}
     problems: list[Problem] = []
     for number, line in enumerate(lines, start=1):
@@ -300,6 +353,8 @@ def parse_records(
                 outputs.append(Output.model_validate(record))
             elif kind == "comparison":
                 comparisons.append(Comparison.model_validate(record))
+            elif kind == "label":
+                labels.append(Label.model_validate(record))
             else:
                 verdicts.append(Verdict.model_validate(record))
         except ValidationError as error:
@@ -316,27 +371,21 @@ def parse_records(
         outputs=outputs,
         verdicts=verdicts,
         comparisons=comparisons,
+        labels=labels,
     )
     return _validate(bundle, normalize, record_lines)
 
 
 def load_bundle(path: str | Path, *, normalize: Normalization = "none") -> Bundle:
-    """Load a bundle from a `.json` document or a `.jsonl` record stream."""
-    path = Path(path)
-    try:
-        if path.suffix == ".jsonl":
-            with path.open(encoding="utf-8") as handle:
-                return parse_records(handle, normalize=normalize, source=f"{path.name} line")
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise BundleError([Problem(str(path), error.strerror or str(error))]) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BundleError(
-            [Problem(str(path), f"not valid JSON at line {error.lineno}: {error.msg}")]
-        ) from None
-    return parse_bundle(document, normalize=normalize)
+    """Load a bundle from a `.json` document, a `.jsonl` record stream or a Parquet directory.
+
+    Read and validated column-wise (`auditor.schemas.formats.load_columns`: every problem at
+    once), then built into records. Analyses that do not need records should call
+    `load_columns` directly: it is several times faster on large bundles.
+    """
+    from auditor.schemas.formats import load_columns
+
+    return load_columns(path, normalize=normalize).to_bundle()
 
 
 # --- cross-record validation ---------------------------------------------------------------------
@@ -485,7 +534,7 @@ def _validate(
         models.add(model.name)
 
     outputs: list[Output] = []
-    seen_outputs: set[tuple[str, str]] = set()
+    seen_outputs: set[tuple[str, str, str | None]] = set()
     for i, output in enumerate(bundle.outputs):
         found: list[tuple[str, str]] = []  # (field, message); located only if any
         if output.model not in models:
@@ -493,9 +542,9 @@ def _validate(
         answered = items.get(output.item)
         if answered is None:
             found.append((".item", f"unknown item {output.item!r}"))
-        output_key = (output.model, output.item)
+        output_key = (output.model, output.item, output.variant)
         if output_key in seen_outputs:
-            found.append(("", "duplicate output for this model and item"))
+            found.append(("", "duplicate output for this model, item and variant"))
         seen_outputs.add(output_key)
         probs = output_value_problems(
             output, len(answered.options) if answered is not None else None, normalize, found
@@ -507,7 +556,7 @@ def _validate(
             output if probs is output.probs else output.model_copy(update={"probs": probs})
         )
 
-    seen_verdicts: set[tuple[str, str, str]] = set()
+    seen_verdicts: set[tuple[str, str, str, str | None]] = set()
     for i, verdict in enumerate(bundle.verdicts):
         found = []
         for field in ("judge", "candidate"):
@@ -516,9 +565,9 @@ def _validate(
                 found.append((f".{field}", f"unknown model {name!r}"))
         if verdict.item not in items:
             found.append((".item", f"unknown item {verdict.item!r}"))
-        verdict_key = (verdict.judge, verdict.candidate, verdict.item)
+        verdict_key = (verdict.judge, verdict.candidate, verdict.item, verdict.variant)
         if verdict_key in seen_verdicts:
-            found.append(("", "duplicate verdict for this judge, candidate and item"))
+            found.append(("", "duplicate verdict for this judge, candidate, item and variant"))
         seen_verdicts.add(verdict_key)
         if found:
             at = where(
@@ -529,6 +578,7 @@ def _validate(
             problems.extend(Problem(f"{at}{field}", message) for field, message in found)
 
     problems.extend(_comparison_problems(bundle.comparisons, models, where))
+    problems.extend(_label_problems(bundle.labels, models, set(items), where))
 
     if problems:
         raise BundleError(problems)
@@ -589,6 +639,51 @@ def _comparison_problems(
             )
             problems.extend(Problem(f"{at}{field}", message) for field, message in found)
     return problems
+
+
+def _label_problems(
+    labels: list[Label], models: set[str], items: set[str], where: Any
+) -> list[Problem]:
+    """Problems of three-way labels: unknown item or candidate, a duplicate label by one
+    annotator (the outcome values themselves are checked by the schema)."""
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str]] = set()
+    for i, label in enumerate(labels):
+        found: list[tuple[str, str]] = []
+        if label.item not in items:
+            found.append((".item", f"unknown item {label.item!r}"))
+        if label.candidate not in models:
+            found.append((".candidate", f"unknown model {label.candidate!r}"))
+        key = (label.item, label.candidate, label.annotator)
+        if key in seen:
+            found.append(("", "duplicate label for this item, candidate and annotator"))
+        seen.add(key)
+        if found:
+            at = where(
+                "labels",
+                i,
+                f"item={label.item!r}, candidate={label.candidate!r}, "
+                f"annotator={label.annotator!r}",
+            )
+            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+    return problems
+
+
+def primary_view(bundle: Bundle) -> Bundle:
+    """The bundle under the audit's primary prompt templates: outputs and verdicts that carry
+    a template ``variant`` are left out (they feed prompt stability only), so every other
+    measure sees at most one output per (model, item) and one verdict per (judge, candidate,
+    item). Returns ``bundle`` itself when nothing carries a variant."""
+    if all(o.variant is None for o in bundle.outputs) and all(
+        v.variant is None for v in bundle.verdicts
+    ):
+        return bundle
+    return bundle.model_copy(
+        update={
+            "outputs": [o for o in bundle.outputs if o.variant is None],
+            "verdicts": [v for v in bundle.verdicts if v.variant is None],
+        }
+    )
 
 
 # --- the array view used by the statistics -------------------------------------------------------
@@ -652,7 +747,8 @@ def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> Resp
 
     The chosen option of an output is its ``choice`` when given, else the argmax of its
     ``probs`` (ties to the lowest index). ``models`` selects and orders the rows (default: the
-    bundle's models in order); naming a model twice or one not in the bundle is a `ValueError`.
+    bundle's models in order); outputs under a template ``variant`` are left out (see
+    `primary_view`); naming a model twice or one not in the bundle is a `ValueError`.
     One pass over the outputs in Python, the rest vectorized.
     """
     known = [m.name for m in bundle.models]
@@ -677,7 +773,7 @@ def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> Resp
     flat_probs: list[float] = []
     for output in bundle.outputs:
         row = model_row.get(output.model)
-        if row is None:
+        if row is None or output.variant is not None:  # template variants: prompt stability
             continue
         rows.append(row)
         cols.append(item_col[output.item])

@@ -1,0 +1,162 @@
+"""Webhook notifications (workers/webhooks.py) to a real HTTP receiver on 127.0.0.1: signed
+with HMAC-SHA256 over timestamp and body (checked here with hmac from the standard library),
+retried with backoff by a real worker on Redis, every attempt recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from auditor import schedules
+from auditor.governance import check_webhook_url, create_delivery, get_delivery
+from auditor.settings import Settings
+from auditor.storage import Store
+from auditor.trail import list_events, verify_store
+from tests.support.services import postgres_database, redis_databases, service_env, worker_process
+from tests.support.webhooks import SECRET, Receiver, assert_signed
+
+ALERTS = [{"judge": "atlas-1", "reason": "flag_appeared", "delta": 0.62}]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def schedule_with_webhook(store: Store, url: str) -> schedules.ScheduleRow:
+    return schedules.create_schedule(
+        store,
+        tenant="acme",
+        name="nightly",
+        spec={"name": "x"},
+        cron="0 3 * * *",
+        webhook_url=url,
+        webhook_secret=SECRET,
+    )
+
+
+@pytest.fixture
+def eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """Webhook tasks run inline in this process (Celery eager) on a SQLite store."""
+    from workers.app import configure
+
+    monkeypatch.setenv("AUDITOR_WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("AUDITOR_WEBHOOK_MAX_ATTEMPTS", "3")
+    url = f"sqlite:///{tmp_path / 'hooks.sqlite'}"
+    store = Store(url)
+    store.migrate()
+    configure(Settings(database_url=url), eager=True)
+    yield store
+    configure()
+
+
+def test_the_receiver_gets_a_correctly_signed_payload(eager: Store, receiver: Receiver) -> None:
+    from workers.webhooks import deliver_webhook
+
+    schedule = schedule_with_webhook(eager, receiver.url)
+    delivery_id = create_delivery(eager, schedule, None, ALERTS)
+    assert deliver_webhook.delay(delivery_id).get() == "delivered"
+    assert len(receiver.requests) == 1
+    payload = assert_signed(receiver.requests[0], delivery_id)
+    assert payload["delivery_id"] == delivery_id and payload["alerts"] == ALERTS
+    assert payload["schedule"] == {"id": schedule.id, "name": "nightly"}
+    assert payload["schema_version"] == "1.0" and payload["tenant"] == "acme"
+    delivery = get_delivery(eager, delivery_id)
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert delivery.delivered_at is not None
+    delivered = list_events(eager, tenant="acme", action="webhook.delivered")
+    assert [e.object_id for e in delivered] == [delivery_id]
+    assert delivered[0].object_sha256 == hashlib.sha256(receiver.requests[0]["body"]).hexdigest()
+    assert verify_store(eager).ok
+    # a redelivered message for an attempt already made sends nothing
+    assert deliver_webhook.delay(delivery_id, 1).get() == "skipped"
+    assert len(receiver.requests) == 1
+
+
+def test_a_client_error_is_not_retried_and_a_private_address_is_refused(
+    eager: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.webhooks import deliver_webhook
+
+    receiver.codes = [400]
+    schedule = schedule_with_webhook(eager, receiver.url)
+    refused = create_delivery(eager, schedule, None, ALERTS)
+    assert deliver_webhook.delay(refused).get() == "failed"
+    delivery = get_delivery(eager, refused)
+    assert delivery is not None and (delivery.status, delivery.attempts) == ("failed", 1)
+    assert delivery.last_error == "HTTP 400: receiver failed"
+    monkeypatch.setenv("AUDITOR_WEBHOOK_ALLOW_PRIVATE", "false")
+    private = create_delivery(eager, schedule, None, ALERTS)
+    assert deliver_webhook.delay(private).get() == "failed"
+    delivery = get_delivery(eager, private)
+    assert delivery is not None and "127.0.0.1" in (delivery.last_error or "")
+    assert len(receiver.requests) == 1  # nothing was sent to the private address
+    with pytest.raises(ValueError, match="not a public address"):
+        check_webhook_url("http://127.0.0.1:9/x", allow_private=False)
+    with pytest.raises(ValueError, match="http or https"):
+        check_webhook_url("file:///etc/passwd", allow_private=True)
+    with pytest.raises(ValueError, match="credentials"):
+        check_webhook_url("https://user:pw@example.org/x", allow_private=True)
+
+
+@pytest.mark.services
+def test_a_failing_receiver_is_retried_with_backoff_by_a_real_worker(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDITOR_WEBHOOK_MAX_ATTEMPTS", "4")
+    with redis_databases() as (broker, backend), postgres_database() as url:
+        store = Store(url)
+        store.migrate()
+        env = service_env(
+            url,
+            broker,
+            backend,
+            AUDITOR_WEBHOOK_ALLOW_PRIVATE="true",
+            AUDITOR_WEBHOOK_RETRY_BASE_DELAY="0.25",
+        )
+        client = Celery(broker=broker)
+        schedule = schedule_with_webhook(store, receiver.url)
+        receiver.codes = [500, 503, 200]  # fails twice, then accepts
+        recovering = create_delivery(store, schedule, None, ALERTS)
+        with worker_process(env) as worker:
+            client.send_task("auditor.webhook.deliver", args=[recovering])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                delivery = get_delivery(store, recovering)
+                if delivery is not None and delivery.status != "pending":
+                    break
+                time.sleep(0.1)
+            # a receiver that never recovers: given up after 4 attempts
+            receiver.codes = [500] * 4
+            given_up = create_delivery(store, schedule, None, ALERTS)
+            client.send_task("auditor.webhook.deliver", args=[given_up])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                final = get_delivery(store, given_up)
+                if final is not None and final.status != "pending":
+                    break
+                time.sleep(0.1)
+        assert delivery is not None and delivery.status == "delivered", worker.log()[-3000:]
+        assert delivery.attempts == 3
+        assert [a["status_code"] for a in delivery.history] == [500, 503, 200]
+        first_three = receiver.requests[:3]
+        for request in first_three:  # each attempt signed afresh with its own timestamp
+            assert assert_signed(request, recovering)["delivery_id"] == recovering
+        gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(first_three)]
+        assert gaps[0] >= 0.25 - 0.05 and gaps[1] >= 0.5 - 0.05  # 0.25 s, then 0.5 s
+        assert gaps[1] > gaps[0]
+        assert final is not None and (final.status, final.attempts) == ("failed", 4)
+        assert final.last_error == "HTTP 500: receiver failed"
+        assert len(receiver.requests) == 3 + 4
+        actions = [e.action for e in list_events(store, tenant="acme")]
+        assert actions.count("webhook.delivered") == 1 and actions.count("webhook.failed") == 1
+        assert verify_store(store).ok

@@ -1,0 +1,183 @@
+"""The pipeline on a real Redis broker with real `auditor worker` processes and PostgreSQL.
+
+References: the same audit run in-process (Celery eager, SQLite), and the simulated provider's
+ledger of every call it received.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from auditor.results import AffinityReport
+from auditor.services import TERMINAL_STATUSES, audit_status, submit_audit
+from auditor.spec import parse_spec
+from auditor.storage import Store
+from tests.support.pipeline import report_of, run_audit
+from tests.support.services import (
+    RedisServer,
+    beat_process,
+    postgres_database,
+    redis_databases,
+    service_env,
+    worker_process,
+)
+from tests.support.specs import small_spec
+
+pytestmark = pytest.mark.services
+
+
+class Deployment:
+    """A PostgreSQL database, two Redis databases and the environment of worker processes."""
+
+    def __init__(self, database_url: str, broker_url: str, backend_url: str) -> None:
+        self.store = Store(database_url)
+        self.store.migrate()
+        self.env = service_env(
+            database_url,
+            broker_url,
+            backend_url,
+            AUDITOR_LEASE_SECONDS="4",
+            AUDITOR_VISIBILITY_TIMEOUT="4",
+            AUDITOR_SWEEP_INTERVAL="1",
+            AUDITOR_BATCH_SIZE="16",
+            AUDITOR_RETRY_BASE_DELAY="0.01",
+            AUDITOR_RETRY_MAX_DELAY="0.1",
+        )
+        self.client = Celery(broker=broker_url)
+        self.client.conf.broker_connection_retry_on_startup = True
+
+    def submit(self, spec: dict[str, Any]) -> str:
+        audit, _ = submit_audit(self.store, parse_spec(spec), tenant="t1")
+        self.client.send_task("auditor.start", args=[audit.id])
+        return audit.id
+
+    def progress(self, audit_id: str) -> dict[str, Any]:
+        return audit_status(self.store, self.store.get_audit(audit_id)).model_dump()
+
+    def wait(
+        self,
+        audit_id: str,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 180.0,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.progress(audit_id)
+            if (until or (lambda s: s["status"] in TERMINAL_STATUSES))(status):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"audit {audit_id} did not get there in {timeout} s: {status}")
+
+
+@pytest.fixture
+def deployment() -> Iterator[Deployment]:
+    with redis_databases() as (broker, backend), postgres_database() as database_url:
+        yield Deployment(database_url, broker, backend)
+
+
+def judged(status: dict[str, Any]) -> int:
+    judge = status["progress"].get("judge")
+    return judge["done"] if judge else 0
+
+
+def comparable(report: AffinityReport) -> dict[str, Any]:
+    document = report.model_dump(mode="json")
+    document.pop("provenance")
+    return document
+
+
+def test_audit_through_the_broker_equals_the_in_process_run(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    spec = small_spec(affinity={"atlas-1": 0.8})
+    local_store, local_id = run_audit(f"sqlite:///{tmp_path / 'local.sqlite'}", spec)
+    with worker_process(deployment.env) as worker:
+        audit_id = deployment.submit(spec)
+        status = deployment.wait(audit_id)
+    assert status["status"] == "succeeded", worker.log()[-3000:]
+    assert comparable(report_of(deployment.store, audit_id)) == comparable(
+        report_of(local_store, local_id)
+    )
+
+
+def test_worker_killed_mid_audit_loses_nothing_and_repeats_only_in_flight_calls(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(provider={"latency": 0.2, "ledger": str(ledger)})
+    first = worker_process(deployment.env).start()
+    try:
+        audit_id = deployment.submit(spec)
+        deployment.wait(audit_id, until=lambda s: judged(s) >= 200)
+    finally:
+        first.kill()  # SIGKILL: no warm shutdown, unacknowledged tasks stay with Redis
+    at_kill = len(ledger.read_text().splitlines())
+    with worker_process(deployment.env) as second:
+        status = deployment.wait(audit_id)
+    assert status["status"] == "succeeded", second.log()[-3000:]
+    assert {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()} == {
+        "mcq": (360, 0, 0),
+        "answer": (360, 0, 0),
+        "judge": (960, 0, 0),
+    }
+    lines = ledger.read_text().splitlines()
+    calls = Counter((line.split("\t")[0], line.split("\t")[1]) for line in lines)
+    repeated = sum(count - 1 for count in calls.values())
+    # At most the calls in flight at the kill were repeated: 2 worker processes x 16 per batch.
+    assert repeated <= 2 * 16, (repeated, at_kill)
+    assert len(calls) == 360 + 360 + 960
+    local_store, local_id = run_audit(f"sqlite:///{tmp_path / 'local.sqlite'}", spec)
+    assert comparable(report_of(deployment.store, audit_id)) == comparable(
+        report_of(local_store, local_id)
+    )
+
+
+def test_calls_leased_by_a_dead_batch_are_sent_again_without_beat(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A batch's worker died while its lease still runs, and its messages are gone: the advance
+    that comes next finds nothing it may send. It must look again once the lease has run out,
+    with no beat process to sweep."""
+    spec = small_spec(provider={"latency": 0.2})
+    first = worker_process(deployment.env).start()
+    try:
+        audit_id = deployment.submit(spec)
+        deployment.wait(audit_id, until=lambda s: s["stage"] in ("collect", "judge"))
+    finally:
+        first.kill()
+    redis.Redis.from_url(deployment.env["AUDITOR_BROKER_URL"]).flushdb()  # every message lost
+    time.sleep(4.5)  # the dead worker's leases (4 s) run out...
+    stranded = deployment.store.dispatchable_keys(audit_id)
+    assert stranded  # the kill left calls unanswered
+    deployment.store.lease(stranded, "dead-batch", 12.0)  # ...but a dying batch renewed its own
+    with worker_process(deployment.env) as second:
+        deployment.client.send_task("auditor.advance", args=[audit_id])
+        status = deployment.wait(audit_id, timeout=120)
+    assert status["status"] == "succeeded", second.log()[-3000:]
+    assert {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()} == {
+        "mcq": (360, 0, 0),
+        "answer": (360, 0, 0),
+        "judge": (960, 0, 0),
+    }
+
+
+def test_audit_completes_after_redis_restarts_mid_audit(tmp_path: Path) -> None:
+    spec = small_spec(provider={"latency": 0.2})
+    # The broker restarted here is this test's own Redis on a free port, not the shared one.
+    with RedisServer() as own_redis, postgres_database() as database_url:
+        deployment = Deployment(database_url, f"{own_redis.url}/0", f"{own_redis.url}/1")
+        with worker_process(deployment.env) as worker, beat_process(deployment.env, tmp_path):
+            audit_id = deployment.submit(spec)
+            deployment.wait(audit_id, until=lambda s: judged(s) >= 100)
+            own_redis.restart()  # queued tasks and results are gone (nothing kept on disk)
+            status = deployment.wait(audit_id, timeout=240)
+    assert status["status"] == "succeeded", worker.log()[-3000:]
+    assert status["progress"]["judge"] == {"done": 960, "failed": 0, "pending": 0}
