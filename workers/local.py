@@ -13,7 +13,7 @@ import time
 from celery.contrib.testing.worker import start_worker
 
 from auditor.settings import Settings
-from auditor.storage import Store
+from auditor.storage.store import Store
 
 __all__ = ["LOCAL_BROKER", "local_settings", "run_local"]
 

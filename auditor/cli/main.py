@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auditor.bundle import BundleError, Normalization, bundle_json_schema, load_bundle
-from auditor.results import AffinityReport, AnalysisSettings
+from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
+from auditor.schemas.result import AffinityReport, AnalysisSettings
 
 app = typer.Typer(
     name="auditor",
@@ -44,15 +44,19 @@ def _fail(problems: list[str]) -> None:
 
 
 def _load(path: Path, normalize: Normalization) -> Any:
+    """The bundle at ``path`` (JSON, JSONL or Parquet) as columns, validated; exit 2 on
+    problems, all of them listed."""
+    from auditor.schemas.formats import load_columns
+
     try:
-        return load_bundle(path, normalize=normalize)
+        return load_columns(path, normalize=normalize)
     except BundleError as error:
         _fail([str(p) for p in error.problems])
 
 
 def _store(db: str | None) -> Any:
     from auditor.settings import get_settings
-    from auditor.storage import Store
+    from auditor.storage.store import Store
 
     store = Store(db or get_settings().database_url)
     store.migrate()
@@ -75,7 +79,7 @@ def schema(
     if what == "bundle":
         document = bundle_json_schema()
     elif what == "spec":
-        from auditor.spec import AuditSpec
+        from auditor.schemas.spec import AuditSpec
 
         document = AuditSpec.model_json_schema()
     elif what == "result":
@@ -87,7 +91,9 @@ def schema(
 
 @app.command()
 def similarity(
-    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle (.json, .jsonl or a Parquet directory).")
+    ],
     metric: Annotated[
         str, typer.Option(help="capa, capa-discrete, error-consistency or error-agreement")
     ] = "capa",
@@ -96,14 +102,47 @@ def similarity(
     ] = "none",
 ) -> None:
     """Print the model-by-model similarity matrix as JSON."""
-    from auditor.bundle import response_matrix
-    from auditor.similarity import METRICS, similarity_matrix
+    import orjson
+
+    from auditor.schemas.columns import response_matrix_from_columns
+    from auditor.stats.similarity import METRICS, similarity_matrix
 
     if metric not in METRICS:
         _fail([f"--metric: must be one of {', '.join(METRICS)}; got {metric!r}"])
     data = _load(bundle, _normalization(normalize))
-    matrix = similarity_matrix(response_matrix(data), metric)  # type: ignore[arg-type]
-    sys.stdout.write(json.dumps(matrix.to_json()) + "\n")
+    matrix = similarity_matrix(response_matrix_from_columns(data), metric)  # type: ignore[arg-type]
+    sys.stdout.write(orjson.dumps(matrix.to_json()).decode() + "\n")
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path, typer.Argument(help="Bundle to read: .json, .jsonl or a Parquet directory.")
+    ],
+    target: Annotated[
+        Path, typer.Argument(help="Bundle to write: .json, .jsonl, or NAME.parquet (a directory).")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option(help="json, jsonl or parquet (default: by the target's name)."),
+    ] = None,
+    normalize: Annotated[
+        str, typer.Option(help="none, sum or softmax: normalize probabilities on the way")
+    ] = "none",
+) -> None:
+    """Convert a bundle between JSON, JSONL and Parquet (validated on the way, all problems
+    listed)."""
+    from auditor.schemas.formats import FORMATS, bundle_format, write_columns
+
+    if to is not None and to not in FORMATS:
+        _fail([f"--to: must be one of {', '.join(FORMATS)}; got {to!r}"])
+    data = _load(source, _normalization(normalize))
+    kind = to or bundle_format(target)
+    write_columns(data, target, kind)  # type: ignore[arg-type]
+    out.print(
+        f"{target} ({kind}): {len(data.items)} items, {len(data.models)} models, "
+        f"{data.n_outputs} outputs, {data.n_verdicts} verdicts"
+    )
 
 
 def _normalization(value: str) -> Normalization:
@@ -149,7 +188,9 @@ def _judge_table(report: AffinityReport) -> Table:
 
 @app.command()
 def analyze(
-    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle with verdicts.")],
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle with verdicts (.json, .jsonl, Parquet).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
         Path("audit-output")
     ),
@@ -170,7 +211,7 @@ def analyze(
     """Analyze a bundle's verdicts for affinity bias and write the report."""
     from pydantic import ValidationError
 
-    from auditor.affinity import analyze as run_analysis
+    from auditor.probes.affinity import analyze as run_analysis
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -193,7 +234,7 @@ def analyze(
             ]
         )
     data = _load(bundle, _normalization(normalize))
-    if not data.verdicts:
+    if not data.n_verdicts:
         _fail([f"{bundle}: verdicts: the bundle has no judge verdicts to analyze"])
     report = run_analysis(data, settings)
     written = _write_reports(report, out_dir, formats)
@@ -248,7 +289,7 @@ def _progress_line(status: Any) -> str:
 
 
 def _watch(store: Any, audit_id: str, done: threading.Event | None, interval: float = 0.5) -> Any:
-    from auditor.services import TERMINAL_STATUSES, audit_status
+    from auditor.services.audits import TERMINAL_STATUSES, audit_status
 
     last = ""
     with console.status("starting…") as spinner:
@@ -275,8 +316,8 @@ def _run_spec(
     formats: list[str],
     tenant: str,
 ) -> None:
-    from auditor.services import submit_audit
-    from auditor.spec import parse_spec
+    from auditor.schemas.spec import parse_spec
+    from auditor.services.audits import submit_audit
 
     try:
         spec = parse_spec(spec_document)
@@ -374,7 +415,7 @@ def run(
     tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
 ) -> None:
     """Run an audit spec to completion and write its reports."""
-    from auditor.spec import SpecError, load_spec
+    from auditor.schemas.spec import SpecError, load_spec
 
     try:
         loaded = load_spec(spec)
@@ -391,7 +432,7 @@ def status(
     watch: Annotated[bool, typer.Option(help="Follow until the audit ends.")] = False,
 ) -> None:
     """Show an audit's status and progress as JSON."""
-    from auditor.services import audit_status
+    from auditor.services.audits import audit_status
 
     store = _store(db)
     audit = store.get_audit(audit_id)
@@ -414,8 +455,8 @@ def report(
 ) -> None:
     """Render a finished audit's stored result again (nothing is re-run), with a signed
     manifest of the files (`auditor verify` checks it) and an entry in the audit trail."""
-    from auditor import trail
-    from auditor.cli_governance import write_signed_report
+    from auditor.cli.governance import write_signed_report
+    from auditor.services import trail
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -465,9 +506,9 @@ def migrate(db: DbOption = None) -> None:
 
 
 def _register_service_commands() -> None:
-    from auditor.cli_governance import schedules_app, trail_app, verify
+    from auditor.cli.governance import schedules_app, trail_app, verify
+    from auditor.cli.service import keys_app, serve
     from auditor.cli_import import import_app
-    from auditor.cli_service import keys_app, serve
 
     app.add_typer(keys_app, name="keys")
     app.command()(serve)
