@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from auditor.schemas.tasks import SWEEP_AUDITS
+from auditor.schemas.tasks import SWEEP_AUDITS, SWEEP_WEBHOOKS
 from auditor.settings import Settings, get_settings
 
 __all__ = ["app", "configure"]
@@ -22,12 +22,13 @@ def configure(settings: Settings | None = None) -> Celery:
     """Apply settings to the app (`workers.local` runs a worker in this process on an
     in-memory broker: the same tasks and messages as on Redis)."""
     settings = settings or get_settings()
-    transport: dict[str, float] = {"visibility_timeout": settings.visibility_timeout}
-    if settings.broker_url.startswith("memory://"):
+    worker = settings.worker
+    transport: dict[str, float] = {"visibility_timeout": worker.visibility_timeout}
+    if worker.broker_url.startswith("memory://"):
         transport["polling_interval"] = 0.01  # kombu polls an in-memory queue (default 1 s)
     app.conf.update(
-        broker_url=settings.broker_url,
-        result_backend=settings.result_backend,
+        broker_url=worker.broker_url,
+        result_backend=worker.result_backend,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -38,12 +39,16 @@ def configure(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_transport_options=transport,
-        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_backend_transport_options={"visibility_timeout": worker.visibility_timeout},
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep-stalled-audits": {
                 "task": SWEEP_AUDITS,
-                "schedule": settings.sweep_interval,
+                "schedule": worker.sweep_interval,
+            },
+            "sweep-webhook-deliveries": {
+                "task": SWEEP_WEBHOOKS,
+                "schedule": worker.sweep_interval,
             },
         },
         timezone="UTC",

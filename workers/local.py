@@ -26,9 +26,10 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 def local_settings(settings: Settings) -> Settings:
     """``settings`` with the in-memory broker (and no result backend: tasks keep no results)."""
-    return settings.model_copy(
+    worker = settings.worker.model_copy(
         update={"broker_url": LOCAL_BROKER, "result_backend": "cache+memory://"}
     )
+    return settings.model_copy(update={"worker": worker})
 
 
 def run_local(settings: Settings, audit_id: str, *, poll_interval: float = 0.02) -> None:
@@ -38,7 +39,7 @@ def run_local(settings: Settings, audit_id: str, *, poll_interval: float = 0.02)
     from workers.app import app, configure
 
     configure(local_settings(settings))
-    store = Store(settings.database_url)
+    store = Store(settings.database.url)
     # celery.contrib.testing's worker thread is Celery's own in-process worker (no signal
     # handlers, no remote control); the ping check needs the testing tasks, not loaded here.
     with start_worker(

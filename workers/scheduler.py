@@ -21,14 +21,14 @@ from typing import Any
 
 from celery.beat import PersistentScheduler
 
-from auditor.services.governance import GovernanceSettings, start_due_runs
+from auditor.schemas.tasks import START_AUDIT
+from auditor.services.governance import start_due_runs
+from auditor.settings import Settings, get_settings
 from auditor.storage.store import Store
 
-__all__ = ["START_TASK", "DatabaseScheduler"]
+__all__ = ["DatabaseScheduler"]
 
 log = logging.getLogger(__name__)
-
-START_TASK = "auditor.start"
 
 
 class DatabaseScheduler(PersistentScheduler):
@@ -36,25 +36,27 @@ class DatabaseScheduler(PersistentScheduler):
     change)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._settings = GovernanceSettings()
         self._database: Store | None = None
         self._next_poll = 0.0
         super().__init__(*args, **kwargs)
 
     @property
+    def settings(self) -> Settings:
+        """The settings `workers.app.configure` gave the app (read once per process)."""
+        settings: Settings | None = getattr(self.app.conf, "auditor_settings", None)
+        return settings if settings is not None else get_settings()
+
+    @property
     def database(self) -> Store:
         if self._database is None:
-            url = getattr(self.app.conf, "auditor_settings", None)
-            self._database = Store(
-                url.database_url if url is not None else self._settings.database_url
-            )
+            self._database = Store(self.settings.database.url)
         return self._database
 
     def poll_database(self) -> list[str]:
         """Start every due scheduled run; returns the audits sent to the workers."""
         audit_ids = start_due_runs(self.database)
         for audit_id in audit_ids:
-            self.app.send_task(START_TASK, args=[audit_id])
+            self.app.send_task(START_AUDIT, args=[audit_id])
             log.info("scheduled audit %s sent", audit_id)
         return audit_ids
 
@@ -66,5 +68,5 @@ class DatabaseScheduler(PersistentScheduler):
                 self.poll_database()
             except Exception:  # the database may be down for a moment: try at the next poll
                 log.exception("reading the schedules failed")
-            self._next_poll = time.monotonic() + self._settings.schedule_poll_interval
+            self._next_poll = time.monotonic() + self.settings.schedule.poll_interval
         return max(0.0, min(delay, self._next_poll - time.monotonic()))

@@ -27,7 +27,7 @@ from auditor.services.audits import (
 )
 from auditor.services.governance import audit_finished, call_scope
 from auditor.services.planning import CallKind, collect_calls, judge_calls, read_reply
-from auditor.settings import Settings
+from auditor.settings import Settings, WorkerSettings
 from auditor.storage.store import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
 from workers.app import app
 from workers.llm import CallRequest, ClientPolicy, complete_all
@@ -50,7 +50,7 @@ def _store(url: str) -> Store:
 
 
 def store() -> Store:
-    return _store(_settings().database_url)
+    return _store(_settings().database.url)
 
 
 @lru_cache(maxsize=32)
@@ -119,7 +119,7 @@ def advance(audit_id: str) -> None:
     if audit is None or audit.stage != "analyze":
         return
     try:
-        finalize_audit(db, audit)
+        finalize_audit(db, audit, drift_bootstrap=_settings().drift.bootstrap)
     except Exception as error:  # recorded on the audit: a failed analysis is a result too
         log.exception("analysis of audit %s failed", audit_id)
         if db.update_audit(
@@ -142,7 +142,7 @@ def _finished(db: Store, audit_id: str) -> None:
     """The final status is set (by this worker alone): the audit trail's entry and, for a
     scheduled run, its notifications. Neither may undo the audit's result."""
     try:
-        deliveries = audit_finished(db, audit_id)
+        deliveries = audit_finished(db, audit_id, webhook=_settings().webhook)
     except Exception:
         log.exception("recording the end of audit %s failed", audit_id)
         return
@@ -161,7 +161,7 @@ def _dispatch(db: Store, audit_id: str, budget: float | None, cost: float) -> bo
     pending = sum(counts.get("pending", 0) for counts in db.progress(audit_id).values())
     if not pending:
         return False
-    settings = _settings()
+    settings = _settings().worker
     dispatchable = db.dispatchable_keys(audit_id)
     batches = []
     for keys in iter_chunks(dispatchable, settings.batch_size):
@@ -189,7 +189,7 @@ def run_calls(audit_id: str, keys: list[str], token: str) -> int:
     audit = db.get_audit(audit_id)
     if audit is None or audit.status not in ACTIVE_STATUSES:
         return 0
-    settings = _settings()
+    settings = _settings().worker
     spec, base = _audit_inputs(db.url, audit_id)
     rows = db.claim(keys, token, settings.lease_seconds)
     if rows:
@@ -268,7 +268,10 @@ async def _heartbeat(renew: Callable[[], None], interval: float) -> None:
 
 
 async def _complete(
-    spec: AuditSpec, settings: Settings, requests: list[CallRequest], renew: Callable[[], None]
+    spec: AuditSpec,
+    settings: WorkerSettings,
+    requests: list[CallRequest],
+    renew: Callable[[], None],
 ) -> list:
     buckets = make_buckets(
         settings.rate_limit_url

@@ -28,13 +28,16 @@ from typing import Final
 
 import httpx
 
-from auditor.services.governance import (
-    GovernanceSettings,
+from auditor.schemas.tasks import DELIVER_WEBHOOK, SWEEP_WEBHOOKS
+from auditor.services.notifications import (
+    backoff_delay,
     check_webhook_url,
     claim_attempt,
+    overdue_deliveries,
     record_attempt,
 )
 from auditor.services.schedules import ScheduleRow
+from auditor.settings import Settings
 from auditor.storage.store import Store
 from workers.app import app
 
@@ -45,6 +48,7 @@ __all__ = [
     "backoff_delay",
     "deliver_webhook",
     "sign_payload",
+    "sweep_webhooks",
     "verify_signature",
 ]
 
@@ -85,11 +89,6 @@ def verify_signature(
     return hmac.compare_digest(sign_payload(secret, moment, body), signature)
 
 
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds to wait after failed attempt ``attempt`` (1-based): base * 2**(attempt-1)."""
-    return min(cap, base * 2 ** (attempt - 1))
-
-
 def _post(
     url: str, body: bytes, headers: dict[str, str], timeout: float
 ) -> tuple[int | None, str | None]:
@@ -112,11 +111,25 @@ def _store(url: str) -> Store:
     return _stores[url]
 
 
-@app.task(name="auditor.webhook.deliver", ignore_result=True)
+def _settings() -> Settings:
+    settings: Settings = app.conf.auditor_settings
+    return settings
+
+
+@app.task(name=SWEEP_WEBHOOKS, ignore_result=True)
+def sweep_webhooks() -> int:
+    """Re-send every attempt whose task message was lost (beat, every sweep interval)."""
+    overdue = overdue_deliveries(_store(_settings().database.url), _settings().webhook)
+    for delivery_id, attempt in overdue:
+        deliver_webhook.delay(delivery_id, attempt)
+    return len(overdue)
+
+
+@app.task(name=DELIVER_WEBHOOK, ignore_result=True)
 def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
     """Make attempt ``attempt`` of a delivery; schedule the next one if it may be retried."""
-    settings = GovernanceSettings(database_url=app.conf.auditor_settings.database_url)
-    store = _store(settings.database_url)
+    settings = _settings().webhook
+    store = _store(_settings().database.url)
     delivery = claim_attempt(store, delivery_id, attempt)
     if delivery is None:
         return "skipped"  # delivered, given up, or this attempt was already made
@@ -127,7 +140,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
     status_code: int | None
     error: str | None
     try:
-        check_webhook_url(delivery.url, allow_private=settings.webhook_allow_private)
+        check_webhook_url(delivery.url, allow_private=settings.allow_private)
     except ValueError as refused:
         status_code, error, retryable = None, str(refused), False
     else:
@@ -144,7 +157,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
                 TIMESTAMP_HEADER: str(timestamp),
                 SIGNATURE_HEADER: sign_payload(secret, timestamp, body),
             }
-            status_code, error = _post(delivery.url, body, headers, settings.webhook_timeout)
+            status_code, error = _post(delivery.url, body, headers, settings.timeout)
             retryable = status_code is None or status_code in RETRYABLE_STATUS
     duration_ms = (time.perf_counter() - started) * 1000.0
     if error is None:
@@ -163,9 +176,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
         outcome=outcome,
     )
     if outcome == "pending":
-        delay = backoff_delay(
-            attempt, settings.webhook_retry_base_delay, settings.webhook_retry_max_delay
-        )
+        delay = backoff_delay(attempt, settings.retry_base_delay, settings.retry_max_delay)
         log.info(
             "webhook %s attempt %d failed (%s); retry in %.1f s", delivery_id, attempt, error, delay
         )

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from auditor.api.dispatch import Dispatcher
 from auditor.api.nul import NUL_MESSAGE, nul_paths
 from auditor.api.redaction import Redactor
-from auditor.api.settings import ApiSettings
 from auditor.services.keys import Principal, authenticate
+from auditor.settings import Settings
 from auditor.storage.store import Store
 
 __all__ = [
@@ -43,8 +43,8 @@ __all__ = [
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def get_settings(request: Request) -> ApiSettings:
-    settings: ApiSettings = request.app.state.settings
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
     return settings
 
 
@@ -67,7 +67,7 @@ ID_PATTERN = r"^[0-9a-f]{32}$"
 EvaluationId = Annotated[str, Path(pattern=ID_PATTERN, description="Evaluation id.")]
 AuditId = Annotated[str, Path(pattern=ID_PATTERN, description="Audit id.")]
 
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 RedactorDep = Annotated[Redactor, Depends(get_redactor)]

@@ -10,9 +10,10 @@ from typing import Protocol
 
 from celery import Celery
 
-__all__ = ["START_TASK", "CeleryDispatcher", "Dispatcher"]
+from auditor.schemas.tasks import START_AUDIT
 
-START_TASK = "auditor.start"
+__all__ = ["CeleryDispatcher", "Dispatcher"]
+
 _SOCKET_TIMEOUT_SECONDS = 5.0
 
 
@@ -45,7 +46,7 @@ class CeleryDispatcher:
         )
 
     def start_audit(self, audit_id: str) -> None:
-        self.celery.send_task(START_TASK, args=[audit_id])
+        self.celery.send_task(START_AUDIT, args=[audit_id])
 
     def ping(self) -> None:
         with self.celery.connection_for_write() as connection:

@@ -16,7 +16,7 @@ from auditor.api.errors import install_error_handlers
 from auditor.api.metrics import HttpMetrics, MetricsMiddleware
 from auditor.api.redaction import RedactionMiddleware, Redactor
 from auditor.api.routers import audits, evaluations, events, health, schedules
-from auditor.api.settings import ApiSettings
+from auditor.settings import Settings, get_settings
 from auditor.storage.store import Store
 
 __all__ = ["API_VERSION", "create_app"]
@@ -25,7 +25,7 @@ API_VERSION = "1.0.0"
 
 
 def create_app(
-    settings: ApiSettings | None = None,
+    settings: Settings | None = None,
     *,
     store: Store | None = None,
     dispatcher: Dispatcher | None = None,
@@ -35,11 +35,12 @@ def create_app(
     The database schema is brought up to date here, before the first request. ``store`` and
     ``dispatcher`` default to the configured database and broker.
     """
-    settings = settings or ApiSettings()
-    store = store or Store(settings.database_url)
+    settings = settings or get_settings()
+    store = store or Store(settings.database.url)
     store.migrate()
     redactor = Redactor.from_environment(
-        os.environ, urls=(settings.database_url, settings.broker_url, settings.result_backend)
+        os.environ,
+        urls=(settings.database.url, settings.worker.broker_url, settings.worker.result_backend),
     )
     http_metrics = HttpMetrics()
 
@@ -48,19 +49,19 @@ def create_app(
         version=API_VERSION,
         summary="Audits LLM judges for affinity bias: store evaluations, run audits, "
         "fetch results and reports.",
-        max_body_size=settings.max_body_bytes,
+        max_body_size=settings.api.max_body_bytes,
         dependencies=[Depends(known_query_only)],
     )
     app.state.settings = settings
     app.state.store = store
     app.state.dispatcher = dispatcher or CeleryDispatcher(
-        settings.broker_url, visibility_timeout=settings.visibility_timeout
+        settings.worker.broker_url, visibility_timeout=settings.worker.visibility_timeout
     )
     app.state.redactor = redactor
     app.state.http_metrics = http_metrics
 
     app.include_router(health.router)
-    app.include_router(evaluations.upload_router, max_body_size=settings.max_stream_bytes)
+    app.include_router(evaluations.upload_router, max_body_size=settings.api.max_stream_bytes)
     app.include_router(evaluations.router)
     app.include_router(audits.router)
     app.include_router(schedules.router)

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from auditor.cli.options import DbOption, cli_settings, open_store
+
 __all__ = ["schedules_app", "trail_app", "verify", "write_signed_report"]
 
 P = ParamSpec("P")
@@ -46,12 +48,6 @@ def _as_cli_user(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.sqlite)."
-    ),
-]
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant that owns the schedule.")]
 
 
@@ -63,21 +59,6 @@ def _line(text: str) -> None:
 def _fail(message: str, code: int = EXIT_INVALID) -> None:
     _err.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
-
-
-def _store(db: str | None) -> Any:
-    from auditor.services.governance import GovernanceSettings
-    from auditor.storage.store import Store
-
-    store = Store(db or GovernanceSettings().database_url)
-    store.migrate()
-    return store
-
-
-def _settings() -> Any:
-    from auditor.services.governance import GovernanceSettings
-
-    return GovernanceSettings()
 
 
 def _schedule_document(row: Any) -> dict[str, Any]:
@@ -143,21 +124,22 @@ def create(
 ) -> None:
     """Create a schedule; prints it as JSON (with the webhook secret, shown this once)."""
     from auditor.services import schedules
-    from auditor.services.governance import check_webhook_url, validate_timing
+    from auditor.services.governance import validate_timing
     from auditor.services.keys import validate_tenant
+    from auditor.services.notifications import check_webhook_url
 
-    settings = _settings()
+    settings = cli_settings(db)
     try:
         validate_tenant(tenant)
-        cron = validate_timing(cron, timezone, min_interval=settings.schedule_min_interval)
+        cron = validate_timing(cron, timezone, min_interval=settings.schedule.min_interval)
         if webhook_url:
-            check_webhook_url(webhook_url, allow_private=settings.webhook_allow_private)
+            check_webhook_url(webhook_url, allow_private=settings.webhook.allow_private)
         notify = schedules.NotifyPolicy(
             effect_growth=effect_growth, require_significant=require_significant
         )
     except ValueError as error:
         _fail(str(error))
-    store = _store(db)
+    store = open_store(db)
     document = _load_spec_document(store, spec, tenant)
     row = schedules.create_schedule(
         store,
@@ -186,7 +168,7 @@ def list_(
     """List schedules (paused ones too; deleted ones are not listed)."""
     from auditor.services import schedules
 
-    rows = schedules.list_schedules(_store(db), tenant=tenant, limit=10_000)
+    rows = schedules.list_schedules(open_store(db), tenant=tenant, limit=10_000)
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(_schedule_document(row)) + "\n")
@@ -245,7 +227,7 @@ def show(
     """A schedule and its runs (with their drift against the previous run) as JSON."""
     from auditor.services import schedules
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
     document = _schedule_document(row)
     document["spec"] = row.spec
@@ -261,7 +243,7 @@ def runs(
     """A schedule's runs, one JSON line each (oldest first)."""
     from auditor.services import schedules
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
     for run in schedules.runs_of(store, row.id):
         sys.stdout.write(json.dumps(_run_document(store, run)) + "\n")
@@ -281,23 +263,24 @@ def update(
 ) -> None:
     """Change a schedule (the scheduler picks the change up at its next read)."""
     from auditor.services import schedules
-    from auditor.services.governance import check_webhook_url, validate_timing
+    from auditor.services.governance import validate_timing
+    from auditor.services.notifications import check_webhook_url
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
-    settings = _settings()
+    settings = cli_settings(db)
     changes: dict[str, Any] = {}
     try:
         if cron is not None or timezone is not None:
             changes["cron"] = validate_timing(
                 cron or row.cron,
                 timezone or row.timezone,
-                min_interval=settings.schedule_min_interval,
+                min_interval=settings.schedule.min_interval,
             )
             changes["timezone"] = timezone or row.timezone
         if webhook_url is not None:
             changes["webhook_url"] = check_webhook_url(
-                webhook_url, allow_private=settings.webhook_allow_private
+                webhook_url, allow_private=settings.webhook.allow_private
             )
         if effect_growth is not None:
             changes["notify"] = schedules.NotifyPolicy.model_validate(
@@ -318,7 +301,7 @@ def update(
 def _set_paused(schedule_id: str, paused: bool, db: str | None) -> None:
     from auditor.services import schedules
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
     schedules.set_paused(store, schedule_id, tenant=row.tenant, paused=paused)
     _err.print(f"schedule {schedule_id} {'paused' if paused else 'resumed'}")
@@ -350,7 +333,7 @@ def delete(
     """Delete a schedule (its runs and their audits are kept)."""
     from auditor.services import schedules
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
     schedules.delete_schedule(store, schedule_id, tenant=row.tenant)
     _err.print(f"schedule {schedule_id} deleted")
@@ -366,7 +349,7 @@ def baseline(
     """Designate the run later runs are compared with (besides the previous run)."""
     from auditor.services import schedules
 
-    store = _store(db)
+    store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
     run = schedules.run_of_audit(store, audit_id)
     if run is None or run.schedule_id != row.id or store.get_result(audit_id) is None:
@@ -425,10 +408,10 @@ def report(
     bad = [f for f in formats if f not in ("html", "md", "json", "pdf")]
     if bad:
         _fail(f"--format: must be html, md, json or pdf; got {bad[0]!r}")
-    store = _store(db)
+    store = open_store(db)
     try:
         paths = write_signed_report(
-            store, audit_id, out_dir, formats, key_path=_settings().signing_key_path
+            store, audit_id, out_dir, formats, key_path=cli_settings(db).signing.key_path
         )
     except KeyError as error:
         _fail(str(error.args[0]), EXIT_PROBLEM)
@@ -449,7 +432,7 @@ def trail_verify(
     broken entry or changed result."""
     from auditor.services.governance import verify_results
 
-    store = _store(db)
+    store = open_store(db)
     from auditor.services import trail
 
     report = trail.verify_store(store)
@@ -482,7 +465,7 @@ def trail_list(
     """Entries of the trail as JSON lines, oldest first."""
     from auditor.services import trail
 
-    for event in trail.list_events(_store(db), tenant=tenant, after=after, limit=limit):
+    for event in trail.list_events(open_store(db), tenant=tenant, after=after, limit=limit):
         sys.stdout.write(event.model_dump_json() + "\n")
 
 
@@ -491,7 +474,7 @@ def public_key(db: DbOption = None) -> None:
     """Print the report signing key's public half (JSON, as the API serves it)."""
     from auditor.services.signing import load_or_create_key, public_key_info
 
-    key = load_or_create_key(_store(db), _settings().signing_key_path)
+    key = load_or_create_key(open_store(db), cli_settings(db).signing.key_path)
     sys.stdout.write(public_key_info(key).model_dump_json(indent=2) + "\n")
 
 

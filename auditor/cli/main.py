@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from auditor.cli.options import DbOption, cli_settings, open_store
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
 from auditor.schemas.result import AffinityReport, AnalysisSettings
+from auditor.schemas.tasks import START_AUDIT
 
 app = typer.Typer(
     name="auditor",
@@ -52,23 +54,6 @@ def _load(path: Path, normalize: Normalization) -> Any:
         return load_columns(path, normalize=normalize)
     except BundleError as error:
         _fail([str(p) for p in error.problems])
-
-
-def _store(db: str | None) -> Any:
-    from auditor.settings import get_settings
-    from auditor.storage.store import Store
-
-    store = Store(db or get_settings().database_url)
-    store.migrate()
-    return store
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.sqlite)."
-    ),
-]
 
 
 @app.command()
@@ -323,7 +308,7 @@ def _run_spec(
         spec = parse_spec(spec_document)
     except BundleError as error:
         _fail([str(p) for p in error.problems])
-    store = _store(db)
+    store = open_store(db)
     try:
         audit, _ = submit_audit(store, spec, tenant=tenant)
     except (BundleError, KeyError) as error:
@@ -335,15 +320,14 @@ def _run_spec(
     if broker:
         from workers.app import app as celery_app
 
-        celery_app.send_task("auditor.start", args=[audit.id])  # no litellm import here
+        celery_app.send_task(START_AUDIT, args=[audit.id])  # no litellm import here
         console.print(
             "submitted to the broker; waiting for workers (Ctrl-C stops waiting, not the audit)"
         )
     else:
-        from auditor.settings import get_settings
         from workers.local import run_local
 
-        settings = get_settings().model_copy(update={"database_url": store.url})
+        settings = cli_settings(store.url)
 
         def run() -> None:
             try:
@@ -434,7 +418,7 @@ def status(
     """Show an audit's status and progress as JSON."""
     from auditor.services.audits import audit_status
 
-    store = _store(db)
+    store = open_store(db)
     audit = store.get_audit(audit_id)
     if audit is None:
         _fail([f"audit: no audit {audit_id!r}"])
@@ -461,11 +445,13 @@ def report(
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
         _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
-    store = _store(db)
+    store = open_store(db)
     if store.get_result(audit_id) is None:
         _fail([f"audit: no finished result for {audit_id!r}"])
     with trail.acting_as(trail.cli_actor()):
-        written = write_signed_report(store, audit_id, out_dir, formats)
+        written = write_signed_report(
+            store, audit_id, out_dir, formats, key_path=cli_settings(db).signing.key_path
+        )
     for name, path in written.items():
         out.print(f"{name}: {path}")
 
@@ -479,7 +465,7 @@ def worker(
     """Start a Celery worker (model calls) on the configured Redis broker."""
     from workers.app import app as celery_app
 
-    _store(None)  # migrate before taking work
+    open_store(None)  # migrate before taking work
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     if queues:
         argv.append(f"--queues={queues}")
@@ -493,7 +479,7 @@ def beat(
     """Start Celery beat (sweeps of stalled audits, scheduled audits)."""
     from workers.app import app as celery_app
 
-    _store(None)
+    open_store(None)
     schedule_file = os.environ.get("AUDITOR_BEAT_SCHEDULE", "celerybeat-schedule")
     celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
 
@@ -501,7 +487,7 @@ def beat(
 @app.command()
 def migrate(db: DbOption = None) -> None:
     """Create or upgrade the database schema."""
-    store = _store(db)
+    store = open_store(db)
     out.print(f"schema is current: {store.url.split('@')[-1]}")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from auditor.cli.options import DbOption, open_store
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "keys_app", "serve"]
 
@@ -19,22 +21,6 @@ EXIT_INVALID = 2
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 _err = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.sqlite)."
-    ),
-]
-
-
-def _store(db: str | None) -> Any:
-    from auditor.settings import Settings
-    from auditor.storage.store import Store
-
-    store = Store(db or Settings().database_url)
-    store.migrate()
-    return store
 
 
 @keys_app.callback()
@@ -60,7 +46,7 @@ def create(
     except ValueError as error:
         _err.print(f"error: {error}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
-    info, raw_key = create_key(_store(db), tenant=tenant, name=name)
+    info, raw_key = create_key(open_store(db), tenant=tenant, name=name)
     _err.print(
         f"created key {info.id} for tenant {info.tenant}; it is shown once, store it now:",
         markup=False,
@@ -78,7 +64,7 @@ def list_(
     """List API keys (ids, tenants, names, dates; never the keys)."""
     from auditor.services.keys import list_keys
 
-    keys = list_keys(_store(db), tenant=tenant)
+    keys = list_keys(open_store(db), tenant=tenant)
     if as_json:
         for key in keys:
             sys.stdout.write(json.dumps(key.model_dump(mode="json")) + "\n")
@@ -105,7 +91,7 @@ def revoke(
     """Revoke an API key; requests with it are refused from now on."""
     from auditor.services.keys import revoke_key
 
-    if not revoke_key(_store(db), key_id):
+    if not revoke_key(open_store(db), key_id):
         _err.print(f"error: no active key {key_id!r}", markup=False, highlight=False)
         raise typer.Exit(EXIT_NOT_FOUND)
     _err.print(f"revoked key {key_id}", markup=False, highlight=False)

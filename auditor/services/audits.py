@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field
 
 from auditor.schemas.bundle import Bundle, load_bundle, validate_bundle
+from auditor.schemas.canonical import json_document
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec
 from auditor.services.governance import annotate_scheduled_result, call_scope, record_audit_started
@@ -25,6 +26,7 @@ from auditor.services.planning import (
     judge_calls,
     reading_notes,
 )
+from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP
 from auditor.storage.store import AuditRow, Store
 
 __all__ = [
@@ -156,8 +158,11 @@ def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[s
     return answers_of(base, outcomes_of(store, audit_id, "answer"))
 
 
-def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
-    """Assemble everything collected, analyze it, and store the versioned result."""
+def finalize_audit(
+    store: Store, audit: AuditRow, *, drift_bootstrap: int = DEFAULT_DRIFT_BOOTSTRAP
+) -> AffinityReport:
+    """Assemble everything collected, analyze it, and store the versioned result (a scheduled
+    run's drift CI takes ``drift_bootstrap`` resamples, setting ``AUDITOR_DRIFT_BOOTSTRAP``)."""
     from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
 
     spec, base = load_base(store, audit)
@@ -208,6 +213,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
             "coverage": report.coverage.model_copy(update={"failed_calls": failed, "notes": notes})
         }
     )
-    report = annotate_scheduled_result(store, audit, report)  # scheduled runs: pins and drift
-    store.save_result(audit.id, report.model_dump(mode="json"))
+    # scheduled runs: pins and drift
+    report = annotate_scheduled_result(store, audit, report, n_bootstrap=drift_bootstrap)
+    store.save_result(audit.id, json_document(report))  # as the JSON report holds it
     return report

@@ -23,21 +23,15 @@ What happens to a scheduled run:
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import json
 import logging
-import socket
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import numpy as np
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from auditor.schemas.canonical import canonical_sha256, json_document
 from auditor.schemas.result import AffinityReport, Provenance
 from auditor.services import schedules
 from auditor.services.drift import (
@@ -47,11 +41,11 @@ from auditor.services.drift import (
     drift_alerts,
     history_point,
 )
+from auditor.services.notifications import create_delivery
 from auditor.services.schedules import (
     NotifyPolicy,
     ScheduleRow,
     ScheduleRunRow,
-    WebhookDeliveryRow,
 )
 from auditor.services.signing import (
     SignedManifest,
@@ -59,16 +53,15 @@ from auditor.services.signing import (
     manifest_sha256,
     sign_manifest,
 )
-from auditor.services.trail import acting_as, audit_sha256, record_event
-from auditor.storage.store import AuditRow, ResultRow, Store, canonical_sha256, new_id, utcnow
+from auditor.services.trail import acting_as, audit_sha256, iter_events, record_event
+from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP, WebhookSettings
+from auditor.storage.store import AuditRow, ResultRow, Store, utcnow
 
 __all__ = [
     "DRIFT_SEED_STREAM",
-    "GovernanceSettings",
     "annotate_scheduled_result",
     "audit_finished",
     "call_scope",
-    "check_webhook_url",
     "record_audit_started",
     "run_pins",
     "sign_report_files",
@@ -86,46 +79,6 @@ HISTORY_LIMIT: Final = 200
 """Runs shown in a drift history (the latest)."""
 SCHEDULER_ACTOR: Final = "system:scheduler"
 WORKER_ACTOR: Final = "system:worker"
-PAYLOAD_SCHEMA_VERSION: Final = "1.0"
-
-
-class GovernanceSettings(BaseSettings):
-    """Settings of schedules, webhooks and signing (environment, prefix ``AUDITOR_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="AUDITOR_", extra="ignore")
-
-    database_url: str = Field(
-        default="sqlite:///auditor.sqlite", description="As `auditor.settings.Settings`."
-    )
-    signing_key_path: str | None = Field(
-        default=None,
-        description="PEM file of the Ed25519 report signing key (created there if missing). "
-        "Unset: a key generated on first use and kept in the database.",
-    )
-    schedule_poll_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between beat's reads of the schedules table."
-    )
-    schedule_min_interval: float = Field(
-        default=60.0,
-        ge=0,
-        description="Shortest time between two slots a schedule may have, in seconds.",
-    )
-    drift_bootstrap: int = Field(
-        default=2000, ge=0, description="Bootstrap resamples of the drift CI (per judge)."
-    )
-    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST.")
-    webhook_max_attempts: int = Field(default=6, ge=1, description="Attempts per notification.")
-    webhook_retry_base_delay: float = Field(
-        default=2.0, ge=0, description="Seconds before the 2nd attempt (doubles each time)."
-    )
-    webhook_retry_max_delay: float = Field(
-        default=600.0, ge=0, description="Longest wait between two attempts."
-    )
-    webhook_allow_private: bool = Field(
-        default=False,
-        description="Allow webhook URLs on loopback and private networks (off: a tenant could "
-        "otherwise make the service call internal addresses).",
-    )
 
 
 # --- validation at the boundary -----------------------------------------------------------------
@@ -142,35 +95,6 @@ def validate_timing(cron: str, timezone: str, *, min_interval: float) -> str:
             f"schedules no more frequent than every {min_interval:g} s"
         )
     return cron
-
-
-def check_webhook_url(url: str, *, allow_private: bool) -> str:
-    """The URL if it is http(s) without credentials and its host resolves to public addresses
-    only (unless ``allow_private``); ValueError naming the problem otherwise. Checked when a
-    schedule is stored and again before every delivery (DNS answers change). Connections are
-    not pinned to the address checked: a resolver that answers differently a moment later
-    is not defended against here."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook_url: must be an http or https URL; got {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("webhook_url: must not carry credentials (the body is signed instead)")
-    if allow_private:
-        return url
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError:
-        # Not resolvable now (a typo, or DNS down): nothing private to reach either. A
-        # delivery then fails as a connection error, is retried, and checked again.
-        return url
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ValueError(
-                f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a public "
-                "address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
-            )
-    return url
 
 
 # --- trail hooks of the audit services ----------------------------------------------------------
@@ -352,8 +276,7 @@ def _annotate(
     report: AffinityReport,
     n_bootstrap: int | None,
 ) -> AffinityReport:
-    settings = GovernanceSettings()
-    resamples = settings.drift_bootstrap if n_bootstrap is None else n_bootstrap
+    resamples = DEFAULT_DRIFT_BOOTSTRAP if n_bootstrap is None else n_bootstrap
     schedule = _schedule_row(store, run.schedule_id)
     pins = run_pins(store, audit)
     earlier = _succeeded_runs_before(store, run)
@@ -447,7 +370,9 @@ def _schedule_row(store: Store, schedule_id: str) -> ScheduleRow | None:
 # --- finishing ----------------------------------------------------------------------------------
 
 
-def audit_finished(store: Store, audit_id: str) -> list[str]:
+def audit_finished(
+    store: Store, audit_id: str, *, webhook: WebhookSettings | None = None
+) -> list[str]:
     """Trail entry of a finished audit; for a scheduled run, the first success becomes the
     schedule's baseline and the run's alerts become a webhook delivery. Returns the ids of
     deliveries to send. Call once per audit, when its final status was set."""
@@ -480,156 +405,7 @@ def audit_finished(store: Store, audit_id: str) -> list[str]:
         alerts = (run.drift or {}).get("alerts") or []
         if not alerts or not schedule.webhook_url:
             return []
-        return [create_delivery(store, schedule, run, alerts)]
-
-
-def webhook_payload(
-    schedule: ScheduleRow, run: ScheduleRunRow, alerts: list[dict[str, Any]], delivery_id: str
-) -> dict[str, Any]:
-    """The JSON a webhook receives (versioned)."""
-    drift = run.drift or {}
-    return {
-        "schema_version": PAYLOAD_SCHEMA_VERSION,
-        "event": "drift.alert",
-        "delivery_id": delivery_id,
-        "tenant": schedule.tenant,
-        "schedule": {"id": schedule.id, "name": schedule.name},
-        "run": {
-            "id": run.id,
-            "audit_id": run.audit_id,
-            "slot_at": run.slot_at.isoformat() + "Z",
-            "previous_audit_id": drift.get("previous_audit_id"),
-            "baseline_audit_id": drift.get("baseline_audit_id"),
-        },
-        "alerts": alerts,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    }
-
-
-def create_delivery(
-    store: Store, schedule: ScheduleRow, run: ScheduleRunRow | None, alerts: list[dict[str, Any]]
-) -> str:
-    """Store a notification to the schedule's webhook (status ``pending``); returns its id."""
-    settings = GovernanceSettings()
-    delivery_id = new_id()
-    payload = (
-        webhook_payload(schedule, run, alerts, delivery_id)
-        if run is not None
-        else {
-            "schema_version": PAYLOAD_SCHEMA_VERSION,
-            "event": "test",
-            "delivery_id": delivery_id,
-            "tenant": schedule.tenant,
-            "schedule": {"id": schedule.id, "name": schedule.name},
-            "alerts": alerts,
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
-    )
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    now = utcnow()
-    with store.session() as session, session.begin():
-        session.add(
-            WebhookDeliveryRow(
-                id=delivery_id,
-                tenant=schedule.tenant,
-                schedule_id=schedule.id,
-                run_id=run.id if run is not None else None,
-                event=str(payload["event"]),
-                url=schedule.webhook_url or "",
-                body=body,
-                status="pending",
-                attempts=0,
-                max_attempts=settings.webhook_max_attempts,
-                last_status_code=None,
-                last_error=None,
-                history=[],
-                created_at=now,
-                updated_at=now,
-                delivered_at=None,
-            )
-        )
-    return delivery_id
-
-
-def deliveries_of(store: Store, schedule_id: str) -> list[WebhookDeliveryRow]:
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.schedule_id == schedule_id)
-                .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
-            )
-        )
-
-
-def claim_attempt(store: Store, delivery_id: str, attempt: int) -> WebhookDeliveryRow | None:
-    """Take attempt number ``attempt`` of a pending delivery (compare-and-set on the attempt
-    count, so a redelivered task message does not POST twice); None if not ours to make."""
-    with store.session() as session, session.begin():
-        result = session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.id == delivery_id,
-                WebhookDeliveryRow.status == "pending",
-                WebhookDeliveryRow.attempts == attempt - 1,
-            )
-            .values(attempts=attempt, updated_at=utcnow())
-        )
-        if not getattr(result, "rowcount", 0):
-            return None
-        return session.get(WebhookDeliveryRow, delivery_id)
-
-
-def record_attempt(
-    store: Store,
-    delivery_id: str,
-    *,
-    attempt: int,
-    status_code: int | None,
-    error: str | None,
-    duration_ms: float,
-    outcome: str,
-) -> None:
-    """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
-    ``failed`` (gave up); the final outcomes are appended to the audit trail."""
-    now = utcnow()
-    with store.session() as session, session.begin():
-        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
-        if row is None:
-            return
-        row.history = [
-            *row.history,
-            {
-                "attempt": attempt,
-                "at": now.isoformat() + "Z",
-                "status_code": status_code,
-                "error": error,
-                "duration_ms": round(duration_ms, 1),
-            },
-        ]
-        row.status = outcome
-        row.last_status_code = status_code
-        row.last_error = error
-        row.updated_at = now
-        if outcome == "delivered":
-            row.delivered_at = now
-        tenant, schedule_id, body = row.tenant, row.schedule_id, row.body
-    if outcome in ("delivered", "failed"):
-        with acting_as(WORKER_ACTOR):
-            record_event(
-                store,
-                tenant=tenant,
-                action=f"webhook.{outcome}",
-                object_type="webhook_delivery",
-                object_id=delivery_id,
-                object_sha256=hashlib.sha256(body.encode()).hexdigest(),
-                detail={"schedule_id": schedule_id, "attempts": attempt, "status": status_code},
-            )
-
-
-def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
-    with store.session() as session:
-        return session.get(WebhookDeliveryRow, delivery_id)
+        return [create_delivery(store, schedule, run, alerts, settings=webhook)]
 
 
 # --- stored objects against the trail ----------------------------------------------------------
@@ -639,8 +415,6 @@ def verify_results(store: Store) -> list[str]:
     """Every stored result checked against the hash the trail recorded when its audit
     finished (``audit.finished``): a result edited afterwards is named. The chain itself is
     checked by `auditor.services.trail.verify_store`."""
-    from auditor.services.trail import iter_events
-
     problems: list[str] = []
     for event in iter_events(store):
         if event.action != "audit.finished" or event.object_sha256 is None:
@@ -679,13 +453,11 @@ def sign_report_files(
 
     The result SHA-256 is that of the report's JSON document, as the JSON report holds it
     (the recipe of `reports.canonical`)."""
-    from auditor.services.signing import result_sha256_of_json
-
     key = load_or_create_key(store, key_path)
     signed = sign_manifest(
         files,
         key=key,
-        result_sha256=result_sha256_of_json(json.loads(report.model_dump_json())),
+        result_sha256=canonical_sha256(json_document(report)),
         audit_id=audit_id,
         tenant=tenant,
         input_sha256=report.provenance.input_sha256,

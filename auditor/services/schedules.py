@@ -36,8 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from auditor.schemas.canonical import canonical_sha256
 from auditor.services.trail import append_event
-from auditor.storage.store import Base, Store, canonical_sha256, new_id, utcnow
+from auditor.storage.store import Base, Store, new_id, utcnow
 
 __all__ = [
     "MAX_COUNTED_SLOTS",

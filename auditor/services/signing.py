@@ -39,6 +39,7 @@ from sqlalchemy import String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from auditor.schemas.canonical import canonical_json, canonical_sha256
 from auditor.storage.store import Base, Store, utcnow
 
 __all__ = [
@@ -246,15 +247,9 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
 # --- signing ------------------------------------------------------------------------------------
 
 
-def _canonical(document: Any) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
-        "ascii"
-    )
-
-
 def result_sha256_of_json(document: Any) -> str:
-    """SHA-256 of a result document's canonical JSON (the recipe of `reports.canonical`)."""
-    return hashlib.sha256(_canonical(document)).hexdigest()
+    """SHA-256 of a result document's canonical JSON (`auditor.schemas.canonical`)."""
+    return canonical_sha256(document)
 
 
 def _format_of(name: str) -> str:
@@ -292,13 +287,13 @@ def sign_manifest(
         key_id=key_id_of(public),
         public_key=base64.b64encode(_raw_public(public)).decode("ascii"),
     )
-    signature = key.sign(_canonical(manifest.model_dump(mode="json")))
+    signature = key.sign(canonical_json(manifest.model_dump(mode="json")))
     return SignedManifest(manifest=manifest, signature=base64.b64encode(signature).decode("ascii"))
 
 
 def manifest_sha256(signed: SignedManifest) -> str:
     """SHA-256 of the manifest file's content (what the audit trail records)."""
-    return hashlib.sha256(_canonical(signed.model_dump(mode="json"))).hexdigest()
+    return canonical_sha256(signed.model_dump(mode="json"))
 
 
 def write_signed(
@@ -370,7 +365,7 @@ def verify_report(
     try:
         public = Ed25519PublicKey.from_public_bytes(base64.b64decode(manifest.public_key))
         public.verify(
-            base64.b64decode(signed.signature), _canonical(manifest.model_dump(mode="json"))
+            base64.b64decode(signed.signature), canonical_json(manifest.model_dump(mode="json"))
         )
     except (InvalidSignature, ValueError):
         problems.append(

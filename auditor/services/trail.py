@@ -25,20 +25,29 @@ row, which takes PostgreSQL's row lock (or SQLite's write lock) until the transa
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import getpass
-import hashlib
-import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Integer, String, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
 
-from auditor.storage.store import Base, Store, canonical_sha256
+from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
+from auditor.storage.store import Store
+from auditor.storage.trail import (
+    GENESIS_HASH,
+    HEAD_ID,
+    TrailEventRow,
+    TrailHeadRow,
+    acting_as,
+    append_event,
+    audit_sha256,
+    bind_actor,
+    cli_actor,
+    current_actor,
+    entry_hash,
+    reset_actor,
+    set_default_actor,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -51,19 +60,19 @@ __all__ = [
     "acting_as",
     "append_event",
     "audit_sha256",
+    "bind_actor",
+    "cli_actor",
     "current_actor",
     "entry_hash",
     "iter_events",
     "list_events",
     "record_event",
+    "reset_actor",
     "set_default_actor",
     "verify_chain",
     "verify_store",
 ]
 
-TRAIL_SCHEMA_VERSION: Final = "1"
-GENESIS_HASH: Final = "0" * 64
-HEAD_ID: Final = 1
 _VERIFY_PAGE = 5_000
 
 ACTIONS: Final = (
@@ -85,177 +94,6 @@ ACTIONS: Final = (
     "webhook.failed",
 )
 """The actions recorded (others may be added; verification does not depend on the list)."""
-
-
-class TrailEventRow(Base):
-    __tablename__ = "trail_events"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    schema_version: Mapped[str] = mapped_column(String(8))
-    at: Mapped[str] = mapped_column(String(40))
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(64))
-    object_type: Mapped[str] = mapped_column(String(32))
-    object_id: Mapped[str] = mapped_column(String(200))
-    object_sha256: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class TrailHeadRow(Base):
-    """The chain head: the last entry's sequence number and hash (one row, id 1)."""
-
-    __tablename__ = "trail_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class EventRecord(BaseModel):
-    """One entry of the audit trail, as stored and as the API lists it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: str = Field(default=TRAIL_SCHEMA_VERSION, description="Entry format.")
-    seq: int = Field(description="Position in the chain (1, 2, ...; no gaps).")
-    at: str = Field(description="ISO-8601 UTC time of the action (microseconds).")
-    tenant: str = Field(description="Tenant the action concerns.")
-    actor: str = Field(
-        description="Who acted: an API key id, `cli:<user>` or `system:<part>` (workers, beat)."
-    )
-    action: str = Field(description="What happened, e.g. `audit.finished`.")
-    object_type: str = Field(description="Kind of object: key, evaluation, audit, schedule...")
-    object_id: str = Field(description="Id of the object.")
-    object_sha256: str | None = Field(
-        description="SHA-256 of the object concerned (e.g. the stored result of a finished "
-        "audit, an evaluation's content hash, a rendered report manifest)."
-    )
-    detail: dict[str, Any] = Field(description="Small facts about the action (no secrets).")
-    prev_hash: str = Field(description="Hash of the previous entry (64 zeros for the first).")
-    hash: str = Field(description="SHA-256 of this entry's canonical JSON (see module doc).")
-
-
-# --- who is acting ------------------------------------------------------------------------------
-
-_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("trail_actor", default=None)
-_default_actor = "system"
-
-
-def set_default_actor(actor: str) -> None:
-    """The actor of this process when none is bound (the CLI sets ``cli:<user>``)."""
-    global _default_actor
-    _default_actor = actor
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name (containers without a passwd entry)
-        return "cli:unknown"
-
-
-def current_actor() -> str:
-    """The actor bound to this context (an API request binds its key id), else the default."""
-    return _actor.get() or _default_actor
-
-
-@contextlib.contextmanager
-def acting_as(actor: str) -> Iterator[str]:
-    """``with acting_as("key:abc"): ...`` binds the actor of the events recorded inside."""
-    token = _actor.set(actor)
-    try:
-        yield actor
-    finally:
-        _actor.reset(token)
-
-
-def bind_actor(actor: str | None) -> contextvars.Token[str | None]:
-    """Bind ``actor`` for the rest of this context; returns the token to reset it."""
-    return _actor.set(actor)
-
-
-def reset_actor(token: contextvars.Token[str | None]) -> None:
-    _actor.reset(token)
-
-
-# --- hashing ------------------------------------------------------------------------------------
-
-
-def _canonical(document: Any) -> bytes:
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
-
-
-def entry_hash(entry: dict[str, Any] | EventRecord) -> str:
-    """SHA-256 (hex) of an entry's content: every field except ``hash`` itself."""
-    document = entry.model_dump() if isinstance(entry, EventRecord) else dict(entry)
-    document.pop("hash", None)
-    return hashlib.sha256(_canonical(document)).hexdigest()
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def audit_sha256(audit: Any) -> str:
-    """SHA-256 of what defines an audit (an `AuditRow`): id, tenant, spec and evaluation."""
-    return canonical_sha256(
-        {
-            "id": audit.id,
-            "tenant": audit.tenant,
-            "spec": audit.spec,
-            "evaluation_id": audit.evaluation_id,
-        }
-    )
-
-
-# --- appending ----------------------------------------------------------------------------------
-
-
-def append_event(
-    session: Session,
-    *,
-    tenant: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    object_sha256: str | None = None,
-    detail: dict[str, Any] | None = None,
-    actor: str | None = None,
-) -> EventRecord:
-    """Append an entry inside the caller's open transaction (it commits or rolls back with
-    the action it records). The caller must commit."""
-    head = session.execute(
-        update(TrailHeadRow)
-        .where(TrailHeadRow.id == HEAD_ID)
-        .values(seq=TrailHeadRow.seq + 1)
-        .returning(TrailHeadRow.seq, TrailHeadRow.hash)
-    ).one_or_none()
-    if head is None:
-        raise RuntimeError("the audit trail has no head row: run the migrations (revision 0003)")
-    seq, prev_hash = int(head[0]), str(head[1])
-    content: dict[str, Any] = {
-        "schema_version": TRAIL_SCHEMA_VERSION,
-        "seq": seq,
-        "at": _now_iso(),
-        "tenant": tenant,
-        "actor": actor or current_actor(),
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "object_sha256": object_sha256,
-        "detail": json.loads(_canonical(detail or {})),  # JSON-safe, as it will read back
-        "prev_hash": prev_hash,
-    }
-    digest = entry_hash(content)
-    session.add(TrailEventRow(**content, hash=digest))
-    session.execute(update(TrailHeadRow).where(TrailHeadRow.id == HEAD_ID).values(hash=digest))
-    session.flush()
-    return EventRecord(**content, hash=digest)
 
 
 def record_event(store: Store, **fields: Any) -> EventRecord:

@@ -7,15 +7,14 @@ requested again), and the analysis results. Writes on hot paths are bulk stateme
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -37,15 +36,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.canonical import canonical_sha256
+from auditor.storage.base import Base
+from auditor.storage.trail import append_event, audit_sha256
 
 __all__ = [
     "AuditRow",
     "CallRow",
     "Store",
-    "canonical_sha256",
     "new_id",
 ]
 
@@ -59,16 +60,6 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def canonical_sha256(document: Any) -> str:
-    """SHA-256 of the canonical JSON of a document (sorted keys, no spaces)."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 def _table(model: type[Base]) -> Table:
@@ -279,8 +270,10 @@ def make_engine(url: str) -> Engine:
 class Store:
     """All reads and writes of the service. Methods are short transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self.url = url
+        self.clock = clock
+        """Seconds since the epoch, for call leases (tests give a clock of their own)."""
         self.engine = make_engine(url)
         self._insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
 
@@ -703,7 +696,7 @@ class Store:
             .where(
                 AuditCallRow.audit_id == audit_id,
                 CallRow.status == "pending",
-                CallRow.leased_until < time.time(),
+                CallRow.leased_until < self.clock(),
             )
             .order_by(CallRow.model, CallRow.key)
         )
@@ -717,7 +710,7 @@ class Store:
     ) -> None:
         """Reserve pending calls for one dispatch (``token``), or with ``renew`` extend the
         lease of the calls this dispatch still holds (the heartbeat of a running batch)."""
-        until = time.time() + seconds
+        until = self.clock() + seconds
         with self.session() as session, session.begin():
             for start in range(0, len(keys), _CHUNK):
                 query = update(CallRow).where(
@@ -738,7 +731,7 @@ class Store:
         running finds its calls claimed), or by anyone once its lease has expired (the run that
         held it died: its heartbeat stopped renewing the lease).
         """
-        now = time.time()
+        now = self.clock()
         with self.session() as session, session.begin():
             claimable = (CallRow.status == "pending") & (
                 ((CallRow.lease_token == token) & ~CallRow.claimed) | (CallRow.leased_until < now)
@@ -916,7 +909,7 @@ class Store:
                 action="audit.cancelled",
                 object_type="audit",
                 object_id=audit_id,
-                object_sha256=_audit_sha256(row),
+                object_sha256=audit_sha256(row),
                 detail={"error": row.error},
             )
             return row, True
@@ -963,17 +956,8 @@ class Store:
 
 
 def _trail(session: Session, **fields: Any) -> None:
-    """Append to the audit trail inside the caller's transaction (`auditor.services.trail` builds on
-    this module, hence the late import)."""
-    from auditor.services.trail import append_event
-
+    """Append to the audit trail inside the caller's transaction."""
     append_event(session, **fields)
-
-
-def _audit_sha256(row: AuditRow) -> str:
-    from auditor.services.trail import audit_sha256
-
-    return audit_sha256(row)
 
 
 def _insert_chunks(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

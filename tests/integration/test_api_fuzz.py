@@ -32,12 +32,12 @@ from schemathesis.specs.openapi.checks import (
 
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher
-from auditor.api.settings import ApiSettings
 from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.services.audits import finalize_audit
 from auditor.services.keys import create_key
 from auditor.storage.store import utcnow
 from tests.support.services import postgres_database
+from tests.support.settings import make_settings
 
 CHECKS = [
     not_a_server_error,
@@ -83,7 +83,7 @@ def target() -> Iterator[FuzzTarget]:
 
 
 def _target(database_url: str) -> Iterator[FuzzTarget]:
-    settings_ = ApiSettings(
+    settings_ = make_settings(
         database_url=database_url,
         broker_url="redis://127.0.0.1:1/0",
         max_body_bytes=1_000_000,

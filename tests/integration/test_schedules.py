@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 import reports
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher
-from auditor.api.settings import ApiSettings
 from auditor.cli import app as cli_app
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import parse_spec
@@ -32,6 +31,7 @@ from auditor.services.trail import acting_as, list_events, verify_store
 from auditor.settings import Settings
 from auditor.storage.store import Store, utcnow
 from tests.support.api import RecordingDispatcher, evaluation_spec, world_bundle
+from tests.support.settings import make_settings
 from tests.support.specs import small_spec
 from tests.support.webhooks import Receiver, assert_signed
 
@@ -200,16 +200,20 @@ def test_paused_slots_are_not_caught_up_and_deleted_schedules_never_run(store: S
 
 
 @pytest.fixture
-def eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Store, Settings]]:
+def eager(tmp_path: Path) -> Iterator[tuple[Store, Settings]]:
+    """Scheduled runs in this process (`workers.local`: an in-process worker)."""
     from workers.app import configure
 
-    monkeypatch.setenv("AUDITOR_WEBHOOK_ALLOW_PRIVATE", "true")
-    monkeypatch.setenv("AUDITOR_DRIFT_BOOTSTRAP", "1000")
     url = f"sqlite:///{tmp_path / 'scheduled.sqlite'}"
     store = Store(url)
     store.migrate()
-    settings = Settings(database_url=url, batch_size=64, retry_base_delay=0.001)
-    configure(settings, eager=True)
+    settings = make_settings(
+        database_url=url,
+        batch_size=64,
+        retry_base_delay=0.001,
+        webhook_allow_private=True,
+        drift_bootstrap=1000,
+    )
     yield store, settings
     configure()
 
@@ -336,7 +340,7 @@ def test_scheduled_runs_call_afresh_pin_what_they_used_and_catch_planted_drift(
 
 
 def schedules_deliveries(store: Store, schedule_id: str) -> list[Any]:
-    from auditor.services.governance import deliveries_of
+    from auditor.services.notifications import deliveries_of
 
     return deliveries_of(store, schedule_id)
 
@@ -349,7 +353,7 @@ def api(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, Store, dict]]:
     monkeypatch.setenv("AUDITOR_SCHEDULE_MIN_INTERVAL", "60")
-    settings = ApiSettings(
+    settings = make_settings(
         database_url=f"sqlite:///{tmp_path / 'api.sqlite'}", broker_url="redis://127.0.0.1:1/0"
     )
     app = create_app(settings)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from auditor.storage.store import CallResult, PlannedCall, Store
 
 
@@ -13,8 +11,18 @@ def planned(n: int) -> list[PlannedCall]:
     ]
 
 
-def new_store(url: str) -> tuple[Store, str]:
-    store = Store(url)
+class Clock:
+    """Seconds since the epoch that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new_store(url: str, clock: Clock | None = None) -> tuple[Store, str]:
+    store = Store(url, clock=clock or Clock())
     store.migrate()
     audit, _ = store.create_audit({}, tenant="t", name="a", evaluation_id=None, budget_usd=None)
     store.plan_calls(audit.id, "t", planned(4))
@@ -35,12 +43,15 @@ def test_a_redelivered_copy_of_a_running_batch_claims_nothing(database_url: str)
 
 
 def test_expired_claims_can_be_taken_over_and_renewal_keeps_them(database_url: str) -> None:
-    store, audit_id = new_store(database_url)
+    clock = Clock()
+    store, audit_id = new_store(database_url, clock)
     keys = store.dispatchable_keys(audit_id)
     store.lease(keys, "d1", seconds=60)
     store.claim(keys, "d1", seconds=0.3)
     store.lease(keys[:2], "d1", seconds=60, renew=True)  # the heartbeat of a live run
-    time.sleep(0.4)
+    clock.now += 0.29
+    assert store.dispatchable_keys(audit_id) == []  # every lease still runs
+    clock.now += 0.02
     assert store.dispatchable_keys(audit_id) == keys[2:]  # the rest expired: its run died
     assert [r.key for r in store.claim(keys, "d2", seconds=60)] == keys[2:]
 

@@ -277,10 +277,10 @@ def test_the_api_lists_a_tenants_events_page_by_page(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from auditor.api import create_app
-    from auditor.api.settings import ApiSettings
+    from tests.support.settings import make_settings
 
     app = create_app(
-        ApiSettings(
+        make_settings(
             database_url=f"sqlite:///{tmp_path / 'api.sqlite'}", broker_url="redis://127.0.0.1:1/0"
         )
     )

@@ -8,17 +8,21 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
 
+from auditor.schemas.tasks import DELIVER_WEBHOOK
 from auditor.services import schedules
-from auditor.services.governance import check_webhook_url, create_delivery, get_delivery
+from auditor.services.notifications import check_webhook_url, create_delivery, get_delivery
 from auditor.services.trail import list_events, verify_store
-from auditor.settings import Settings
+from auditor.settings import WebhookSettings
 from auditor.storage.store import Store
 from tests.support.services import postgres_database, redis_databases, service_env, worker_process
+from tests.support.settings import make_settings
 from tests.support.webhooks import SECRET, Receiver, assert_signed
 
 ALERTS = [{"judge": "atlas-1", "reason": "flag_appeared", "delta": 0.62}]
@@ -43,61 +47,78 @@ def schedule_with_webhook(store: Store, url: str) -> schedules.ScheduleRow:
     )
 
 
+@dataclass
+class Hooks:
+    """A SQLite store and the settings the webhook tasks run with (set as a deployment's)."""
+
+    store: Store
+    url: str
+
+    def configure(self, **webhook: Any) -> WebhookSettings:
+        from workers.app import configure
+        from workers.local import local_settings
+
+        settings = make_settings(database_url=self.url, **webhook)
+        configure(local_settings(settings))  # a retry goes to the in-memory broker
+        return settings.webhook
+
+
 @pytest.fixture
-def eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    """Webhook tasks run inline in this process (Celery eager) on a SQLite store."""
+def hooks(tmp_path: Path) -> Iterator[Hooks]:
+    """Webhook tasks called in this process (a task is a function) on a SQLite store."""
     from workers.app import configure
 
-    monkeypatch.setenv("AUDITOR_WEBHOOK_ALLOW_PRIVATE", "true")
-    monkeypatch.setenv("AUDITOR_WEBHOOK_MAX_ATTEMPTS", "3")
     url = f"sqlite:///{tmp_path / 'hooks.sqlite'}"
     store = Store(url)
     store.migrate()
-    configure(Settings(database_url=url), eager=True)
-    yield store
+    yield Hooks(store, url)
     configure()
 
 
-def test_the_receiver_gets_a_correctly_signed_payload(eager: Store, receiver: Receiver) -> None:
+def test_the_receiver_gets_a_correctly_signed_payload(hooks: Hooks, receiver: Receiver) -> None:
     from workers.webhooks import deliver_webhook
 
-    schedule = schedule_with_webhook(eager, receiver.url)
-    delivery_id = create_delivery(eager, schedule, None, ALERTS)
-    assert deliver_webhook.delay(delivery_id).get() == "delivered"
+    store = hooks.store
+    webhook = hooks.configure(webhook_allow_private=True, webhook_max_attempts=3)
+    schedule = schedule_with_webhook(store, receiver.url)
+    delivery_id = create_delivery(store, schedule, None, ALERTS, settings=webhook)
+    assert deliver_webhook(delivery_id) == "delivered"
     assert len(receiver.requests) == 1
     payload = assert_signed(receiver.requests[0], delivery_id)
     assert payload["delivery_id"] == delivery_id and payload["alerts"] == ALERTS
     assert payload["schedule"] == {"id": schedule.id, "name": "nightly"}
     assert payload["schema_version"] == "1.0" and payload["tenant"] == "acme"
-    delivery = get_delivery(eager, delivery_id)
+    delivery = get_delivery(store, delivery_id)
     assert delivery is not None
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
     assert delivery.delivered_at is not None
-    delivered = list_events(eager, tenant="acme", action="webhook.delivered")
+    delivered = list_events(store, tenant="acme", action="webhook.delivered")
     assert [e.object_id for e in delivered] == [delivery_id]
     assert delivered[0].object_sha256 == hashlib.sha256(receiver.requests[0]["body"]).hexdigest()
-    assert verify_store(eager).ok
+    assert verify_store(store).ok
     # a redelivered message for an attempt already made sends nothing
-    assert deliver_webhook.delay(delivery_id, 1).get() == "skipped"
+    assert deliver_webhook(delivery_id, 1) == "skipped"
     assert len(receiver.requests) == 1
 
 
 def test_a_client_error_is_not_retried_and_a_private_address_is_refused(
-    eager: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    hooks: Hooks, receiver: Receiver
 ) -> None:
     from workers.webhooks import deliver_webhook
 
+    store = hooks.store
+    webhook = hooks.configure(webhook_allow_private=True, webhook_max_attempts=3)
     receiver.codes = [400]
-    schedule = schedule_with_webhook(eager, receiver.url)
-    refused = create_delivery(eager, schedule, None, ALERTS)
-    assert deliver_webhook.delay(refused).get() == "failed"
-    delivery = get_delivery(eager, refused)
+    schedule = schedule_with_webhook(store, receiver.url)
+    refused = create_delivery(store, schedule, None, ALERTS, settings=webhook)
+    assert deliver_webhook(refused) == "failed"
+    delivery = get_delivery(store, refused)
     assert delivery is not None and (delivery.status, delivery.attempts) == ("failed", 1)
     assert delivery.last_error == "HTTP 400: receiver failed"
-    monkeypatch.setenv("AUDITOR_WEBHOOK_ALLOW_PRIVATE", "false")
-    private = create_delivery(eager, schedule, None, ALERTS)
-    assert deliver_webhook.delay(private).get() == "failed"
-    delivery = get_delivery(eager, private)
+    webhook = hooks.configure(webhook_allow_private=False, webhook_max_attempts=3)
+    private = create_delivery(store, schedule, None, ALERTS, settings=webhook)
+    assert deliver_webhook(private) == "failed"
+    delivery = get_delivery(store, private)
     assert delivery is not None and "127.0.0.1" in (delivery.last_error or "")
     assert len(receiver.requests) == 1  # nothing was sent to the private address
     with pytest.raises(ValueError, match="not a public address"):
@@ -112,7 +133,7 @@ def test_a_client_error_is_not_retried_and_a_private_address_is_refused(
 def test_a_failing_receiver_is_retried_with_backoff_by_a_real_worker(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AUDITOR_WEBHOOK_MAX_ATTEMPTS", "4")
+    webhook = make_settings(webhook_max_attempts=4).webhook
     with redis_databases() as (broker, backend), postgres_database() as url:
         store = Store(url)
         store.migrate()
@@ -126,9 +147,9 @@ def test_a_failing_receiver_is_retried_with_backoff_by_a_real_worker(
         client = Celery(broker=broker)
         schedule = schedule_with_webhook(store, receiver.url)
         receiver.codes = [500, 503, 200]  # fails twice, then accepts
-        recovering = create_delivery(store, schedule, None, ALERTS)
+        recovering = create_delivery(store, schedule, None, ALERTS, settings=webhook)
         with worker_process(env) as worker:
-            client.send_task("auditor.webhook.deliver", args=[recovering])
+            client.send_task(DELIVER_WEBHOOK, args=[recovering])
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 delivery = get_delivery(store, recovering)
@@ -137,8 +158,8 @@ def test_a_failing_receiver_is_retried_with_backoff_by_a_real_worker(
                 time.sleep(0.1)
             # a receiver that never recovers: given up after 4 attempts
             receiver.codes = [500] * 4
-            given_up = create_delivery(store, schedule, None, ALERTS)
-            client.send_task("auditor.webhook.deliver", args=[given_up])
+            given_up = create_delivery(store, schedule, None, ALERTS, settings=webhook)
+            client.send_task(DELIVER_WEBHOOK, args=[given_up])
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 final = get_delivery(store, given_up)

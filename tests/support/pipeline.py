@@ -12,8 +12,8 @@ from auditor.probes.affinity import analyze
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import parse_spec
 from auditor.services.audits import audit_status, submit_audit
-from auditor.settings import Settings
 from auditor.storage.store import Store
+from tests.support.settings import make_settings
 from workers.local import run_local
 
 
@@ -29,7 +29,7 @@ def run_audit(url: str, spec: dict[str, Any], **settings: Any) -> tuple[Store, s
         "retry_max_delay": 0.01,
         **settings,
     }
-    run_local(Settings(**options), audit.id)
+    run_local(make_settings(**options), audit.id)
     return store, audit.id
 
 

@@ -21,6 +21,12 @@ VERIFIED_FLOORS = {
     "fastapi": "0.164",
     # fastapi 0.164 requires pydantic>=2.9.
     "pydantic": "2.9",
+    # litellm 1.60 requires jinja2>=3.1.2; psycopg-binary has no 3.1.0-3.1.3 wheel for 3.11;
+    # schemathesis (test extras) requires rich>=13.9.4; scipy 1.11.0 has no wheel to install.
+    "jinja2": "3.1.2",
+    "psycopg": "3.1.4",
+    "rich": "13.9.4",
+    "scipy": "1.11.1",
 }
 
 

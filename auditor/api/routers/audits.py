@@ -103,7 +103,7 @@ def create_audit(
 ) -> AuditOut:
     """Queue an audit of a stored evaluation (``evaluation_id``) or of a simulation."""
     spec = strict_json(raw, AuditSpec)
-    problems = spec_problems(spec, allowed_api_bases=settings.allowed_api_bases)
+    problems = spec_problems(spec, allowed_api_bases=settings.api.allowed_api_bases)
     if spec.evaluation_id is not None:
         evaluation = store.get_evaluation(spec.evaluation_id, tenant=tenant)
         if evaluation is None or evaluation.status != "ready":

@@ -7,12 +7,19 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from auditor.api.deps import AuditId, RedactorDep, StoreDep, TenantDep, current_tenant
+from auditor.api.deps import (
+    AuditId,
+    RedactorDep,
+    SettingsDep,
+    StoreDep,
+    TenantDep,
+    current_tenant,
+)
 from auditor.api.errors import ERROR_RESPONSES
 from auditor.api.schemas import ErrorBody
 from auditor.schemas.result import AffinityReport
 from auditor.services import trail
-from auditor.services.governance import GovernanceSettings, sign_report_files
+from auditor.services.governance import sign_report_files
 from auditor.services.signing import (
     PublicKeyInfo,
     SignedManifest,
@@ -73,10 +80,10 @@ def list_events(
 
 
 @public_router.get("/signing-key", response_model=PublicKeyInfo, summary="Report signing key")
-def signing_key(store: StoreDep) -> PublicKeyInfo:
+def signing_key(store: StoreDep, settings: SettingsDep) -> PublicKeyInfo:
     """The public half of the Ed25519 key that signs report manifests: pin it when verifying
     a report offline (``auditor verify REPORT --public-key FILE``)."""
-    key = load_or_create_key(store, GovernanceSettings().signing_key_path)
+    key = load_or_create_key(store, settings.signing.key_path)
     return public_key_info(key)
 
 
@@ -91,6 +98,7 @@ def report_manifest(
     store: StoreDep,
     tenant: TenantDep,
     redactor: RedactorDep,
+    settings: SettingsDep,
     fmt: Annotated[
         Literal["html", "md", "json"], Query(alias="format", description="Report format.")
     ] = "html",
@@ -118,5 +126,5 @@ def report_manifest(
         {f"audit-{audit_id}.{fmt}": data},
         report=report,
         tenant=tenant,
-        key_path=GovernanceSettings().signing_key_path,
+        key_path=settings.signing.key_path,
     )

@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher, get_store
 from auditor.api.ingest import ROWS_PER_CHUNK, StreamImporter
-from auditor.api.settings import ApiSettings
 from auditor.prompts import ANSWER_DELIMITER, BUILTIN_JUDGE_TEMPLATES
 from auditor.schemas.bundle import Bundle, BundleError
 from auditor.services.audits import finalize_audit, load_base
@@ -39,6 +38,7 @@ from tests.support.api import (
     metric_value,
     world_bundle,
 )
+from tests.support.settings import make_settings
 
 MAX_BODY = 200_000
 MAX_STREAM = 3_000_000
@@ -79,7 +79,7 @@ class Api:
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     monkeypatch.setenv("OPENAI_API_KEY", PROVIDER_SECRET)
-    settings = ApiSettings(
+    settings = make_settings(
         database_url=f"sqlite:///{tmp_path / 'api.sqlite'}",
         broker_url="redis://127.0.0.1:1/0",
         max_body_bytes=MAX_BODY,

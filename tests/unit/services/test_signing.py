@@ -240,11 +240,11 @@ def test_the_api_serves_the_key_and_a_manifest_that_verifies_the_report_offline(
     from fastapi.testclient import TestClient
 
     from auditor.api import create_app
-    from auditor.api.settings import ApiSettings
     from auditor.services.keys import create_key
+    from tests.support.settings import make_settings
 
     app = create_app(
-        ApiSettings(
+        make_settings(
             database_url=f"sqlite:///{tmp_path / 'api.sqlite'}", broker_url="redis://127.0.0.1:1/0"
         )
     )

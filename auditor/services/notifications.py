@@ -1,0 +1,269 @@
+"""Notifications: webhook deliveries of a schedule's alerts, their attempts, and the sweep that
+re-sends attempts whose task messages were lost.
+
+A delivery is stored (status ``pending``) before any message is sent; each attempt is taken by
+compare-and-set on the attempt count (`claim_attempt`), so a redelivered message does not POST
+twice, and recorded with its outcome (`record_attempt`). Attempt n+1 is due
+``min(cap, base * 2**(n-1))`` seconds after attempt n (`backoff_delay`). A message lost with
+the broker, or an attempt claimed by a worker that died, would leave the delivery pending
+forever: beat's sweep (`overdue_deliveries`) finds every pending delivery whose next attempt is
+overdue by more than a grace period and sends that attempt again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+
+from auditor.schemas.canonical import canonical_json
+from auditor.services.schedules import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
+from auditor.services.trail import acting_as, record_event
+from auditor.settings import WebhookSettings
+from auditor.storage.store import Store, new_id, utcnow
+
+__all__ = [
+    "PAYLOAD_SCHEMA_VERSION",
+    "backoff_delay",
+    "check_webhook_url",
+    "claim_attempt",
+    "create_delivery",
+    "deliveries_of",
+    "get_delivery",
+    "overdue_deliveries",
+    "record_attempt",
+    "webhook_payload",
+]
+
+PAYLOAD_SCHEMA_VERSION: Final = "1.0"
+WORKER_ACTOR: Final = "system:worker"
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): ``min(cap, base *
+    2**(attempt-1))``. Example: base 2, cap 600 -> 2, 4, 8, ... 512, 600."""
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> str:
+    """The URL if it is http(s) without credentials and its host resolves to public addresses
+    only (unless ``allow_private``); ValueError naming the problem otherwise. Checked when a
+    schedule is stored and again before every delivery (DNS answers change). Connections are
+    not pinned to the address checked: a resolver that answers differently a moment later
+    is not defended against here."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook_url: must be an http or https URL; got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("webhook_url: must not carry credentials (the body is signed instead)")
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        # Not resolvable now (a typo, or DNS down): nothing private to reach either. A
+        # delivery then fails as a connection error, is retried, and checked again.
+        return url
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise ValueError(
+                f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a public "
+                "address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
+            )
+    return url
+
+
+def webhook_payload(
+    schedule: ScheduleRow, run: ScheduleRunRow, alerts: list[dict[str, Any]], delivery_id: str
+) -> dict[str, Any]:
+    """The JSON a webhook receives (versioned)."""
+    drift = run.drift or {}
+    return {
+        "schema_version": PAYLOAD_SCHEMA_VERSION,
+        "event": "drift.alert",
+        "delivery_id": delivery_id,
+        "tenant": schedule.tenant,
+        "schedule": {"id": schedule.id, "name": schedule.name},
+        "run": {
+            "id": run.id,
+            "audit_id": run.audit_id,
+            "slot_at": run.slot_at.isoformat() + "Z",
+            "previous_audit_id": drift.get("previous_audit_id"),
+            "baseline_audit_id": drift.get("baseline_audit_id"),
+        },
+        "alerts": alerts,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+def create_delivery(
+    store: Store,
+    schedule: ScheduleRow,
+    run: ScheduleRunRow | None,
+    alerts: list[dict[str, Any]],
+    *,
+    settings: WebhookSettings | None = None,
+) -> str:
+    """Store a notification to the schedule's webhook (status ``pending``); returns its id.
+    The body is the payload's canonical JSON: the bytes signed and sent on every attempt."""
+    max_attempts = (settings or WebhookSettings.model_construct()).max_attempts
+    delivery_id = new_id()
+    payload = (
+        webhook_payload(schedule, run, alerts, delivery_id)
+        if run is not None
+        else {
+            "schema_version": PAYLOAD_SCHEMA_VERSION,
+            "event": "test",
+            "delivery_id": delivery_id,
+            "tenant": schedule.tenant,
+            "schedule": {"id": schedule.id, "name": schedule.name},
+            "alerts": alerts,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+    )
+    body = canonical_json(payload).decode("ascii")
+    now = utcnow()
+    with store.session() as session, session.begin():
+        session.add(
+            WebhookDeliveryRow(
+                id=delivery_id,
+                tenant=schedule.tenant,
+                schedule_id=schedule.id,
+                run_id=run.id if run is not None else None,
+                event=str(payload["event"]),
+                url=schedule.webhook_url or "",
+                body=body,
+                status="pending",
+                attempts=0,
+                max_attempts=max_attempts,
+                last_status_code=None,
+                last_error=None,
+                history=[],
+                created_at=now,
+                updated_at=now,
+                delivered_at=None,
+            )
+        )
+    return delivery_id
+
+
+def deliveries_of(store: Store, schedule_id: str) -> list[WebhookDeliveryRow]:
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.schedule_id == schedule_id)
+                .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+            )
+        )
+
+
+def claim_attempt(store: Store, delivery_id: str, attempt: int) -> WebhookDeliveryRow | None:
+    """Take attempt number ``attempt`` of a pending delivery (compare-and-set on the attempt
+    count, so a redelivered task message does not POST twice); None if not ours to make."""
+    with store.session() as session, session.begin():
+        result = session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.id == delivery_id,
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.attempts == attempt - 1,
+            )
+            .values(attempts=attempt, updated_at=utcnow())
+        )
+        if not getattr(result, "rowcount", 0):
+            return None
+        return session.get(WebhookDeliveryRow, delivery_id)
+
+
+def record_attempt(
+    store: Store,
+    delivery_id: str,
+    *,
+    attempt: int,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: float,
+    outcome: str,
+) -> None:
+    """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
+    ``failed`` (gave up); the final outcomes are appended to the audit trail."""
+    now = utcnow()
+    with store.session() as session, session.begin():
+        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+        if row is None:
+            return
+        row.history = [
+            *row.history,
+            {
+                "attempt": attempt,
+                "at": now.isoformat() + "Z",
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": round(duration_ms, 1),
+            },
+        ]
+        row.status = outcome
+        row.last_status_code = status_code
+        row.last_error = error
+        row.updated_at = now
+        if outcome == "delivered":
+            row.delivered_at = now
+        tenant, schedule_id, body = row.tenant, row.schedule_id, row.body
+    if outcome in ("delivered", "failed"):
+        with acting_as(WORKER_ACTOR):
+            record_event(
+                store,
+                tenant=tenant,
+                action=f"webhook.{outcome}",
+                object_type="webhook_delivery",
+                object_id=delivery_id,
+                object_sha256=hashlib.sha256(body.encode()).hexdigest(),
+                detail={"schedule_id": schedule_id, "attempts": attempt, "status": status_code},
+            )
+
+
+def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
+    with store.session() as session:
+        return session.get(WebhookDeliveryRow, delivery_id)
+
+
+def overdue_deliveries(
+    store: Store, settings: WebhookSettings, *, now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """(delivery id, attempt to make) of every pending delivery whose next attempt should
+    have been made more than ``settings.sweep_grace`` seconds ago: the first attempt is due
+    when the delivery is stored, attempt n+1 `backoff_delay` seconds after attempt n was
+    taken. ``now`` is naive UTC (default: the clock)."""
+    now = now or utcnow()
+    grace = timedelta(seconds=settings.sweep_grace)
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                WebhookDeliveryRow.id,
+                WebhookDeliveryRow.attempts,
+                WebhookDeliveryRow.max_attempts,
+                WebhookDeliveryRow.created_at,
+                WebhookDeliveryRow.updated_at,
+            )
+            .where(WebhookDeliveryRow.status == "pending")
+            .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+        ).all()
+    overdue = []
+    for delivery_id, attempts, max_attempts, created_at, updated_at in rows:
+        if attempts >= max_attempts:
+            continue  # its last attempt was taken; recording it ends the delivery
+        if attempts == 0:
+            due = created_at
+        else:
+            wait = backoff_delay(attempts, settings.retry_base_delay, settings.retry_max_delay)
+            due = updated_at + timedelta(seconds=wait)
+        if now > due + grace:
+            overdue.append((delivery_id, attempts + 1))
+    return overdue
