@@ -5,8 +5,9 @@ Records are keyed as the analyses key them: an item by ``id``, a model by ``name
 by (model, item), a verdict by (judge, candidate, item), a label by (item, candidate,
 annotator), a comparison by (judge, item, candidate_a, candidate_b). The same key read twice
 with the same content is one record (counted); with another content it is a conflict naming
-the key, both files and the fields that differ. A model read twice is one model whose fields
-are the union of the two (a conflict if both give the same field different values).
+the key, both files and the fields that differ. A field one bundle leaves empty (a response,
+a provider) is taken from the other: records, models included, are the union of their fields,
+and a conflict only where both give one field different values.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from auditor.bundle import Bundle, BundleError, ModelInfo, load_bundle, validate_bundle
 from auditor.importers.common import Builder, ImportResult
+from auditor.schemas.bundle import Bundle, BundleError, ModelInfo, load_bundle, validate_bundle
 
 __all__ = ["merge_bundles"]
 
@@ -69,11 +70,14 @@ def merge_bundles(paths: Sequence[Path]) -> ImportResult:
                     origin[section, key] = path
                 elif first == record:
                     builder.skip(f"{section} read twice, the same in both bundles")
-                else:
+                elif _conflicts(first, record):
                     builder.problem(
                         f"{section} {_key_text(section, key)}",
                         f"{origin[section, key]} has {_differences(first, record, path)}",
                     )
+                else:  # one bundle carries a field the other leaves empty (e.g. a response)
+                    merged[section][key] = _completed(first, record)
+                    builder.skip(f"{section} read twice, completed by the other bundle's fields")
         for model in bundle.models:
             known = models.get(model.name)
             if known is None:
@@ -121,8 +125,21 @@ def _key_text(section: str, key: tuple[Any, ...]) -> str:
     return "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, key, strict=True)) + ")"
 
 
+def _conflicts(first: BaseModel, second: BaseModel) -> bool:
+    """Whether two records give one field two values (an empty field conflicts with none)."""
+    a, b = first.model_dump(), second.model_dump()
+    return any(a[n] != b[n] and a[n] not in (None, []) and b[n] not in (None, []) for n in a)
+
+
+def _completed(first: BaseModel, second: BaseModel) -> Any:
+    """``first`` with its empty fields taken from ``second``."""
+    b = second.model_dump()
+    update = {n: b[n] for n, v in first.model_dump().items() if v in (None, []) and b[n]}
+    return first.model_copy(update={n: getattr(second, n) for n in update})
+
+
 def _differences(first: BaseModel, second: BaseModel, path: Path) -> str:
     """``choice 2, b.json has choice 1`` for the fields in which two records differ."""
     a, b = first.model_dump(), second.model_dump()
-    fields = [name for name in a if a[name] != b.get(name)]
+    fields = [n for n in a if a[n] != b[n] and a[n] not in (None, []) and b[n] not in (None, [])]
     return "; ".join(f"{name} {a[name]!r}, {path} has {name} {b[name]!r}" for name in fields)

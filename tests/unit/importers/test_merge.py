@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from auditor.bundle import BundleError, load_bundle
 from auditor.cli import app
-from auditor.cli_import import write_bundle
+from auditor.cli.imports import write_bundle
 from auditor.importers import import_inspect, import_table
 from auditor.importers.merge import merge_bundles
+from auditor.schemas.bundle import BundleError, load_bundle
 
 REAL = Path(__file__).parents[2] / "data" / "importers" / "real" / "inspect"
 ITEMS = {
@@ -29,9 +29,7 @@ def human_table(path: Path, gold_q2: str = "A", verdict_q1: int = 1) -> Path:
     for item, (question, options, gold) in ITEMS.items():
         gold = gold_q2 if item == "q2" else gold
         verdict = verdict_q1 if item == "q1" else 0
-        rows.append(
-            f'{item},"{question}",{",".join(options)},{gold},mockllm/model,human,{verdict}'
-        )
+        rows.append(f'{item},"{question}",{",".join(options)},{gold},mockllm/model,human,{verdict}')
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -57,7 +55,9 @@ def test_merge_keeps_each_record_once_and_counts_the_repeats(sources) -> None:
     judges = sorted({v.judge for v in bundle.verdicts})
     assert judges == ["human", "openai-api/local/judge-a", "openai-api/local/judge-b"]
     assert len(bundle.verdicts) == 6 + 6 + 2
-    assert "outputs read twice, the same in both bundles: 6" in result.notes
+    # graded.json carries the free-form responses that answers.json leaves empty
+    assert "outputs read twice, completed by the other bundle's fields: 6" in result.notes
+    assert {o.item: o.response for o in bundle.outputs}["q1"] == "Paris"
     assert "items read twice, the same in both bundles: 8" in result.notes  # 6 + 2
     assert result.report()[0] == "read: 3 bundles"
 

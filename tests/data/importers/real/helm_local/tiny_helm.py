@@ -38,7 +38,7 @@ QUESTIONS = [
 class TinyScenario(Scenario):
     name = "tiny"
     description = "Four questions with four options each."
-    tags = ["question answering"]
+    tags = ["question answering"]  # noqa: RUF012  (HELM's own Scenario declares it so)
 
     def get_instances(self, output_path: str) -> list[Instance]:
         return [
@@ -61,24 +61,35 @@ SCENARIO = ScenarioSpec(class_name="tiny_helm.TinyScenario")
 @run_spec_function("tiny_joint")
 def tiny_joint() -> RunSpec:
     adapter = get_multiple_choice_joint_adapter_spec(
-        instructions="Answer with a letter.", input_noun="Question", output_noun="Answer",
+        instructions="Answer with a letter.",
+        input_noun="Question",
+        output_noun="Answer",
         max_train_instances=0,
     )
     return RunSpec(
-        name="tiny_joint", scenario_spec=SCENARIO, adapter_spec=adapter,
-        metric_specs=get_exact_match_metric_specs(), groups=["tiny"],
+        name="tiny_joint",
+        scenario_spec=SCENARIO,
+        adapter_spec=adapter,
+        metric_specs=get_exact_match_metric_specs(),
+        groups=["tiny"],
     )
 
 
 @run_spec_function("tiny_joint_b")
 def tiny_joint_b() -> RunSpec:
     adapter = get_multiple_choice_joint_adapter_spec(
-        instructions="Answer with a letter.", input_noun="Question", output_noun="Answer",
-        max_train_instances=0, output_prefix="Answer (for example B):\n B",
+        instructions="Answer with a letter.",
+        input_noun="Question",
+        output_noun="Answer",
+        max_train_instances=0,
+        output_prefix="Answer (for example B):\n B",
     )
     return RunSpec(
-        name="tiny_joint_b", scenario_spec=SCENARIO, adapter_spec=adapter,
-        metric_specs=get_exact_match_metric_specs(), groups=["tiny"],
+        name="tiny_joint_b",
+        scenario_spec=SCENARIO,
+        adapter_spec=adapter,
+        metric_specs=get_exact_match_metric_specs(),
+        groups=["tiny"],
     )
 
 
@@ -86,6 +97,9 @@ def tiny_joint_b() -> RunSpec:
 def tiny_separate() -> RunSpec:
     adapter = get_multiple_choice_separate_adapter_spec(ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL)
     return RunSpec(
-        name="tiny_separate", scenario_spec=SCENARIO, adapter_spec=adapter,
-        metric_specs=get_exact_match_metric_specs(), groups=["tiny"],
+        name="tiny_separate",
+        scenario_spec=SCENARIO,
+        adapter_spec=adapter,
+        metric_specs=get_exact_match_metric_specs(),
+        groups=["tiny"],
     )
