@@ -7,11 +7,28 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 
 from __future__ import annotations
 
+from auditor.probes import (
+    cues,
+    human_agreement,
+    injection,
+    position,
+    repeat,
+    self_preference,
+    verbosity,
+)
 from auditor.probes.base import Probe, ProbeContext
 
 __all__ = ["REGISTRY", "Probe", "ProbeContext", "probe_named"]
 
-REGISTRY: tuple[Probe, ...] = ()
+REGISTRY: tuple[Probe, ...] = (
+    position.PROBE,
+    verbosity.PROBE,
+    self_preference.PROBE,
+    cues.PROBE,
+    injection.PROBE,
+    repeat.PROBE,
+    human_agreement.PROBE,
+)
 """Every probe, in report order. Filled by the probe modules' instances."""
 
 

@@ -17,6 +17,7 @@ Nothing but ``::`` separates base and variant, so model names may hold ``/`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal, get_args
 
 __all__ = ["VARIANT_KINDS", "CandidateRef", "VariantKind", "parse_candidate", "variant_id"]
@@ -39,6 +40,7 @@ class CandidateRef:
     """The transform, cue or injection name (or the placebo's run label)."""
 
 
+@lru_cache(maxsize=65_536)
 def parse_candidate(candidate: str) -> CandidateRef:
     """Parse ``candidate``; ValueError naming it when the variant part is malformed."""
     if not candidate:
