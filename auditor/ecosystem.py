@@ -438,11 +438,16 @@ class Ecosystem:
             for x, item in enumerate(self.items)
         ]
         verdicts = []
+        answers = {
+            (candidate, item.id): self.answer_text(candidate, item.id)
+            for candidate in (candidates if with_verdicts else ())
+            for item in self.items
+        }  # each answer once, not once per judge
         if with_verdicts:
             for judge in self.judge_names:
                 for candidate in candidates:
                     for item in self.items:
-                        answer = self.answer_text(candidate, item.id)
+                        answer = answers[(candidate, item.id)]
                         verdicts.append(
                             Verdict(
                                 judge=judge,
@@ -471,7 +476,7 @@ class Ecosystem:
                     candidate=candidate,
                     item=item.id,
                     verdict=self.verdict(  # type: ignore[arg-type]
-                        judge, item.id, self.answer_text(candidate, item.id), variant
+                        judge, item.id, answers[(candidate, item.id)], variant
                     ),
                     variant=variant,
                 )

@@ -12,8 +12,11 @@ from auditor.probes import (
     human_agreement,
     injection,
     position,
+    prompt_stability,
+    reliability,
     repeat,
     self_preference,
+    supervision,
     verbosity,
 )
 from auditor.probes.base import Probe, ProbeContext
@@ -28,6 +31,9 @@ REGISTRY: tuple[Probe, ...] = (
     injection.PROBE,
     repeat.PROBE,
     human_agreement.PROBE,
+    reliability.PROBE,
+    supervision.PROBE,
+    prompt_stability.PROBE,
 )
 """Every probe, in report order. Filled by the probe modules' instances."""
 

@@ -50,7 +50,7 @@ class TemplateStabilityRow(BaseModel):
 
 
 class StabilityFinding(ProbeFinding):
-    """Headline: the flip share; p is Cochran's Q (do the templates' rates differ?)."""
+    """Headline: the flip share; p: exact one-sided binomial test of it above the tolerance."""
 
     role: Literal["model", "judge"] = Field(description="`model`: MCQ; `judge`: verdicts.")
 
