@@ -17,6 +17,7 @@ import typer
 
 from auditor.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 from auditor.importers import ImportResult, import_inspect, import_lm_eval, import_table
+from auditor.importers.pairwise import import_pairwise
 
 __all__ = ["import_app", "write_bundle"]
 
@@ -46,6 +47,7 @@ def write_bundle(bundle: Bundle, path: Path) -> None:
             ("model", bundle.models),
             ("output", bundle.outputs),
             ("verdict", bundle.verdicts),
+            ("comparison", bundle.comparisons),
         ):
             lines.extend(
                 json.dumps({"kind": kind, **record.model_dump(mode="json")}) for record in records
@@ -148,3 +150,17 @@ def jsonl_table(
     """Import a JSONL table: one object a line with the keys of the CSV import."""
     normalization = _normalization(normalize)
     _run(lambda: import_table(file, table_format="jsonl", normalize=normalization), out)
+
+
+@import_app.command("pairwise")
+def pairwise_table(
+    file: Annotated[Path, typer.Argument(help="Pairwise table: .csv, or .jsonl one row a line.")],
+    out: OutOption,
+) -> None:
+    """Import pairwise judgments: one row per comparison.
+
+    Columns: judge, item, candidate_a, candidate_b (presentation order), winner (candidate id,
+    tie, or empty when unparseable), raw; optional gold, human (JSON object annotator -> choice,
+    or one plain choice), question, text_a, text_b. Any other column is an error.
+    """
+    _run(lambda: import_pairwise(file), out)

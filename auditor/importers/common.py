@@ -51,6 +51,8 @@ class ImportResult:
             f"{len(bundle.items)} items, {len(bundle.models)} models, "
             f"{len(bundle.outputs)} outputs, {len(bundle.verdicts)} verdicts"
         )
+        if bundle.comparisons:
+            text += f", {len(bundle.comparisons)} comparisons"
         return f"{text} ({'; '.join(self.notes)})" if self.notes else text
 
     def report(self) -> list[str]:
@@ -65,6 +67,7 @@ class ImportResult:
         lines.append(
             f"imported: {len(bundle.items)} items, {len(bundle.models)} models, "
             f"{len(bundle.outputs)} outputs, {len(bundle.verdicts)} verdicts"
+            + (f", {len(bundle.comparisons)} comparisons" if bundle.comparisons else "")
         )
         return lines
 

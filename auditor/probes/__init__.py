@@ -8,6 +8,7 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 from __future__ import annotations
 
 from auditor.probes import (
+    correlated_errors,
     cues,
     human_agreement,
     injection,
@@ -31,6 +32,7 @@ REGISTRY: tuple[Probe, ...] = (
     injection.PROBE,
     repeat.PROBE,
     human_agreement.PROBE,
+    correlated_errors.PROBE,
     reliability.PROBE,
     supervision.PROBE,
     prompt_stability.PROBE,
