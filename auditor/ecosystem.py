@@ -40,11 +40,16 @@ from statistics import NormalDist
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-<<<<<<< HEAD
-from auditor.bundle import Bundle, Item, Label, ModelInfo, Outcome, Output, Verdict
-=======
-from auditor.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, Verdict
->>>>>>> main
+from auditor.bundle import (
+    Bundle,
+    Item,
+    Label,
+    ModelInfo,
+    Outcome,
+    Output,
+    ResponseMatrix,
+    Verdict,
+)
 
 __all__ = ["Ecosystem", "EcosystemConfig", "ErrorWorld", "ErrorWorldConfig", "FamilyConfig"]
 
@@ -140,7 +145,20 @@ class EcosystemConfig(BaseModel):
     )
     p_hit: float = Field(default=0.9, ge=0, le=1, description="P(1) for a matching answer.")
     p_miss: float = Field(default=0.1, ge=0, le=1, description="P(1) for a non-matching answer.")
-<<<<<<< HEAD
+    provider_trap_strength: float = Field(
+        default=0.0,
+        ge=0,
+        description="Pull of a wrong option shared by every model of one provider (logit units; "
+        "the planted same-provider error effect of Kim et al. 2025). 0 leaves the world as it "
+        "was: its draws come from a separate stream.",
+    )
+    same_provider_inflation: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Planted judge inflation d: a judge accepts an answer of a candidate from "
+        "its own provider with P(1) + d (1 - P(1)) instead of P(1).",
+    )
     # --- reliability across difficulty and prompts (Zhou et al., Nature 2024) --------------
     avoidance: float = Field(
         default=0.0,
@@ -172,21 +190,6 @@ class EcosystemConfig(BaseModel):
     )
     model_prompt_sensitivity: dict[str, float] = Field(
         default_factory=dict, description="Per-model override of prompt_sensitivity."
-=======
-    provider_trap_strength: float = Field(
-        default=0.0,
-        ge=0,
-        description="Pull of a wrong option shared by every model of one provider (logit units; "
-        "the planted same-provider error effect of Kim et al. 2025). 0 leaves the world as it "
-        "was: its draws come from a separate stream.",
-    )
-    same_provider_inflation: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="Planted judge inflation d: a judge accepts an answer of a candidate from "
-        "its own provider with P(1) + d (1 - P(1)) instead of P(1).",
->>>>>>> main
     )
 
 
@@ -428,17 +431,6 @@ class Ecosystem:
         s = self.affinity_of(judge)
         return (1.0 - s) * truth + s * own
 
-<<<<<<< HEAD
-    def verdict(self, judge: str, item_id: str, answer: str, variant: str | None = None) -> int:
-        """The judge's deterministic verdict (1 or 0) on a free-form answer to an item, under
-        the primary judge template (``variant`` None) or a template variant, which shifts the
-        judge's P(1) by its planted prompt sensitivity (`prompt_shift`); the uniform draw is
-        the same under every template, so a verdict flips only where the shift crosses it."""
-        p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
-        shift = self.prompt_shift(judge, item_id, variant)
-        if shift:
-            p = _sigmoid(_logit(p) + shift)
-=======
     def _inflated(self, judge: str, candidate: str | None, p: float) -> float:
         d = self.config.same_provider_inflation
         if d == 0 or candidate is None or self.provider_of[candidate] != self.provider_of[judge]:
@@ -461,12 +453,17 @@ class Ecosystem:
     def _answer_cache(self) -> dict[int, dict[str, str]]:
         return {}
 
-    def verdict(self, judge: str, item_id: str, answer: str) -> int:
-        """The judge's deterministic verdict (1 or 0) on a free-form answer to an item."""
+    def verdict(self, judge: str, item_id: str, answer: str, variant: str | None = None) -> int:
+        """The judge's deterministic verdict (1 or 0) on a free-form answer to an item, under
+        the primary judge template (``variant`` None) or a template variant, which shifts the
+        judge's P(1) by its planted prompt sensitivity (`prompt_shift`); the uniform draw is
+        the same under every template, so a verdict flips only where the shift crosses it."""
         p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
+        shift = self.prompt_shift(judge, item_id, variant)
+        if shift:
+            p = _sigmoid(_logit(p) + shift)
         if self.config.same_provider_inflation > 0:
             p = self._inflated(judge, self.candidate_of(item_id, answer), p)
->>>>>>> main
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
 
     def verdict_array(self, judges: list[str], candidates: list[str]) -> np.ndarray:
@@ -477,9 +474,15 @@ class Ecosystem:
         candidate_rows = np.array([self._model_index(c) for c in candidates], dtype=np.int64)
         gold = self._rng_draws["gold"]
         answered = self.choices[candidate_rows]  # (candidates, items)
-        truth = np.where(answered == gold[None, :], cfg.p_hit, cfg.p_miss)[None, :, :]
+        if cfg.avoidance > 0:  # an avoidant answer names no option (-1): graded at p_miss
+            avoided = np.array(
+                [[self.avoids(c, item.id) for item in self.items] for c in candidates]
+            )
+            answered = np.where(avoided, -1, answered)
+        p_miss = self._false_approval_array(judges)[:, None, :]  # (judges, 1, items)
+        truth = np.where(answered[None, :, :] == gold[None, None, :], cfg.p_hit, p_miss)
         judge_choice = self.choices[judge_rows][:, None, :]
-        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, cfg.p_miss)
+        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, p_miss)
         strength = np.array([self.affinity_of(j) for j in judges])[:, None, None]
         p = (1.0 - strength) * truth + strength * own
         if cfg.same_provider_inflation > 0:
@@ -558,17 +561,10 @@ class Ecosystem:
             for item in self.items
         }  # each answer once, not once per judge
         if with_verdicts:
-<<<<<<< HEAD
-            for judge in self.judge_names:
-                for candidate in candidates:
-                    for item in self.items:
-                        answer = answers[(candidate, item.id)]
-=======
             judged = self.verdict_array(list(self.judge_names), candidates)
             for j, judge in enumerate(self.judge_names):
                 for c, candidate in enumerate(candidates):
                     for x, item in enumerate(self.items):
->>>>>>> main
                         verdicts.append(
                             Verdict(
                                 judge=judge,
@@ -578,7 +574,6 @@ class Ecosystem:
                                 raw=None,
                             )
                         )
-<<<<<<< HEAD
         outputs += [
             Output(
                 model=name,
@@ -683,6 +678,17 @@ class Ecosystem:
         difficulty = float(self._rng_draws["difficulty"][self._item_index(item_id)])
         return _sigmoid(_logit(cfg.p_miss) - slope * difficulty)
 
+    def _false_approval_array(self, judges: list[str]) -> np.ndarray:
+        """(judges, items) `false_approval`, vectorized."""
+        cfg = self.config
+        slopes = np.array(
+            [cfg.judge_false_approval_slope.get(j, cfg.false_approval_slope) for j in judges]
+        )
+        difficulty = self._rng_draws["difficulty"]
+        base = _logit(cfg.p_miss)
+        shifted = 1.0 / (1.0 + np.exp(-(base - slopes[:, None] * difficulty[None, :])))
+        return np.where(slopes[:, None] == 0, cfg.p_miss, shifted)
+
     def sensitivity_of(self, model: str) -> float:
         return self.config.model_prompt_sensitivity.get(model, self.config.prompt_sensitivity)
 
@@ -711,8 +717,6 @@ class Ecosystem:
         logits[int(self._rng_draws["gold"][x])] += shift
         weights = np.exp(logits - logits.max())
         return np.asarray(weights / weights.sum())
-=======
-        return Bundle(items=self.items, models=self.models, outputs=outputs, verdicts=verdicts)
 
 
 # --- a world with an exactly known error-agreement structure (Kim et al. 2025) -----------------
@@ -909,4 +913,3 @@ class ErrorWorld:
             for x in range(cfg.n_items)
         ]
         return Bundle(items=items, models=models, outputs=outputs)
->>>>>>> main

@@ -90,3 +90,26 @@ def test_judges_with_nothing_planted_are_flagged_at_most_at_alpha() -> None:
         flagged += [f.flagged for f in result.findings if f.status == "ok"]
     assert len(flagged) >= 100
     assert np.mean(flagged) <= ALPHA
+
+
+def test_vectorized_verdicts_equal_the_scalar_verdicts_with_planted_reliability() -> None:
+    ecosystem = world(
+        3,
+        n_items=60,
+        avoidance=0.5,
+        judges=["a-1", "b-1", "c-2"],
+        judge_false_approval_slope={"a-1": 1.0},
+        affinity_strength=0.3,
+    )
+    judges, candidates = list(ecosystem.judge_names), list(ecosystem.model_names)
+    scalar = [
+        [
+            [
+                ecosystem.verdict(j, item.id, ecosystem.answer_text(c, item.id))
+                for item in ecosystem.items
+            ]
+            for c in candidates
+        ]
+        for j in judges
+    ]
+    assert ecosystem.verdict_array(judges, candidates).tolist() == scalar
