@@ -40,7 +40,7 @@ from statistics import NormalDist
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     Bundle,
     Item,
     Label,

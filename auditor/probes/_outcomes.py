@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.bundle import Bundle, Outcome, response_matrix
+from auditor.schemas.bundle import Bundle, Outcome, response_matrix
 from auditor.schemas.reliability import DifficultyBin, DifficultySource, Rate, TruthSource
 from auditor.stats.difficulty import quantile_bins
 from auditor.stats.proportions import wilson_interval

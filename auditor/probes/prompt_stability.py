@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Final
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from auditor.bundle import Bundle
 from auditor.probes._outcomes import rate
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.prompt_stability import (
     PRIMARY_TEMPLATE,

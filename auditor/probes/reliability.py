@@ -23,9 +23,9 @@ from typing import Any, ClassVar, Final
 
 import numpy as np
 
-from auditor.bundle import OUTCOMES, Bundle, Outcome
 from auditor.probes._outcomes import Difficulty, Truth, difficulty_of, rate, truth_of
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import OUTCOMES, Bundle, Outcome
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.reliability import (
     ModelReliability,

@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from auditor.bundle import Bundle, Outcome, primary_view
 from auditor.probes._outcomes import Difficulty, Truth, difficulty_of, rate, truth_of
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, Outcome, primary_view
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.supervision import (
     JudgeSupervision,

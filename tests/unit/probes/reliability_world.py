@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from auditor.bundle import Bundle
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes import prompt_stability, reliability, supervision
 from auditor.probes.base import ProbeContext
-from auditor.results import AnalysisSettings
+from auditor.schemas.bundle import Bundle
+from auditor.schemas.result import AnalysisSettings
 
 ALPHA = 0.05
 PROBES = {

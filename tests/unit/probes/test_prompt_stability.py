@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import cochrans_q
 
-from auditor.bundle import parse_bundle
+from auditor.schemas.bundle import parse_bundle
 from tests.unit.probes.reliability_world import run, world
 
 

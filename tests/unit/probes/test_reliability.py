@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from auditor.bundle import parse_bundle
 from auditor.probes import REGISTRY
+from auditor.schemas.bundle import parse_bundle
 from tests.unit.probes.reliability_world import ALPHA, run, world
 
 OUTCOMES = ["correct", "correct", "incorrect", "avoidant", "incorrect", "correct"]

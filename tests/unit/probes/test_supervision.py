@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auditor.bundle import parse_bundle
+from auditor.schemas.bundle import parse_bundle
 from auditor.stats.difficulty import cochran_armitage_trend
 from auditor.stats.proportions import newcombe_difference
 from tests.unit.probes.reliability_world import ALPHA, run, world

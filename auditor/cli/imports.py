@@ -1,8 +1,9 @@
-"""`auditor import ...`: convert evaluation logs of other tools into an evaluation bundle.
+"""`auditor import ...` and `auditor merge`: other tools' evaluation logs into a bundle.
 
 A thin shell over `auditor.importers`: each command reads the logs, writes the validated bundle
-(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints one summary line. On bad input
-it writes one ``error: <where>: <message>`` line per problem to stderr and exits 2.
+(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints what it read, what it
+skipped and why, and what it wrote. On bad input it writes one ``error: <where>: <message>``
+line per problem to stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from auditor.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 from auditor.importers import ImportResult, import_inspect, import_lm_eval, import_table
 from auditor.importers.pairwise import import_pairwise
+from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 
-__all__ = ["import_app", "write_bundle"]
+__all__ = ["import_app", "merge", "write_bundle"]
 
 EXIT_INVALID = 2
 
@@ -67,7 +68,9 @@ def _run(do_import: Callable[[], ImportResult], out: Path) -> None:
         write_bundle(result.bundle, out)
     except OSError as error:
         _fail([f"--out {out}: {error.strerror or error}"])
-    sys.stdout.write(f"imported {result.summary()} -> {out}\n")
+    for line in result.report():  # what was read, what was skipped and why, what came out
+        sys.stdout.write(f"{line}\n")
+    sys.stdout.write(f"wrote {out}\n")
 
 
 @import_app.command("lm-eval")
@@ -81,8 +84,11 @@ def lm_eval(
     ],
     out: OutOption,
     model_name: Annotated[
-        str | None,
-        typer.Option(help="Name of the model (default: model_name in the results file)."),
+        list[str] | None,
+        typer.Option(
+            help="Name of the model: once for all paths, or once per path in their order "
+            "(default: the model in the run's model_args)."
+        ),
     ] = None,
     length_normalize: Annotated[
         bool,
@@ -164,3 +170,15 @@ def pairwise_table(
     or one plain choice), question, text_a, text_b. Any other column is an error.
     """
     _run(lambda: import_pairwise(file), out)
+
+
+def merge(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Bundles to merge (.json, .jsonl or Parquet), two or more.")
+    ],
+    out: OutOption,
+) -> None:
+    """Merge bundles from several sources into one; conflicting records are errors, by record."""
+    from auditor.importers.merge import merge_bundles
+
+    _run(lambda: merge_bundles(bundles), out)
