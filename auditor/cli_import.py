@@ -15,9 +15,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from auditor.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 from auditor.importers import ImportResult, import_inspect, import_lm_eval, import_table
 from auditor.importers.pairwise import import_pairwise
+from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 
 __all__ = ["import_app", "write_bundle"]
 

@@ -30,7 +30,7 @@ from functools import cached_property
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, Verdict
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, Verdict
 
 __all__ = ["Ecosystem", "EcosystemConfig", "ErrorWorld", "ErrorWorldConfig", "FamilyConfig"]
 

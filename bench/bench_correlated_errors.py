@@ -4,7 +4,7 @@
 Times, in one process and on the same synthetic choices (each model right with its own accuracy,
 a wrong answer drawn from a provider-shared trap or uniformly):
 
-1. the both-wrong error agreement matrix (`auditor.similarity.error_agreement`: one count Gram
+1. the both-wrong error agreement matrix (`auditor.stats.similarity.error_agreement`: one count Gram
    per option index plus one for "both wrong", all matrix products);
 2. the pair regression over the 44,850 pairs with dyadic and two-way cluster-robust SEs
    (`auditor.stats.pair_regression`);
@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from auditor.bundle import ResponseMatrix
-from auditor.similarity import error_agreement
+from auditor.schemas.bundle import ResponseMatrix
 from auditor.stats.pair_regression import pair_design, pair_regression
+from auditor.stats.similarity import error_agreement
 
 N_MODELS, N_ITEMS, N_OPTIONS = 300, 12_000, 10
 N_PROVIDERS = 20

@@ -2,7 +2,7 @@
 Models") run on one bundle.
 
 From the models' multiple-choice outputs: the both-wrong error agreement of every pair
-(`auditor.similarity.error_agreement`, matrix products), the pair regression of agreement on
+(`auditor.stats.similarity.error_agreement`, matrix products), the pair regression of agreement on
 same provider / same family / accuracy (`auditor.stats.pair_regression`), systemic exclusion of
 the models over the items with the greedy most and least correlated subsets
 (`auditor.stats.monoculture`), and mean CAPA within accuracy bins (Goel et al. 2025, Fig. 6).
@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from auditor.bundle import Bundle, ResponseMatrix
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, ResponseMatrix
 from auditor.schemas.columns import BundleColumns, bundle_columns, response_matrix_from_columns
 from auditor.schemas.correlated_errors import (
     AgreementMatrix,
@@ -39,7 +39,6 @@ from auditor.schemas.correlated_errors import (
     SubsetPoint,
 )
 from auditor.schemas.probe import ProbeResult, ProbeStatus
-from auditor.similarity import capa_matrix, error_agreement
 from auditor.stats.inflation import judge_inflation
 from auditor.stats.monoculture import (
     effective_judges,
@@ -48,6 +47,7 @@ from auditor.stats.monoculture import (
     similarity_by_accuracy_bin,
 )
 from auditor.stats.pair_regression import pair_design, pair_regression
+from auditor.stats.similarity import capa_matrix, error_agreement
 
 __all__ = ["CORRELATED_ERRORS", "PROBE", "CorrelatedErrorsProbe", "analyze_correlated_errors"]
 
@@ -459,7 +459,8 @@ def analyze_correlated_errors(
 ) -> CorrelatedErrorsResult:
     """Every part of the correlated-errors analysis of a validated bundle (pure, seeded).
 
-    Reads the outputs and verdicts under the primary templates (`auditor.bundle.primary_view`).
+    Reads the outputs and verdicts under the primary templates
+    (`auditor.schemas.bundle.primary_view`).
     """
     settings = settings or CorrelatedErrorsSettings()
     rng = np.random.default_rng([settings.seed, 0x6B696D])  # the probe's own stream

@@ -6,9 +6,9 @@ seconds, while the statistics only need integer codes and one flat array of prob
 the bundle's ``models`` and ``items`` (which stay pydantic records: they are few).
 
 `columns_from_document` and `columns_from_records` read decoded JSON (or JSONL records) and
-apply exactly the rules of `auditor.bundle.validate_bundle`, column-wise with numpy, and report
-every problem at once with the texts of the record-by-record path: a record whose fields are not
-plainly typed (a string where a number belongs, an unknown field) is validated by its pydantic
+apply exactly the rules of `auditor.schemas.bundle.validate_bundle`, column-wise with numpy, and
+report every problem at once with the texts of the record-by-record path: a record whose fields are
+not plainly typed (a string where a number belongs, an unknown field) is validated by its pydantic
 model, so its problems read the same; the cross-record rules (unknown references, duplicates,
 option counts, probabilities, indices) run vectorized over all remaining records, and only the
 flagged records are formatted. A document with sections this module does not know (added to
@@ -32,7 +32,7 @@ from typing import Any, Final, get_args
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     PROBABILITY_TOLERANCE,
     SCHEMA_VERSION,
     Bundle,
@@ -77,14 +77,15 @@ _SECTIONS: Final = {
     "comparison": "comparisons",
     "label": "labels",
 }
-"""JSONL record kinds and their sections, in the order `auditor.bundle` names them."""
+"""JSONL record kinds and their sections, in the order `auditor.schemas.bundle` names them."""
 _RECORD_KINDS: Final[dict[str, type[BaseModel]]] = {
     "item": Item,
     "model": ModelInfo,
     "comparison": Comparison,
     "label": Label,
 }
-"""Kinds kept as pydantic records (few; validated by their models and `auditor.bundle`'s rules)."""
+"""Kinds kept as pydantic records (few; validated by their models and `auditor.schemas.bundle`'s
+rules)."""
 _MISSING: Final = object()
 _SUM_MARGIN: Final = 1e-12
 """A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
@@ -152,7 +153,7 @@ class BundleColumns:
 
     def primary_outputs(self) -> np.ndarray:
         """Mask of the outputs under the primary prompt template (no ``variant``), the ones
-        every measure but prompt stability reads (`auditor.bundle.primary_view`)."""
+        every measure but prompt stability reads (`auditor.schemas.bundle.primary_view`)."""
         if self.output_variant is None:
             return np.ones(self.n_outputs, dtype=bool)
         return np.array([v is None for v in self.output_variant], dtype=bool)
@@ -591,8 +592,8 @@ def _probability_checks(
     """Flag the segments that may be invalid, and the (normalized) values.
 
     Returns ``(suspect, values)``: ``suspect`` marks every segment the exact scalar rules might
-    reject (a superset: the caller re-checks those with `auditor.bundle._normalized`); values
-    of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
+    reject (a superset: the caller re-checks those with `auditor.schemas.bundle._normalized`);
+    values of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
     than `math.fsum`: equal within a few units in the last place.
     """
     n = lengths.size
@@ -880,7 +881,7 @@ def assemble(
 
 def columns_from_document(document: Any, *, normalize: Normalization = "none") -> BundleColumns:
     """Validate a decoded JSON bundle document into columns; raise `BundleError` listing every
-    problem (the same rules and texts as `auditor.bundle.parse_bundle`, all in one pass)."""
+    problem (the same rules and texts as `auditor.schemas.bundle.parse_bundle`, all in one pass)."""
     _check_normalize(normalize)
     if not isinstance(document, dict):
         raise BundleError([Problem("<document>", "a bundle must be a JSON object")])
@@ -912,7 +913,7 @@ def columns_from_document(document: Any, *, normalize: Normalization = "none") -
 
 
 def _record_by_record(document: Any, normalize: Normalization) -> BundleColumns:
-    from auditor.bundle import parse_bundle
+    from auditor.schemas.bundle import parse_bundle
 
     return bundle_columns(parse_bundle(document, normalize=normalize))
 
@@ -991,7 +992,8 @@ def columns_from_records(
 
 
 def validate_columns(bundle: Bundle, *, normalize: Normalization = "none") -> BundleColumns:
-    """`auditor.bundle.validate_bundle` then `bundle_columns` (for bundles built in code)."""
+    """`auditor.schemas.bundle.validate_bundle` then `bundle_columns` (for bundles built in
+    code)."""
     return bundle_columns(validate_bundle(bundle, normalize=normalize))
 
 
@@ -1002,12 +1004,12 @@ def response_matrix_from_columns(
     columns: BundleColumns, models: Iterable[str] | None = None
 ) -> ResponseMatrix:
     """Stack validated columns into a `ResponseMatrix` (same layout and rules as
-    `auditor.bundle.response_matrix`: choice, else the argmax of probs with ties to the lowest
-    index; discrete-only models hold one-hot rows). Vectorized: no loop over outputs.
+    `auditor.schemas.bundle.response_matrix`: choice, else the argmax of probs with ties to the
+    lowest index; discrete-only models hold one-hot rows). Vectorized: no loop over outputs.
 
     When every model answered every item with probabilities, in model-major order, and the
     rows are the bundle's models, the probability matrix is a reshape of the values (no copy).
-    Outputs under a template ``variant`` are left out, as in `auditor.bundle.primary_view`.
+    Outputs under a template ``variant`` are left out, as in `auditor.schemas.bundle.primary_view`.
     """
     known = [m.name for m in columns.models]
     names = tuple(models) if models is not None else tuple(known)
@@ -1191,6 +1193,6 @@ def canonical_json(columns: BundleColumns) -> str:
 
 
 def columns_sha256(columns: BundleColumns) -> str:
-    """SHA-256 (hex) of `canonical_json`, UTF-8: equal to `auditor.affinity.bundle_sha256` of
+    """SHA-256 (hex) of `canonical_json`, UTF-8: equal to `auditor.probes.affinity.bundle_sha256` of
     the same bundle in record form."""
     return hashlib.sha256(canonical_json(columns).encode("utf-8")).hexdigest()

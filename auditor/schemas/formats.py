@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
-from auditor.bundle import SCHEMA_VERSION, BundleError, Normalization, Problem
+from auditor.schemas.bundle import SCHEMA_VERSION, BundleError, Normalization, Problem
 from auditor.schemas.columns import (
     BundleColumns,
     RawOutputs,
@@ -193,7 +193,7 @@ def _raw_outputs(
     `Output` to word their problems (a null name, a null inside ``probs``)."""
     from pydantic import ValidationError
 
-    from auditor.bundle import Output, _pydantic_problems
+    from auditor.schemas.bundle import Output, _pydantic_problems
 
     pa = _pyarrow()
     n = table.num_rows
@@ -267,7 +267,7 @@ def _raw_verdicts(
 ) -> RawVerdicts:
     from pydantic import ValidationError
 
-    from auditor.bundle import Verdict, _pydantic_problems
+    from auditor.schemas.bundle import Verdict, _pydantic_problems
 
     pa = _pyarrow()
     if table is None:
@@ -327,7 +327,7 @@ def _raw_verdicts(
 def _load_parquet(directory: Path, normalize: Normalization) -> BundleColumns:
     from pydantic import ValidationError
 
-    from auditor.bundle import Comparison, Item, Label, ModelInfo, _pydantic_problems
+    from auditor.schemas.bundle import Comparison, Item, Label, ModelInfo, _pydantic_problems
 
     if not directory.is_dir():
         raise BundleError(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from auditor.bundle import load_bundle
 from auditor.cli import app
+from auditor.schemas.bundle import load_bundle
 
 REAL = Path(__file__).parents[2] / "data" / "importers" / "real"
 runner = CliRunner()

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditor.affinity import analyze, bundle_sha256
-from auditor.bundle import BundleError, parse_bundle, response_matrix
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.results import AnalysisSettings
+from auditor.probes.affinity import analyze, bundle_sha256
+from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
 from auditor.schemas.columns import (
     bundle_columns,
     canonical_json,
@@ -26,6 +25,7 @@ from auditor.schemas.columns import (
     response_matrix_from_columns,
 )
 from auditor.schemas.formats import load_columns, write_columns
+from auditor.schemas.result import AnalysisSettings
 
 ARRAYS = (
     "output_model",

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
 
 __all__ = [
     "AuditRow",
@@ -292,7 +292,7 @@ class Store:
         from alembic.config import Config
 
         config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config.set_main_option("script_location", str(Path(__file__).parents[1] / "migrations"))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         config.attributes["connection"] = None
         with self.engine.begin() as connection:
@@ -963,15 +963,15 @@ class Store:
 
 
 def _trail(session: Session, **fields: Any) -> None:
-    """Append to the audit trail inside the caller's transaction (`auditor.trail` builds on
+    """Append to the audit trail inside the caller's transaction (`auditor.services.trail` builds on
     this module, hence the late import)."""
-    from auditor.trail import append_event
+    from auditor.services.trail import append_event
 
     append_event(session, **fields)
 
 
 def _audit_sha256(row: AuditRow) -> str:
-    from auditor.trail import audit_sha256
+    from auditor.services.trail import audit_sha256
 
     return audit_sha256(row)
 

@@ -1,18 +1,19 @@
 """Service functions of scheduled audits, drift, notifications and signed reports.
 
-They tie storage (`auditor.schedules`, `auditor.trail`, `auditor.signing`) to the pure drift
-statistics (`auditor.drift`) and to the audit services; the CLI, the REST API, beat's
-scheduler and the worker tasks call them, and none of them calls a model or Celery.
+They tie storage (`auditor.services.schedules`, `auditor.services.trail`,
+`auditor.services.signing`) to the pure drift statistics (`auditor.services.drift`) and to the
+audit services; the CLI, the REST API, beat's scheduler and the worker tasks call them, and none of
+them calls a model or Celery.
 
 What happens to a scheduled run:
 
 1. beat's scheduler calls `start_due_runs`: due schedules are claimed by compare-and-set (one
-   run for the latest missed slot, see `auditor.schedules`) and each claimed run becomes an
+   run for the latest missed slot, see `auditor.services.schedules`) and each claimed run becomes an
    audit (idempotency key ``schedule-run:<run id>``); beat then sends ``auditor.start``.
 2. the run's model calls are keyed in the scope `call_scope` gives (``<tenant>/run/<run id>``),
    so every run asks the providers afresh instead of reusing the previous run's stored calls:
    a re-audit must see what the judge answers today.
-3. `annotate_scheduled_result` (from `auditor.services.finalize_audit`, before the result is
+3. `annotate_scheduled_result` (from `auditor.services.audits.finalize_audit`, before the result is
    stored) pins what the run used and compares it with the previous run and the baseline; the
    drift, the partial-r history and the alerts go into the run and into the result's
    provenance (``provenance.scheduled_run``, ``provenance.drift``).
@@ -37,24 +38,29 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 
-from auditor import schedules
-from auditor.drift import (
+from auditor.schemas.result import AffinityReport, Provenance
+from auditor.services import schedules
+from auditor.services.drift import (
     DriftComparison,
     RunSnapshot,
     compare_runs,
     drift_alerts,
     history_point,
 )
-from auditor.results import AffinityReport, Provenance
-from auditor.schedules import (
+from auditor.services.schedules import (
     NotifyPolicy,
     ScheduleRow,
     ScheduleRunRow,
     WebhookDeliveryRow,
 )
-from auditor.signing import SignedManifest, load_or_create_key, manifest_sha256, sign_manifest
-from auditor.storage import AuditRow, ResultRow, Store, canonical_sha256, new_id, utcnow
-from auditor.trail import acting_as, audit_sha256, record_event
+from auditor.services.signing import (
+    SignedManifest,
+    load_or_create_key,
+    manifest_sha256,
+    sign_manifest,
+)
+from auditor.services.trail import acting_as, audit_sha256, record_event
+from auditor.storage.store import AuditRow, ResultRow, Store, canonical_sha256, new_id, utcnow
 
 __all__ = [
     "DRIFT_SEED_STREAM",
@@ -195,7 +201,7 @@ def call_scope(store: Store, audit: AuditRow) -> str:
 
 
 def _run_spec(run: ScheduleRunRow) -> Any:
-    from auditor.spec import AuditSpec
+    from auditor.schemas.spec import AuditSpec
 
     spec = AuditSpec.model_validate(run.spec)
     slot = run.slot_at.strftime("%Y-%m-%d %H:%M:%S")
@@ -208,8 +214,8 @@ def start_due_runs(store: Store, *, now: datetime | None = None) -> list[str]:
     Runs claimed earlier whose audit was never created (the scheduler stopped in between)
     are created now too; creation is idempotent per run.
     """
-    from auditor.services import submit_audit
-    from auditor.spec import SpecError
+    from auditor.schemas.spec import SpecError
+    from auditor.services.audits import submit_audit
 
     schedules.claim_due(store, now=now)
     started: list[str] = []
@@ -238,7 +244,7 @@ def run_pins(store: Store, audit: AuditRow) -> dict[str, Any]:
     """What a run used: models as requested and as the provider reported them, sampling,
     judge prompt template hashes, the item set's hash, the data source."""
     from auditor.prompts import PROMPTS_VERSION
-    from auditor.services import load_base
+    from auditor.services.audits import load_base
 
     spec, base = load_base(store, audit)
     reported: dict[str, set[str]] = {}
@@ -632,8 +638,8 @@ def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
 def verify_results(store: Store) -> list[str]:
     """Every stored result checked against the hash the trail recorded when its audit
     finished (``audit.finished``): a result edited afterwards is named. The chain itself is
-    checked by `auditor.trail.verify_store`."""
-    from auditor.trail import iter_events
+    checked by `auditor.services.trail.verify_store`."""
+    from auditor.services.trail import iter_events
 
     problems: list[str] = []
     for event in iter_events(store):
@@ -673,7 +679,7 @@ def sign_report_files(
 
     The result SHA-256 is that of the report's JSON document, as the JSON report holds it
     (the recipe of `reports.canonical`)."""
-    from auditor.signing import result_sha256_of_json
+    from auditor.services.signing import result_sha256_of_json
 
     key = load_or_create_key(store, key_path)
     signed = sign_manifest(

@@ -38,7 +38,7 @@ def _as_cli_user(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from auditor import trail  # SQLAlchemy and cryptography: not at CLI start-up
+        from auditor.services import trail  # SQLAlchemy and cryptography: not at CLI start-up
 
         with trail.acting_as(trail.cli_actor()):
             return command(*args, **kwargs)
@@ -66,8 +66,8 @@ def _fail(message: str, code: int = EXIT_INVALID) -> None:
 
 
 def _store(db: str | None) -> Any:
-    from auditor.governance import GovernanceSettings
-    from auditor.storage import Store
+    from auditor.services.governance import GovernanceSettings
+    from auditor.storage.store import Store
 
     store = Store(db or GovernanceSettings().database_url)
     store.migrate()
@@ -75,7 +75,7 @@ def _store(db: str | None) -> Any:
 
 
 def _settings() -> Any:
-    from auditor.governance import GovernanceSettings
+    from auditor.services.governance import GovernanceSettings
 
     return GovernanceSettings()
 
@@ -101,8 +101,8 @@ def _schedule_document(row: Any) -> dict[str, Any]:
 def _load_spec_document(store: Any, path: Path, tenant: str) -> dict[str, Any]:
     """A spec file as a schedule stores it: a bundle file becomes a stored evaluation once, so
     every run reads the same data."""
-    from auditor.bundle import BundleError, load_bundle
-    from auditor.spec import SpecError, load_spec
+    from auditor.schemas.bundle import BundleError, load_bundle
+    from auditor.schemas.spec import SpecError, load_spec
 
     try:
         spec = load_spec(path)
@@ -142,9 +142,9 @@ def create(
     db: DbOption = None,
 ) -> None:
     """Create a schedule; prints it as JSON (with the webhook secret, shown this once)."""
-    from auditor import schedules
-    from auditor.auth import validate_tenant
-    from auditor.governance import check_webhook_url, validate_timing
+    from auditor.services import schedules
+    from auditor.services.governance import check_webhook_url, validate_timing
+    from auditor.services.keys import validate_tenant
 
     settings = _settings()
     try:
@@ -184,7 +184,7 @@ def list_(
     db: DbOption = None,
 ) -> None:
     """List schedules (paused ones too; deleted ones are not listed)."""
-    from auditor import schedules
+    from auditor.services import schedules
 
     rows = schedules.list_schedules(_store(db), tenant=tenant, limit=10_000)
     if as_json:
@@ -208,7 +208,7 @@ def list_(
 
 
 def _schedule_or_fail(store: Any, schedule_id: str, tenant: str | None) -> Any:
-    from auditor import schedules
+    from auditor.services import schedules
 
     row = schedules.get_schedule(store, schedule_id, tenant=tenant)
     if row is None:
@@ -243,7 +243,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """A schedule and its runs (with their drift against the previous run) as JSON."""
-    from auditor import schedules
+    from auditor.services import schedules
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -259,7 +259,7 @@ def runs(
     db: DbOption = None,
 ) -> None:
     """A schedule's runs, one JSON line each (oldest first)."""
-    from auditor import schedules
+    from auditor.services import schedules
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -280,8 +280,8 @@ def update(
     db: DbOption = None,
 ) -> None:
     """Change a schedule (the scheduler picks the change up at its next read)."""
-    from auditor import schedules
-    from auditor.governance import check_webhook_url, validate_timing
+    from auditor.services import schedules
+    from auditor.services.governance import check_webhook_url, validate_timing
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -316,7 +316,7 @@ def update(
 
 
 def _set_paused(schedule_id: str, paused: bool, db: str | None) -> None:
-    from auditor import schedules
+    from auditor.services import schedules
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -348,7 +348,7 @@ def delete(
     schedule_id: Annotated[str, typer.Argument(help="Schedule id.")], db: DbOption = None
 ) -> None:
     """Delete a schedule (its runs and their audits are kept)."""
-    from auditor import schedules
+    from auditor.services import schedules
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -364,7 +364,7 @@ def baseline(
     db: DbOption = None,
 ) -> None:
     """Designate the run later runs are compared with (besides the previous run)."""
-    from auditor import schedules
+    from auditor.services import schedules
 
     store = _store(db)
     row = _schedule_or_fail(store, schedule_id, None)
@@ -387,9 +387,9 @@ def write_signed_report(
     """Render a finished audit's report in ``formats`` (plus, for a scheduled run, the drift
     page), sign the manifest of all files and write them; returns name -> path."""
     import reports
-    from auditor.governance import sign_report_files
-    from auditor.results import AffinityReport
-    from auditor.signing import write_signed
+    from auditor.schemas.result import AffinityReport
+    from auditor.services.governance import sign_report_files
+    from auditor.services.signing import write_signed
 
     audit = store.get_audit(audit_id)
     document = store.get_result(audit_id)
@@ -447,10 +447,10 @@ def trail_verify(
     """Check the whole chain (every entry's hash, every link, no gap, the head) and every
     stored result against the hash recorded when its audit finished. Exit 1 naming each
     broken entry or changed result."""
-    from auditor.governance import verify_results
+    from auditor.services.governance import verify_results
 
     store = _store(db)
-    from auditor import trail
+    from auditor.services import trail
 
     report = trail.verify_store(store)
     results = verify_results(store)
@@ -480,7 +480,7 @@ def trail_list(
     db: DbOption = None,
 ) -> None:
     """Entries of the trail as JSON lines, oldest first."""
-    from auditor import trail
+    from auditor.services import trail
 
     for event in trail.list_events(_store(db), tenant=tenant, after=after, limit=limit):
         sys.stdout.write(event.model_dump_json() + "\n")
@@ -489,7 +489,7 @@ def trail_list(
 @trail_app.command("public-key")
 def public_key(db: DbOption = None) -> None:
     """Print the report signing key's public half (JSON, as the API serves it)."""
-    from auditor.signing import load_or_create_key, public_key_info
+    from auditor.services.signing import load_or_create_key, public_key_info
 
     key = load_or_create_key(_store(db), _settings().signing_key_path)
     sys.stdout.write(public_key_info(key).model_dump_json(indent=2) + "\n")
@@ -507,7 +507,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Verify a report file's signature and hashes offline. Exit 1 naming every mismatch."""
-    from auditor.signing import load_public_key, verify_report
+    from auditor.services.signing import load_public_key, verify_report
 
     if not report.exists():
         _fail(f"{report}: no such file")

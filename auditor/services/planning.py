@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
 from auditor.ecosystem import Ecosystem
 from auditor.prompts import (
     PROMPTS_VERSION,
@@ -31,7 +30,8 @@ from auditor.prompts import (
     parse_mcq,
     read_verdict,
 )
-from auditor.spec import AuditSpec, ModelSpec
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.spec import AuditSpec, ModelSpec
 
 __all__ = [
     "Call",

@@ -39,7 +39,7 @@ from sqlalchemy import String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from auditor.storage import Base, Store, utcnow
+from auditor.storage.store import Base, Store, utcnow
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",

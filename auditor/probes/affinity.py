@@ -5,7 +5,7 @@ arXiv 2502.04313, section "LLM-as-a-judge" (SCIENCE.md section 2). For a judge `
 candidate ``c`` it has verdicts on::
 
     score(j, c)   = #"1" / (#"1" + #"0")     over j's verdicts on c's free-form answers
-    capa(j, c)    = CAPA of j and c on the multiple-choice items (`auditor.similarity`)
+    capa(j, c)    = CAPA of j and c on the multiple-choice items (`auditor.stats.similarity`)
     accuracy(c)   = c's ground-truth multiple-choice accuracy
 
 Null verdicts (unparseable judge output) are invalid: counted and reported, never part of a
@@ -41,8 +41,9 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from auditor.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
-from auditor.results import (
+from auditor.schemas.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
+from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
+from auditor.schemas.result import (
     AffinityReport,
     AnalysisSettings,
     Coverage,
@@ -53,8 +54,7 @@ from auditor.results import (
     PooledResult,
     Provenance,
 )
-from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
-from auditor.similarity import SimilarityMatrix, capa_matrix
+from auditor.stats.similarity import SimilarityMatrix, capa_matrix
 
 __all__ = [
     "COLLINEAR_TOLERANCE",
@@ -1161,7 +1161,7 @@ def analyze(
 
     Judges are the models that appear as ``judge`` in the verdicts; a judge's candidates are the
     models it has verdicts on. For each (judge, candidate) pair: judgment score (null verdicts
-    counted and excluded), CAPA (`auditor.similarity.capa_matrix`: probabilistic where both
+    counted and excluded), CAPA (`auditor.stats.similarity.capa_matrix`: probabilistic where both
     models gave probabilities, else discrete) and the candidate's accuracy. A pair is left out
     of its judge's test, with its reason, when it is the self-pair, of the judge's family
     (``settings.exclude_same_family``; both families known), listed in
@@ -1186,7 +1186,7 @@ def analyze(
     `Provenance`; ``input_sha256`` (`bundle_sha256`), ``created_at`` and ``software`` are always
     computed here and may not be passed.
 
-    The bundle should come from `auditor.bundle.load_bundle`/`parse_bundle` (which validate
+    The bundle should come from `auditor.schemas.bundle.load_bundle`/`parse_bundle` (which validate
     every record); unknown names in verdicts and duplicate verdicts are checked again here and
     raise ValueError. Coverage states what was missing: invalid verdicts, discrete-only models,
     pairs without a valid verdict, degenerate resamples.

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from auditor.storage import Base, Store, canonical_sha256, utcnow
-from auditor.trail import append_event
+from auditor.services.trail import append_event
+from auditor.storage.store import Base, Store, canonical_sha256, utcnow
 
 __all__ = [
     "KEY_PREFIX",

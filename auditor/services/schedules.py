@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from auditor.storage import Base, Store, canonical_sha256, new_id, utcnow
-from auditor.trail import append_event
+from auditor.services.trail import append_event
+from auditor.storage.store import Base, Store, canonical_sha256, new_id, utcnow
 
 __all__ = [
     "MAX_COUNTED_SLOTS",
@@ -563,7 +563,7 @@ def run_of_audit(store: Store, audit_id: str) -> ScheduleRunRow | None:
 
 
 def _previous_run_active(store: Store, schedule_id: str, active_statuses: tuple[str, ...]) -> bool:
-    from auditor.storage import AuditRow
+    from auditor.storage.store import AuditRow
 
     latest = runs_of(store, schedule_id, limit=1, newest_first=True)
     if not latest:

@@ -30,7 +30,7 @@ DbOption = Annotated[
 
 def _store(db: str | None) -> Any:
     from auditor.settings import Settings
-    from auditor.storage import Store
+    from auditor.storage.store import Store
 
     store = Store(db or Settings().database_url)
     store.migrate()
@@ -40,7 +40,7 @@ def _store(db: str | None) -> Any:
 @keys_app.callback()
 def _cli_actor(ctx: typer.Context) -> None:
     """Keys created or revoked here are recorded in the audit trail as ``cli:<user>``."""
-    from auditor import trail
+    from auditor.services import trail
 
     token = trail.bind_actor(trail.cli_actor())
     ctx.call_on_close(lambda: trail.reset_actor(token))
@@ -53,7 +53,7 @@ def create(
     db: DbOption = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from auditor.auth import create_key, validate_tenant
+    from auditor.services.keys import create_key, validate_tenant
 
     try:
         validate_tenant(tenant)
@@ -76,7 +76,7 @@ def list_(
     db: DbOption = None,
 ) -> None:
     """List API keys (ids, tenants, names, dates; never the keys)."""
-    from auditor.auth import list_keys
+    from auditor.services.keys import list_keys
 
     keys = list_keys(_store(db), tenant=tenant)
     if as_json:
@@ -103,7 +103,7 @@ def revoke(
     db: DbOption = None,
 ) -> None:
     """Revoke an API key; requests with it are refused from now on."""
-    from auditor.auth import revoke_key
+    from auditor.services.keys import revoke_key
 
     if not revoke_key(_store(db), key_id):
         _err.print(f"error: no active key {key_id!r}", markup=False, highlight=False)

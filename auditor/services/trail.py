@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from auditor.storage import Base, Store, canonical_sha256
+from auditor.storage.store import Base, Store, canonical_sha256
 
 __all__ = [
     "GENESIS_HASH",

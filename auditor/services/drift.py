@@ -32,7 +32,7 @@ from typing import Final, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.results import AffinityReport, PairResult
+from auditor.schemas.result import AffinityReport, PairResult
 
 __all__ = [
     "DRIFT_SCHEMA_VERSION",
@@ -259,7 +259,7 @@ def _judge_drift(
             }
         )
     # affinity imports pandas at import time, which beat and the webhook sender do not need
-    from auditor.affinity import partial_r
+    from auditor.probes.affinity import partial_r
 
     # (n,) columns of each run: score, CAPA, accuracy
     score_b, capa_b, acc_b = np.array([pairs_before[c] for c in candidates]).T

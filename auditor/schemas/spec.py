@@ -13,10 +13,10 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from auditor.bundle import BundleError, Problem
 from auditor.ecosystem import EcosystemConfig
 from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
-from auditor.results import AnalysisSettings
+from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.result import AnalysisSettings
 
 __all__ = [
     "SPEC_SCHEMA_VERSION",

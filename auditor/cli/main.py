@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auditor.bundle import BundleError, Normalization, bundle_json_schema
-from auditor.results import AffinityReport, AnalysisSettings
+from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
+from auditor.schemas.result import AffinityReport, AnalysisSettings
 
 app = typer.Typer(
     name="auditor",
@@ -56,7 +56,7 @@ def _load(path: Path, normalize: Normalization) -> Any:
 
 def _store(db: str | None) -> Any:
     from auditor.settings import get_settings
-    from auditor.storage import Store
+    from auditor.storage.store import Store
 
     store = Store(db or get_settings().database_url)
     store.migrate()
@@ -79,7 +79,7 @@ def schema(
     if what == "bundle":
         document = bundle_json_schema()
     elif what == "spec":
-        from auditor.spec import AuditSpec
+        from auditor.schemas.spec import AuditSpec
 
         document = AuditSpec.model_json_schema()
     elif what == "result":
@@ -105,7 +105,7 @@ def similarity(
     import orjson
 
     from auditor.schemas.columns import response_matrix_from_columns
-    from auditor.similarity import METRICS, similarity_matrix
+    from auditor.stats.similarity import METRICS, similarity_matrix
 
     if metric not in METRICS:
         _fail([f"--metric: must be one of {', '.join(METRICS)}; got {metric!r}"])
@@ -211,7 +211,7 @@ def analyze(
     """Analyze a bundle's verdicts for affinity bias and write the report."""
     from pydantic import ValidationError
 
-    from auditor.affinity import analyze as run_analysis
+    from auditor.probes.affinity import analyze as run_analysis
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -364,7 +364,7 @@ def _progress_line(status: Any) -> str:
 
 
 def _watch(store: Any, audit_id: str, done: threading.Event | None, interval: float = 0.5) -> Any:
-    from auditor.services import TERMINAL_STATUSES, audit_status
+    from auditor.services.audits import TERMINAL_STATUSES, audit_status
 
     last = ""
     with console.status("starting…") as spinner:
@@ -391,8 +391,8 @@ def _run_spec(
     formats: list[str],
     tenant: str,
 ) -> None:
-    from auditor.services import submit_audit
-    from auditor.spec import parse_spec
+    from auditor.schemas.spec import parse_spec
+    from auditor.services.audits import submit_audit
 
     try:
         spec = parse_spec(spec_document)
@@ -490,7 +490,7 @@ def run(
     tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
 ) -> None:
     """Run an audit spec to completion and write its reports."""
-    from auditor.spec import SpecError, load_spec
+    from auditor.schemas.spec import SpecError, load_spec
 
     try:
         loaded = load_spec(spec)
@@ -507,7 +507,7 @@ def status(
     watch: Annotated[bool, typer.Option(help="Follow until the audit ends.")] = False,
 ) -> None:
     """Show an audit's status and progress as JSON."""
-    from auditor.services import audit_status
+    from auditor.services.audits import audit_status
 
     store = _store(db)
     audit = store.get_audit(audit_id)
@@ -530,8 +530,8 @@ def report(
 ) -> None:
     """Render a finished audit's stored result again (nothing is re-run), with a signed
     manifest of the files (`auditor verify` checks it) and an entry in the audit trail."""
-    from auditor import trail
-    from auditor.cli_governance import write_signed_report
+    from auditor.cli.governance import write_signed_report
+    from auditor.services import trail
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -581,9 +581,9 @@ def migrate(db: DbOption = None) -> None:
 
 
 def _register_service_commands() -> None:
-    from auditor.cli_governance import schedules_app, trail_app, verify
+    from auditor.cli.governance import schedules_app, trail_app, verify
+    from auditor.cli.service import keys_app, serve
     from auditor.cli_import import import_app
-    from auditor.cli_service import keys_app, serve
 
     app.add_typer(keys_app, name="keys")
     app.command()(serve)

@@ -11,9 +11,11 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
-from auditor.bundle import Bundle, load_bundle, validate_bundle
-from auditor.governance import annotate_scheduled_result, call_scope, record_audit_started
-from auditor.pipeline import (
+from auditor.schemas.bundle import Bundle, load_bundle, validate_bundle
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import AuditSpec
+from auditor.services.governance import annotate_scheduled_result, call_scope, record_audit_started
+from auditor.services.planning import (
     CallKind,
     CallOutcome,
     answers_of,
@@ -23,9 +25,7 @@ from auditor.pipeline import (
     judge_calls,
     reading_notes,
 )
-from auditor.results import AffinityReport
-from auditor.spec import AuditSpec
-from auditor.storage import AuditRow, Store
+from auditor.storage.store import AuditRow, Store
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -158,7 +158,7 @@ def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[s
 
 def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
     """Assemble everything collected, analyze it, and store the versioned result."""
-    from auditor.affinity import analyze  # pingouin is slow to import: only when analyzing
+    from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
 
     spec, base = load_base(store, audit)
     outcomes = outcomes_of(store, audit.id)
