@@ -582,8 +582,8 @@ def migrate(db: DbOption = None) -> None:
 
 def _register_service_commands() -> None:
     from auditor.cli.governance import schedules_app, trail_app, verify
+    from auditor.cli.imports import import_app, merge
     from auditor.cli.service import keys_app, serve
-    from auditor.cli_import import import_app
 
     app.add_typer(keys_app, name="keys")
     app.command()(serve)
@@ -591,6 +591,7 @@ def _register_service_commands() -> None:
     app.add_typer(trail_app, name="trail")
     app.command()(verify)
     app.add_typer(import_app, name="import")
+    app.command()(merge)
 
 
 _register_service_commands()
