@@ -1,8 +1,9 @@
-"""`auditor import ...`: convert evaluation logs of other tools into an evaluation bundle.
+"""`auditor import ...` and `auditor merge`: other tools' evaluation logs into a bundle.
 
 A thin shell over `auditor.importers`: each command reads the logs, writes the validated bundle
-(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints one summary line. On bad input
-it writes one ``error: <where>: <message>`` line per problem to stderr and exits 2.
+(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints what it read, what it
+skipped and why, and what it wrote. On bad input it writes one ``error: <where>: <message>``
+line per problem to stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from auditor.importers import ImportResult, import_inspect, import_lm_eval, impo
 from auditor.importers.pairwise import import_pairwise
 from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 
-__all__ = ["import_app", "write_bundle"]
+__all__ = ["import_app", "merge", "write_bundle"]
 
 EXIT_INVALID = 2
 
@@ -169,3 +170,15 @@ def pairwise_table(
     or one plain choice), question, text_a, text_b. Any other column is an error.
     """
     _run(lambda: import_pairwise(file), out)
+
+
+def merge(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Bundles to merge (.json, .jsonl or Parquet), two or more.")
+    ],
+    out: OutOption,
+) -> None:
+    """Merge bundles from several sources into one; conflicting records are errors, by record."""
+    from auditor.importers.merge import merge_bundles
+
+    _run(lambda: merge_bundles(bundles), out)
