@@ -12,14 +12,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
-from auditor.schemas.result import AffinityReport, AnalysisSettings
+
+if TYPE_CHECKING:  # the result models are imported by the commands that use them (start-up)
+    from auditor.schemas.result import AffinityReport
 
 app = typer.Typer(
     name="auditor",
@@ -83,6 +85,8 @@ def schema(
 
         document = AuditSpec.model_json_schema()
     elif what == "result":
+        from auditor.schemas.result import AffinityReport
+
         document = AffinityReport.model_json_schema()
     else:
         _fail([f"what: must be bundle, spec or result; got {what!r}"])
@@ -217,6 +221,8 @@ def analyze(
     if bad:
         _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
     try:
+        from auditor.schemas.result import AnalysisSettings
+
         settings = AnalysisSettings(
             method=method,  # type: ignore[arg-type]  # pydantic validates the value
             alpha=alpha,
@@ -437,6 +443,8 @@ def _run_spec(
         for item in status.failures:
             console.print(f"  {item['model']}: {item['reason']}", markup=False)
         raise typer.Exit(1)
+    from auditor.schemas.result import AffinityReport
+
     report = AffinityReport.model_validate(store.get_result(audit.id))
     written = _write_reports(report, out_dir, formats)
     out.print(_judge_table(report))
