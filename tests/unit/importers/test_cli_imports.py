@@ -47,3 +47,18 @@ def test_import_lm_eval_takes_one_model_name_per_path(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert [m.name for m in load_bundle(out).models] == ["m1", "m2"]
+
+
+def test_import_helm_writes_the_bundle_and_refuses_a_malformed_judge_option(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bundle.json"
+    runs = [str(REAL / "helm" / "tiny_joint_b")]
+    result = runner.invoke(app, ["import", "helm", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {o.choice for o in load_bundle(out).outputs} == {1}
+    result = runner.invoke(
+        app, ["import", "helm", *runs, "--annotation-judge", "gpt", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --annotation-judge: expected SHORT=MODEL")
