@@ -53,6 +53,7 @@ from auditor.results import (
     PooledResult,
     Provenance,
 )
+from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
 from auditor.similarity import SimilarityMatrix, capa_matrix
 
 __all__ = [
@@ -955,15 +956,19 @@ def _canonical_verdicts(verdicts: Sequence[Verdict]) -> str | None:
     return "[" + ",".join(parts) + "]"
 
 
-def bundle_sha256(bundle: Bundle) -> str:
+def bundle_sha256(bundle: Bundle | BundleColumns) -> str:
     """SHA-256 (hex) of the bundle's canonical JSON, UTF-8 encoded::
 
         json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     The verdicts, which dominate a large bundle, are written by a specialised encoder that
     gives the same bytes (the tests check it); anything it was not written for (another
-    verdict schema, a field of an unexpected type) falls back to the expression above.
+    verdict schema, a field of an unexpected type) falls back to the expression above. A
+    bundle in columns is written from its columns (`auditor.schemas.columns.canonical_json`):
+    the same bytes.
     """
+    if isinstance(bundle, BundleColumns):
+        return columns_sha256(bundle)
     verdicts = _canonical_verdicts(bundle.verdicts)
     last_key = max(Bundle.model_fields)
     if verdicts is None or last_key != "verdicts":
@@ -1147,7 +1152,7 @@ def _exclusion_reason(
 
 
 def analyze(
-    bundle: Bundle,
+    bundle: Bundle | BundleColumns,
     settings: AnalysisSettings | None = None,
     *,
     provenance: dict[str, Any] | None = None,
@@ -1186,8 +1191,8 @@ def analyze(
     raise ValueError. Coverage states what was missing: invalid verdicts, discrete-only models,
     pairs without a valid verdict, degenerate resamples.
     """
-    if not isinstance(bundle, Bundle):
-        raise TypeError(f"bundle: must be a Bundle; got {type(bundle).__name__}")
+    if not isinstance(bundle, Bundle | BundleColumns):
+        raise TypeError(f"bundle: must be a Bundle or BundleColumns; got {type(bundle).__name__}")
     settings = _check_settings(settings)
     extra = dict(provenance or {})
     reserved = sorted(set(extra) & set(_RESERVED_PROVENANCE))
@@ -1206,7 +1211,19 @@ def analyze(
     configured = {(j, c) for j, c in settings.exclude_pairs}
 
     # Verdicts under judge template variants feed prompt stability, not the affinity test.
-    columns = _verdict_columns(primary_view(bundle).verdicts)
+    if isinstance(bundle, Bundle):
+        columns = _verdict_columns(primary_view(bundle).verdicts)
+    else:
+        primary = bundle.primary_verdicts()
+        columns = _VerdictColumns(
+            judge=bundle.verdict_judge[primary],
+            candidate=bundle.verdict_candidate[primary],
+            item=bundle.verdict_item[primary],
+            value=bundle.verdict_value[primary],
+            judges=model_names,
+            candidates=model_names,
+            items=[item.id for item in bundle.items],
+        )
     _check_verdicts(columns, known_models, {item.id for item in bundle.items})
     table = _score_table(columns)
     by_pair = {
@@ -1223,7 +1240,11 @@ def analyze(
     judge_set, candidate_set = set(table["judge"]), set(table["candidate"])
     judges = [name for name in model_names if name in judge_set]
 
-    responses = response_matrix(bundle, model_names)
+    responses = (
+        response_matrix(bundle, model_names)
+        if isinstance(bundle, Bundle)
+        else response_matrix_from_columns(bundle, model_names)
+    )
     accuracy = model_accuracies(responses)
     similarity: SimilarityMatrix = capa_matrix(responses)
     row = {name: i for i, name in enumerate(model_names)}
@@ -1327,7 +1348,7 @@ def _with_adjusted_p(
 
 
 def _model_summaries(
-    bundle: Bundle,
+    bundle: Bundle | BundleColumns,
     responses: ResponseMatrix,
     accuracy: np.ndarray,
     judges: set[str],
@@ -1350,7 +1371,7 @@ def _model_summaries(
 
 
 def _coverage(
-    bundle: Bundle,
+    bundle: Bundle | BundleColumns,
     responses: ResponseMatrix,
     columns: _VerdictColumns,
     judges: list[str],
@@ -1395,8 +1416,8 @@ def _coverage(
     all_notes.extend(notes)
     return Coverage(
         n_items=len(bundle.items),
-        n_outputs=len(bundle.outputs),
-        n_verdicts=len(bundle.verdicts),
+        n_outputs=len(bundle.outputs) if isinstance(bundle, Bundle) else bundle.n_outputs,
+        n_verdicts=columns.value.size,
         n_invalid_verdicts=int(np.count_nonzero(columns.value == -1)),
         discrete_only_models=discrete,
         pairs_without_verdicts=without,

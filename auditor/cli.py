@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auditor.bundle import BundleError, Normalization, bundle_json_schema, load_bundle
+from auditor.bundle import BundleError, Normalization, bundle_json_schema
 from auditor.results import AffinityReport, AnalysisSettings
 
 app = typer.Typer(
@@ -44,8 +44,12 @@ def _fail(problems: list[str]) -> None:
 
 
 def _load(path: Path, normalize: Normalization) -> Any:
+    """The bundle at ``path`` (JSON, JSONL or Parquet) as columns, validated; exit 2 on
+    problems, all of them listed."""
+    from auditor.schemas.formats import load_columns
+
     try:
-        return load_bundle(path, normalize=normalize)
+        return load_columns(path, normalize=normalize)
     except BundleError as error:
         _fail([str(p) for p in error.problems])
 
@@ -87,7 +91,9 @@ def schema(
 
 @app.command()
 def similarity(
-    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle (.json, .jsonl or a Parquet directory).")
+    ],
     metric: Annotated[
         str, typer.Option(help="capa, capa-discrete, error-consistency or error-agreement")
     ] = "capa",
@@ -96,14 +102,47 @@ def similarity(
     ] = "none",
 ) -> None:
     """Print the model-by-model similarity matrix as JSON."""
-    from auditor.bundle import response_matrix
+    import orjson
+
+    from auditor.schemas.columns import response_matrix_from_columns
     from auditor.similarity import METRICS, similarity_matrix
 
     if metric not in METRICS:
         _fail([f"--metric: must be one of {', '.join(METRICS)}; got {metric!r}"])
     data = _load(bundle, _normalization(normalize))
-    matrix = similarity_matrix(response_matrix(data), metric)  # type: ignore[arg-type]
-    sys.stdout.write(json.dumps(matrix.to_json()) + "\n")
+    matrix = similarity_matrix(response_matrix_from_columns(data), metric)  # type: ignore[arg-type]
+    sys.stdout.write(orjson.dumps(matrix.to_json()).decode() + "\n")
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path, typer.Argument(help="Bundle to read: .json, .jsonl or a Parquet directory.")
+    ],
+    target: Annotated[
+        Path, typer.Argument(help="Bundle to write: .json, .jsonl, or NAME.parquet (a directory).")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option(help="json, jsonl or parquet (default: by the target's name)."),
+    ] = None,
+    normalize: Annotated[
+        str, typer.Option(help="none, sum or softmax: normalize probabilities on the way")
+    ] = "none",
+) -> None:
+    """Convert a bundle between JSON, JSONL and Parquet (validated on the way, all problems
+    listed)."""
+    from auditor.schemas.formats import FORMATS, bundle_format, write_columns
+
+    if to is not None and to not in FORMATS:
+        _fail([f"--to: must be one of {', '.join(FORMATS)}; got {to!r}"])
+    data = _load(source, _normalization(normalize))
+    kind = to or bundle_format(target)
+    write_columns(data, target, kind)  # type: ignore[arg-type]
+    out.print(
+        f"{target} ({kind}): {len(data.items)} items, {len(data.models)} models, "
+        f"{data.n_outputs} outputs, {data.n_verdicts} verdicts"
+    )
 
 
 def _normalization(value: str) -> Normalization:
@@ -149,7 +188,9 @@ def _judge_table(report: AffinityReport) -> Table:
 
 @app.command()
 def analyze(
-    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle with verdicts.")],
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle with verdicts (.json, .jsonl, Parquet).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
         Path("audit-output")
     ),
@@ -193,7 +234,7 @@ def analyze(
             ]
         )
     data = _load(bundle, _normalization(normalize))
-    if not data.verdicts:
+    if not data.n_verdicts:
         _fail([f"{bundle}: verdicts: the bundle has no judge verdicts to analyze"])
     report = run_analysis(data, settings)
     written = _write_reports(report, out_dir, formats)

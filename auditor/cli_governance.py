@@ -18,8 +18,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auditor import trail
-
 __all__ = ["schedules_app", "trail_app", "verify", "write_signed_report"]
 
 P = ParamSpec("P")
@@ -40,6 +38,8 @@ def _as_cli_user(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from auditor import trail  # SQLAlchemy and cryptography: not at CLI start-up
+
         with trail.acting_as(trail.cli_actor()):
             return command(*args, **kwargs)
 
@@ -450,6 +450,8 @@ def trail_verify(
     from auditor.governance import verify_results
 
     store = _store(db)
+    from auditor import trail
+
     report = trail.verify_store(store)
     results = verify_results(store)
     if as_json:
@@ -478,6 +480,8 @@ def trail_list(
     db: DbOption = None,
 ) -> None:
     """Entries of the trail as JSON lines, oldest first."""
+    from auditor import trail
+
     for event in trail.list_events(_store(db), tenant=tenant, after=after, limit=limit):
         sys.stdout.write(event.model_dump_json() + "\n")
 

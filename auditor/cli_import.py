@@ -67,7 +67,9 @@ def _run(do_import: Callable[[], ImportResult], out: Path) -> None:
         write_bundle(result.bundle, out)
     except OSError as error:
         _fail([f"--out {out}: {error.strerror or error}"])
-    sys.stdout.write(f"imported {result.summary()} -> {out}\n")
+    for line in result.report():  # what was read, what was skipped and why, what came out
+        sys.stdout.write(f"{line}\n")
+    sys.stdout.write(f"wrote {out}\n")
 
 
 @import_app.command("lm-eval")
@@ -81,8 +83,11 @@ def lm_eval(
     ],
     out: OutOption,
     model_name: Annotated[
-        str | None,
-        typer.Option(help="Name of the model (default: model_name in the results file)."),
+        list[str] | None,
+        typer.Option(
+            help="Name of the model: once for all paths, or once per path in their order "
+            "(default: the model in the run's model_args)."
+        ),
     ] = None,
     length_normalize: Annotated[
         bool,

@@ -18,7 +18,7 @@ import pytest
 
 from auditor.services import audit_status
 from tests.stubs.openai_server import StubServer, judge_truth, stub_server
-from tests.test_pipeline import report_of, run_audit
+from tests.support.pipeline import report_of, run_audit
 
 KEY = "sk-stub-0123456789abcdefghijklmnop"
 QUESTIONS = {
