@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "make_buckets"]
 
@@ -62,7 +62,16 @@ class LocalBuckets:
 
 
 class RedisBuckets:
-    """Buckets shared by all workers through Redis."""
+    """Buckets shared by all workers through Redis.
+
+    The client's connections are bounded (`MAX_CONNECTIONS` per process) by a blocking pool:
+    a take that finds every connection busy waits for one (each take is one short script
+    call), rather than failing with redis-py's ``MaxConnectionsError`` as its default pool
+    does beyond 100. The calls themselves are bounded before they reach the bucket (the
+    per-provider concurrency of workers/llm.py)."""
+
+    MAX_CONNECTIONS: Final = 8
+    """Connections to the limiter's Redis per process (and event loop)."""
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis_asyncio
@@ -74,7 +83,10 @@ class RedisBuckets:
 
     async def take(self, key: str, capacity: float, amount: float) -> float:
         if self._client is None:
-            self._client = self._redis.from_url(self._url)
+            pool = self._redis.BlockingConnectionPool.from_url(
+                self._url, max_connections=self.MAX_CONNECTIONS, timeout=None
+            )
+            self._client = self._redis.Redis(connection_pool=pool)
             self._script = self._client.register_script(_TAKE)
         wait = await self._script(
             keys=[f"auditor:ratelimit:{key}"], args=[capacity, capacity / 60.0, amount, time.time()]
@@ -84,6 +96,7 @@ class RedisBuckets:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
             self._client = None
 
 

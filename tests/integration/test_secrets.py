@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from auditor.api import create_app
 from auditor.api.settings import ApiSettings
 from auditor.auth import create_key
-from tests.integration.test_openai_server import QUESTIONS, TRUTHS, _bundle
 from tests.stubs.openai_server import stub_server
+from tests.support.stub_audits import QUESTIONS, TRUTHS, bundle_file
 from workers.llm import NO_CREDENTIAL
 
 WRONG_KEY = "sk-proj-" + secrets.token_hex(20)  # the process holds it; the provider rejects it
@@ -80,7 +80,7 @@ def test_a_rejected_key_is_nowhere_and_unnamed_models_get_no_credential(tmp_path
 
         spec = {
             "name": "secrets",
-            "bundle": str(_bundle(tmp_path / "bundle.json", [])),  # models: [] is fine
+            "bundle": str(bundle_file(tmp_path / "bundle.json", [])),  # models: [] is fine
             "judges": [
                 *(model(j, open_server) for j in judges),
                 model("judge-bad", closed_server, "STUB_API_KEY") | {"provider": "closed"},
