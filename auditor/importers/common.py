@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     Bundle,
     BundleError,
     Item,

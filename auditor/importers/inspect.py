@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from auditor.bundle import Item, Output, Verdict
 from auditor.importers.common import Builder, ImportResult, letter_index, read_json_file
+from auditor.schemas.bundle import Item, Output, Verdict
 
 __all__ = ["INSPECT_MODEL_GRADED_SCORERS", "import_inspect"]
 

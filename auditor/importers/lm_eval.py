@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from auditor.bundle import Item, Output
 from auditor.importers.common import Builder, ImportResult, argmax, json_lines, read_json_file
+from auditor.schemas.bundle import Item, Output
 
 __all__ = ["import_lm_eval"]
 

@@ -14,9 +14,9 @@ from typing import Any, ClassVar, Final
 
 from scipy import stats as _scipy_stats
 
-from auditor.bundle import Bundle, Comparison
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.repeat import RepeatFinding, RepeatResult
 from auditor.stats.proportions import wilson_interval

@@ -6,9 +6,9 @@ seconds, while the statistics only need integer codes and one flat array of prob
 the bundle's ``models`` and ``items`` (which stay pydantic records: they are few).
 
 `columns_from_document` and `columns_from_records` read decoded JSON (or JSONL records) and
-apply exactly the rules of `auditor.bundle.validate_bundle`, column-wise with numpy, and report
-every problem at once with the texts of the record-by-record path: a record whose fields are not
-plainly typed (a string where a number belongs, an unknown field) is validated by its pydantic
+apply exactly the rules of `auditor.schemas.bundle.validate_bundle`, column-wise with numpy, and
+report every problem at once with the texts of the record-by-record path: a record whose fields are
+not plainly typed (a string where a number belongs, an unknown field) is validated by its pydantic
 model, so its problems read the same; the cross-record rules (unknown references, duplicates,
 option counts, probabilities, indices) run vectorized over all remaining records, and only the
 flagged records are formatted. A document with sections this module does not know (added to
@@ -32,7 +32,7 @@ from typing import Any, Final, get_args
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     PROBABILITY_TOLERANCE,
     SCHEMA_VERSION,
     Bundle,
@@ -77,14 +77,15 @@ _SECTIONS: Final = {
     "comparison": "comparisons",
     "label": "labels",
 }
-"""JSONL record kinds and their sections, in the order `auditor.bundle` names them."""
+"""JSONL record kinds and their sections, in the order `auditor.schemas.bundle` names them."""
 _RECORD_KINDS: Final[dict[str, type[BaseModel]]] = {
     "item": Item,
     "model": ModelInfo,
     "comparison": Comparison,
     "label": Label,
 }
-"""Kinds kept as pydantic records (few; validated by their models and `auditor.bundle`'s rules)."""
+"""Kinds kept as pydantic records (few; validated by their models and `auditor.schemas.bundle`'s
+rules)."""
 _MISSING: Final = object()
 _SUM_MARGIN: Final = 1e-12
 """A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
@@ -152,7 +153,7 @@ class BundleColumns:
 
     def primary_outputs(self) -> np.ndarray:
         """Mask of the outputs under the primary prompt template (no ``variant``), the ones
-        every measure but prompt stability reads (`auditor.bundle.primary_view`)."""
+        every measure but prompt stability reads (`auditor.schemas.bundle.primary_view`)."""
         if self.output_variant is None:
             return np.ones(self.n_outputs, dtype=bool)
         return np.array([v is None for v in self.output_variant], dtype=bool)
@@ -568,6 +569,9 @@ def _later_duplicates(key: np.ndarray) -> np.ndarray:
     """Indices whose key appeared at a lower index already (every repeat after the first)."""
     if key.size < 2:
         return np.zeros(0, dtype=np.int64)
+    # A dense count is cheaper than sorting, and almost every bundle has no duplicate.
+    if int(key.max()) < 4 * key.size and not (np.bincount(key) > 1).any():
+        return np.zeros(0, dtype=np.int64)
     order = np.argsort(key, kind="stable")
     repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
     return np.sort(order[repeat])
@@ -593,13 +597,26 @@ def _probability_checks(
     """Flag the segments that may be invalid, and the (normalized) values.
 
     Returns ``(suspect, values)``: ``suspect`` marks every segment the exact scalar rules might
-    reject (a superset: the caller re-checks those with `auditor.bundle._normalized`); values
-    of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
+    reject (a superset: the caller re-checks those with `auditor.schemas.bundle._normalized`);
+    values of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
     than `math.fsum`: equal within a few units in the last place.
     """
     n = lengths.size
     suspect = np.zeros(n, dtype=bool)
     if values.size == 0:
+        return suspect, values
+    if normalize == "none":
+        # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
+        # infinity makes the sum non-finite, a negative value shows in the minimum.
+        nonempty = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        with np.errstate(invalid="ignore", over="ignore"):
+            totals = np.zeros(n)
+            totals[nonempty] = np.add.reduceat(values, starts)
+            minima = np.zeros(n)
+            minima[nonempty] = np.minimum.reduceat(values, starts)
+        suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+        suspect |= minima < 0
         return suspect, values
     segment = np.repeat(np.arange(n), lengths)
     if normalize == "softmax":
@@ -619,13 +636,10 @@ def _probability_checks(
     suspect[segment[bad]] = True
     with np.errstate(invalid="ignore", over="ignore"):
         totals = _segment_sums(values, lengths)
-    if normalize == "sum":
-        suspect |= ~(totals > 0) | ~np.isfinite(totals)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = values / totals[segment]
-        return suspect, out
-    suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
-    return suspect, values
+    suspect |= ~(totals > 0) | ~np.isfinite(totals)  # normalize == "sum"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = values / totals[segment]
+    return suspect, out
 
 
 @dataclass
@@ -885,7 +899,7 @@ def assemble(
 
 def columns_from_document(document: Any, *, normalize: Normalization = "none") -> BundleColumns:
     """Validate a decoded JSON bundle document into columns; raise `BundleError` listing every
-    problem (the same rules and texts as `auditor.bundle.parse_bundle`, all in one pass)."""
+    problem (the same rules and texts as `auditor.schemas.bundle.parse_bundle`, all in one pass)."""
     _check_normalize(normalize)
     if not isinstance(document, dict):
         raise BundleError([Problem("<document>", "a bundle must be a JSON object")])
@@ -917,7 +931,7 @@ def columns_from_document(document: Any, *, normalize: Normalization = "none") -
 
 
 def _record_by_record(document: Any, normalize: Normalization) -> BundleColumns:
-    from auditor.bundle import parse_bundle
+    from auditor.schemas.bundle import parse_bundle
 
     return bundle_columns(parse_bundle(document, normalize=normalize))
 
@@ -996,7 +1010,8 @@ def columns_from_records(
 
 
 def validate_columns(bundle: Bundle, *, normalize: Normalization = "none") -> BundleColumns:
-    """`auditor.bundle.validate_bundle` then `bundle_columns` (for bundles built in code)."""
+    """`auditor.schemas.bundle.validate_bundle` then `bundle_columns` (for bundles built in
+    code)."""
     return bundle_columns(validate_bundle(bundle, normalize=normalize))
 
 
@@ -1007,12 +1022,12 @@ def response_matrix_from_columns(
     columns: BundleColumns, models: Iterable[str] | None = None
 ) -> ResponseMatrix:
     """Stack validated columns into a `ResponseMatrix` (same layout and rules as
-    `auditor.bundle.response_matrix`: choice, else the argmax of probs with ties to the lowest
-    index; discrete-only models hold one-hot rows). Vectorized: no loop over outputs.
+    `auditor.schemas.bundle.response_matrix`: choice, else the argmax of probs with ties to the
+    lowest index; discrete-only models hold one-hot rows). Vectorized: no loop over outputs.
 
     When every model answered every item with probabilities, in model-major order, and the
     rows are the bundle's models, the probability matrix is a reshape of the values (no copy).
-    Outputs under a template ``variant`` are left out, as in `auditor.bundle.primary_view`.
+    Outputs under a template ``variant`` are left out, as in `auditor.schemas.bundle.primary_view`.
     """
     known = [m.name for m in columns.models]
     names = tuple(models) if models is not None else tuple(known)
@@ -1039,7 +1054,10 @@ def response_matrix_from_columns(
     values = columns.output_probs
     choice_of = columns.output_choice.copy()
     if values.size:
-        argmax = _segment_argmax(values, lengths)
+        if lengths.size and bool((lengths == lengths[0]).all()):  # no temporaries this way
+            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
+        else:
+            argmax = _segment_argmax(values, lengths)
         unstated = choice_of[with_probs] < 0
         choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
 
@@ -1117,15 +1135,13 @@ def _json_strings(values: list[str | None] | None) -> Iterable[str]:
     return ["null" if v is None else encode(v) for v in values]
 
 
-def canonical_json(columns: BundleColumns) -> str:
-    """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
+CANONICAL_BLOCK: Final = 65_536
+"""Outputs (and verdicts) written per block of canonical JSON: bounds the text held at once."""
 
-        json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
-    for ``bundle = columns.to_bundle()``, written from the columns without building records
-    (probabilities formatted by orjson, the few tokens it writes differently from ``repr``
-    rewritten). The tests check it against the expression above.
-    """
+def canonical_parts(columns: BundleColumns) -> Iterable[str]:
+    """The bundle's canonical JSON in consecutive parts (see `canonical_json`), block by block
+    of outputs and verdicts, so a bundle of millions of outputs is hashed in bounded memory."""
     encode = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
     head = json.dumps(
         {
@@ -1139,63 +1155,81 @@ def canonical_json(columns: BundleColumns) -> str:
     )
     names = [encode(model.name) for model in columns.models]
     ids = [encode(item.id) for item in columns.items]
-    n = columns.n_outputs
-    probs_text: list[str] = ["null"] * n
-    values = columns.output_probs
-    if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
-        tokens = _python_float_tokens(values)
-    else:  # not produced by validation; json.dumps is always right
-        tokens = [json.dumps(v) for v in values.tolist()]
-    offsets = columns.probs_offsets().tolist()
-    for k in np.flatnonzero(columns.output_has_probs).tolist():
-        probs_text[k] = "[" + ",".join(tokens[offsets[k] : offsets[k + 1]]) + "]"
-    choices = ["null" if c < 0 else str(c) for c in columns.output_choice.tolist()]
-    responses = (
-        ["null" if r is None else encode(r) for r in columns.output_response]
-        if columns.output_response is not None
-        else itertools.repeat("null")
-    )
-    output_variants = _json_strings(columns.output_variant)
-    outputs = ",".join(
-        f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
-        f'"variant":{v}}}'
-        for c, i, m, p, r, v in zip(
-            choices,
-            columns.output_item.tolist(),
-            columns.output_model.tolist(),
-            probs_text,
-            responses,
-            output_variants,
-            strict=False,
+    offsets = columns.probs_offsets()
+    yield f'{head[:-1]},"outputs":['
+    for start in range(0, columns.n_outputs, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_outputs)
+        values = columns.output_probs[offsets[start] : offsets[stop]]
+        if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
+            tokens = _python_float_tokens(values)
+        else:  # not produced by validation; json.dumps is always right
+            tokens = [json.dumps(v) for v in values.tolist()]
+        local = (offsets[start : stop + 1] - offsets[start]).tolist()
+        has_probs = columns.output_has_probs[start:stop].tolist()
+        probs_text = [
+            "[" + ",".join(tokens[local[k] : local[k + 1]]) + "]" if has else "null"
+            for k, has in enumerate(has_probs)
+        ]
+        choices = ["null" if c < 0 else str(c) for c in columns.output_choice[start:stop].tolist()]
+        responses = _json_strings(_block(columns.output_response, start, stop))
+        variants = _json_strings(_block(columns.output_variant, start, stop))
+        text = ",".join(
+            f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
+            f'"variant":{v}}}'
+            for c, i, m, p, r, v in zip(
+                choices,
+                columns.output_item[start:stop].tolist(),
+                columns.output_model[start:stop].tolist(),
+                probs_text,
+                responses,
+                variants,
+                strict=False,
+            )
         )
-    )
-    raws = (
-        ["null" if r is None else encode(r) for r in columns.verdict_raw]
-        if columns.verdict_raw is not None
-        else itertools.repeat("null")
-    )
+        yield text if start == 0 else "," + text
+    yield f'],"schema_version":{encode(columns.schema_version)},"verdicts":['
     verdict_text = {-1: "null", 0: "0", 1: "1"}
-    verdict_variants = _json_strings(columns.verdict_variant)
-    verdicts = ",".join(
-        f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
-        f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
-        for j, c, i, v, r, variant in zip(
-            columns.verdict_judge.tolist(),
-            columns.verdict_candidate.tolist(),
-            columns.verdict_item.tolist(),
-            columns.verdict_value.tolist(),
-            raws,
-            verdict_variants,
-            strict=False,
+    for start in range(0, columns.n_verdicts, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_verdicts)
+        raws = _json_strings(_block(columns.verdict_raw, start, stop))
+        variants = _json_strings(_block(columns.verdict_variant, start, stop))
+        text = ",".join(
+            f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
+            f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
+            for j, c, i, v, r, variant in zip(
+                columns.verdict_judge[start:stop].tolist(),
+                columns.verdict_candidate[start:stop].tolist(),
+                columns.verdict_item[start:stop].tolist(),
+                columns.verdict_value[start:stop].tolist(),
+                raws,
+                variants,
+                strict=False,
+            )
         )
-    )
-    return (
-        f'{head[:-1]},"outputs":[{outputs}],"schema_version":{encode(columns.schema_version)},'
-        f'"verdicts":[{verdicts}]}}'
-    )
+        yield text if start == 0 else "," + text
+    yield "]}"
+
+
+def _block(values: list[Any] | None, start: int, stop: int) -> list[Any] | None:
+    return None if values is None else values[start:stop]
+
+
+def canonical_json(columns: BundleColumns) -> str:
+    """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
+
+        json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    for ``bundle = columns.to_bundle()``, written from the columns without building records
+    (probabilities formatted by orjson, the few tokens it writes differently from ``repr``
+    rewritten). The tests check it against the expression above.
+    """
+    return "".join(canonical_parts(columns))
 
 
 def columns_sha256(columns: BundleColumns) -> str:
-    """SHA-256 (hex) of `canonical_json`, UTF-8: equal to `auditor.affinity.bundle_sha256` of
-    the same bundle in record form."""
-    return hashlib.sha256(canonical_json(columns).encode("utf-8")).hexdigest()
+    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to
+    `auditor.probes.affinity.bundle_sha256` of the same bundle in record form."""
+    digest = hashlib.sha256()
+    for part in canonical_parts(columns):
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
-from auditor.bundle import SCHEMA_VERSION, BundleError, Normalization, Problem
+from auditor.schemas.bundle import SCHEMA_VERSION, BundleError, Normalization, Problem
 from auditor.schemas.columns import (
     BundleColumns,
     RawOutputs,
@@ -121,7 +121,8 @@ def _read_table(directory: Path, name: str, problems: list[Problem]) -> pa.Table
             problems.append(Problem(str(path), "missing: a Parquet bundle needs this table"))
         return None
     try:
-        return pa.parquet.read_table(path)
+        # ParquetFile, not read_table: read_table imports pyarrow.dataset (~1 s of start-up).
+        return pa.parquet.ParquetFile(path).read()
     except (OSError, pa.ArrowException) as error:
         problems.append(Problem(str(path), f"not a readable Parquet file: {error}"))
         return None
@@ -193,7 +194,7 @@ def _raw_outputs(
     `Output` to word their problems (a null name, a null inside ``probs``)."""
     from pydantic import ValidationError
 
-    from auditor.bundle import Output, _pydantic_problems
+    from auditor.schemas.bundle import Output, _pydantic_problems
 
     pa = _pyarrow()
     n = table.num_rows
@@ -267,7 +268,7 @@ def _raw_verdicts(
 ) -> RawVerdicts:
     from pydantic import ValidationError
 
-    from auditor.bundle import Verdict, _pydantic_problems
+    from auditor.schemas.bundle import Verdict, _pydantic_problems
 
     pa = _pyarrow()
     if table is None:
@@ -327,7 +328,7 @@ def _raw_verdicts(
 def _load_parquet(directory: Path, normalize: Normalization) -> BundleColumns:
     from pydantic import ValidationError
 
-    from auditor.bundle import Comparison, Item, Label, ModelInfo, _pydantic_problems
+    from auditor.schemas.bundle import Comparison, Item, Label, ModelInfo, _pydantic_problems
 
     if not directory.is_dir():
         raise BundleError(

@@ -23,9 +23,9 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor import importers
-from auditor.bundle import BundleError, load_bundle
 from auditor.cli import app
 from auditor.importers import import_inspect, import_lm_eval, import_table
+from auditor.schemas.bundle import BundleError, load_bundle
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "importers"
 LM_EVAL = DATA / "lm-eval"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.bundle import BundleError
 from auditor.importers import import_inspect
+from auditor.schemas.bundle import BundleError
 
 REAL = Path(__file__).parents[2] / "data" / "importers" / "real" / "inspect"
 MC = REAL / "mc.eval"

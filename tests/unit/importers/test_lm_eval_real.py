@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.bundle import BundleError
 from auditor.importers import import_lm_eval
+from auditor.schemas.bundle import BundleError
 
 REAL = Path(__file__).parents[2] / "data" / "importers" / "real" / "lm-eval"
 WITH_ARGS = REAL / "with-args"

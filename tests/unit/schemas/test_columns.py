@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditor.affinity import analyze, bundle_sha256
-from auditor.bundle import BundleError, parse_bundle, response_matrix
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.results import AnalysisSettings
+from auditor.probes.affinity import analyze, bundle_sha256
+from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
 from auditor.schemas.columns import (
     bundle_columns,
     canonical_json,
@@ -26,6 +25,7 @@ from auditor.schemas.columns import (
     response_matrix_from_columns,
 )
 from auditor.schemas.formats import load_columns, write_columns
+from auditor.schemas.result import AnalysisSettings
 
 ARRAYS = (
     "output_model",
@@ -341,3 +341,12 @@ def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> 
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.schemas.columns as columns_module
+
+    document = rich_document()
+    whole = canonical_json(columns_from_document(copy.deepcopy(document)))
+    monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", 2)
+    assert canonical_json(columns_from_document(copy.deepcopy(document))) == whole

@@ -1,0 +1,376 @@
+"""The audit spec: what to audit, with which models, prompts, limits and analysis settings.
+
+A spec is YAML or JSON. It never holds credentials: a model names the environment variable
+that holds its key (``api_key_env``), and the worker reads it at call time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from auditor.ecosystem import EcosystemConfig
+from auditor.prompt_sets import (
+    GRADER_TEMPLATE,
+    JUDGE_PARAPHRASES,
+    MCQ_PARAPHRASES,
+    check_placeholders,
+)
+from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
+from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.result import AnalysisSettings
+
+__all__ = [
+    "SPEC_SCHEMA_VERSION",
+    "AuditSpec",
+    "CustomTemplate",
+    "GraderPrompt",
+    "JudgePrompt",
+    "ModelSpec",
+    "PromptVariants",
+    "ProviderLimits",
+    "Sampling",
+    "SimulatedProvider",
+    "SpecError",
+    "load_spec",
+    "parse_spec",
+]
+
+SPEC_SCHEMA_VERSION: Final = "1.0"
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(BaseModel):
+    """A model called through litellm."""
+
+    model_config = _STRICT
+
+    model: str = Field(
+        min_length=1,
+        description="litellm model string with its provider prefix, e.g. `openai/gpt-4o-mini`, "
+        "`anthropic/claude-3-5-haiku-latest`, `sim/atlas-1`.",
+    )
+    name: str | None = Field(
+        default=None, description="Name in results (default: the model string)."
+    )
+    api_base: str | None = Field(default=None, description="Base URL of the provider's API.")
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the API key (never the key).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Extra completion parameters (e.g. top_p, seed)."
+    )
+    provider: str | None = Field(default=None, description="Provider, for the report.")
+    family: str | None = Field(default=None, description="Model family, for exclusions.")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.model
+
+    @property
+    def provider_key(self) -> str:
+        """Which rate-limit bucket the model's calls draw from."""
+        return self.provider or self.model.split("/", 1)[0]
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> ModelSpec:
+        forbidden = {"api_key", "key", "token", "authorization"} & {k.lower() for k in self.params}
+        if forbidden:
+            raise ValueError(
+                f"params must not hold credentials ({', '.join(sorted(forbidden))}); name an "
+                "environment variable in api_key_env instead"
+            )
+        return self
+
+
+class SpecError(BundleError):
+    """An invalid audit spec; ``problems`` names every bad field."""
+
+
+class JudgePrompt(BaseModel):
+    """Which judge prompt to use: a built-in (`paper`, `reference`) or a custom one."""
+
+    model_config = _STRICT
+
+    template: str = Field(
+        default="paper",
+        description="`paper` (question and answer only; Goel et al. 2025), `reference` "
+        "(also shows the gold answer), or `custom`.",
+    )
+    system: str | None = Field(default=None, description="Custom system message.")
+    user: str | None = Field(
+        default=None,
+        description="Custom user message with placeholders {question}, {answer}, {reference}.",
+    )
+
+    def resolve(self) -> JudgeTemplate:
+        if self.template == "custom":
+            if not self.user or "{answer}" not in self.user:
+                raise ValueError("judge_prompt.user: a custom template needs an {answer} field")
+            return JudgeTemplate(name="custom", system=self.system or "", user=self.user)
+        try:
+            return BUILTIN_JUDGE_TEMPLATES[self.template]
+        except KeyError:
+            raise ValueError(
+                f"judge_prompt.template: must be paper, reference or custom; got {self.template!r}"
+            ) from None
+
+
+class CustomTemplate(BaseModel):
+    """A prompt template given in the spec (placeholders are checked where it is used)."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, description="Name; answers under it carry it as `variant`.")
+    system: str | None = Field(default=None, description="System message (judges, grader).")
+    user: str = Field(description="User message with its placeholders.")
+
+
+class PromptVariants(BaseModel):
+    """Extra templates for prompt stability (Zhou et al. 2024): every model answers the
+    multiple-choice items, and every judge grades, also under each of these; names of built-in
+    paraphrases (`auditor.prompt_sets`) or custom templates."""
+
+    model_config = _STRICT
+
+    mcq: list[str | CustomTemplate] = Field(
+        default_factory=list,
+        description="MCQ templates beyond the primary: built-in `mcq-terse`, `mcq-formal`, "
+        "`mcq-exam`, or custom ({question} and {options} required).",
+    )
+    judge: list[str | CustomTemplate] = Field(
+        default_factory=list,
+        description="Judge templates beyond the primary: built-in `judge-strict`, "
+        "`judge-plain`, or custom ({question} and {answer} required).",
+    )
+
+    def mcq_templates(self) -> list[tuple[str, str]]:
+        """(name, template) of each MCQ variant; ValueError naming the entry when invalid."""
+        resolved = []
+        for i, entry in enumerate(self.mcq):
+            field = f"prompt_variants.mcq[{i}]"
+            if isinstance(entry, str):
+                if entry not in MCQ_PARAPHRASES:
+                    raise ValueError(
+                        f"{field}: unknown built-in template {entry!r}; known: "
+                        f"{', '.join(MCQ_PARAPHRASES)}"
+                    )
+                resolved.append((entry, MCQ_PARAPHRASES[entry]))
+            else:
+                check_placeholders(entry.user, ["question", "options"], f"{field}.user")
+                resolved.append((entry.name, entry.user))
+        _unique([name for name, _ in resolved], "prompt_variants.mcq")
+        return resolved
+
+    def judge_templates(self) -> list[JudgeTemplate]:
+        """The judge variants; ValueError naming the entry when invalid."""
+        resolved = []
+        for i, entry in enumerate(self.judge):
+            field = f"prompt_variants.judge[{i}]"
+            if isinstance(entry, str):
+                if entry not in JUDGE_PARAPHRASES:
+                    raise ValueError(
+                        f"{field}: unknown built-in template {entry!r}; known: "
+                        f"{', '.join(JUDGE_PARAPHRASES)}"
+                    )
+                resolved.append(JUDGE_PARAPHRASES[entry])
+            else:
+                check_placeholders(entry.user, ["question", "answer"], f"{field}.user")
+                resolved.append(
+                    JudgeTemplate(name=entry.name, system=entry.system or "", user=entry.user)
+                )
+        _unique([t.name for t in resolved], "prompt_variants.judge")
+        return resolved
+
+
+def _unique(names: list[str], field: str) -> None:
+    if "primary" in names:
+        raise ValueError(f"{field}: 'primary' names the audit's own template; choose another name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{field}: template names must be unique; repeated: {repeated}")
+
+
+class GraderPrompt(BaseModel):
+    """The three-way grader's prompt: the built-in one, or a custom one that shows the
+    question, the reference answer and the candidate's answer."""
+
+    model_config = _STRICT
+
+    system: str | None = Field(default=None, description="Custom system message.")
+    user: str | None = Field(
+        default=None,
+        description="Custom user message with placeholders {question}, {reference}, {answer}.",
+    )
+
+    def resolve(self) -> JudgeTemplate:
+        if self.user is None and self.system is None:
+            return GRADER_TEMPLATE
+        check_placeholders(self.user, ["question", "reference", "answer"], "grader_prompt.user")
+        return JudgeTemplate(
+            name="grader-custom",
+            system=self.system if self.system is not None else GRADER_TEMPLATE.system,
+            user=self.user or "",
+        )
+
+
+class Sampling(BaseModel):
+    model_config = _STRICT
+
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature.")
+    answer_max_tokens: int = Field(default=256, ge=1, description="Free-form answer length.")
+    verdict_max_tokens: int = Field(default=4, ge=1, description="Judge reply length.")
+    top_logprobs: int = Field(default=20, ge=1, le=20, description="Log-probs per MCQ answer.")
+
+
+class ProviderLimits(BaseModel):
+    model_config = _STRICT
+
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute (shared).")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (shared).")
+    max_concurrency: int = Field(
+        default=32, ge=1, description="Calls in flight per model within one task."
+    )
+
+
+TransientKind = Literal["rate_limit", "server_error", "timeout", "connection"]
+TRANSIENT_KINDS: tuple[TransientKind, ...] = ("rate_limit", "server_error", "timeout", "connection")
+
+
+class SimulatedProvider(BaseModel):
+    """How the simulated provider behaves (latency and injected faults, for tests and
+    benchmarks). Not part of any call's key: it changes whether a call succeeds, not what a
+    successful call returns."""
+
+    model_config = _STRICT
+
+    latency: float = Field(default=0.0, ge=0, description="Seconds per call.")
+    transient_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of calls that fail with a transient error."
+    )
+    transient_kinds: list[TransientKind] = Field(
+        default_factory=lambda: list(TRANSIENT_KINDS), description="Transient errors drawn from."
+    )
+    permanent_models: list[str] = Field(
+        default_factory=list, description="Simulated models whose calls fail with an auth error."
+    )
+    garbage_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of judge replies that are not 0 or 1."
+    )
+    discrete_models: list[str] = Field(
+        default_factory=list, description="Simulated models that return no log-probabilities."
+    )
+    ledger: str | None = Field(
+        default=None, description="File to which every simulated call appends a line (tests)."
+    )
+
+
+class AuditSpec(BaseModel):
+    """An audit: items, judges, candidates, prompt, sampling, limits, budget and analysis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal["1.0"] = SPEC_SCHEMA_VERSION
+    name: str = Field(default="audit", description="A label for people.")
+    bundle: str | None = Field(
+        default=None, description="Path of an evaluation bundle (JSON/JSONL) to audit."
+    )
+    evaluation_id: str | None = Field(default=None, description="A stored evaluation's id.")
+    simulation: EcosystemConfig | None = Field(
+        default=None,
+        description="A simulated world: its items are audited and `sim/<name>` models answer "
+        "from it (offline, for demos and tests).",
+    )
+    simulated_provider: SimulatedProvider = Field(
+        default_factory=SimulatedProvider,
+        description="Behaviour of `sim/` models (latency, injected faults).",
+    )
+    judges: list[ModelSpec] = Field(min_length=1, description="The judges audited.")
+    candidates: list[ModelSpec] = Field(
+        default_factory=list,
+        description="Candidates (judges are candidates too, except of themselves).",
+    )
+    judge_prompt: JudgePrompt = Field(default_factory=JudgePrompt)
+    grader: ModelSpec | None = Field(
+        default=None,
+        description="A model that grades every free-form answer as correct, avoidant or "
+        "incorrect, seeing the reference answer (three-way outcomes; Zhou et al. 2024).",
+    )
+    grader_prompt: GraderPrompt = Field(default_factory=GraderPrompt)
+    prompt_variants: PromptVariants = Field(
+        default_factory=PromptVariants,
+        description="Extra MCQ and judge templates for prompt stability.",
+    )
+    sampling: Sampling = Field(default_factory=Sampling)
+    limits: dict[str, ProviderLimits] = Field(
+        default_factory=dict, description="Limits per provider key (e.g. `openai`, `sim`)."
+    )
+    budget_usd: float | None = Field(
+        default=None, ge=0, description="Stop scheduling calls when this much is spent."
+    )
+    max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> AuditSpec:
+        sources = [s for s in (self.bundle, self.evaluation_id, self.simulation) if s is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "exactly one of bundle, evaluation_id or simulation must give the items; got "
+                f"{len(sources)}"
+            )
+        names = [m.display_name for m in self.all_models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {duplicates}")
+        self.judge_prompt.resolve()
+        self.grader_prompt.resolve()
+        self.prompt_variants.mcq_templates()
+        self.prompt_variants.judge_templates()
+        return self
+
+    @property
+    def all_models(self) -> list[ModelSpec]:
+        judges = {m.display_name for m in self.judges}
+        return list(self.judges) + [m for m in self.candidates if m.display_name not in judges]
+
+    @property
+    def candidate_models(self) -> list[ModelSpec]:
+        """Everyone judged: the candidates and the judges (self-pairs are skipped)."""
+        return self.all_models
+
+    def public_dict(self) -> dict[str, Any]:
+        """The spec as stored and reported (it holds no credentials by construction)."""
+        return self.model_dump(mode="json")
+
+
+def parse_spec(document: Any) -> AuditSpec:
+    try:
+        return AuditSpec.model_validate(document)
+    except ValidationError as error:
+        problems = [
+            Problem(".".join(str(p) for p in e["loc"]) or "<spec>", e["msg"])
+            for e in error.errors()
+        ]
+        raise SpecError(problems) from None
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError([Problem(str(path), error.strerror or str(error))]) from None
+    try:
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise SpecError([Problem(str(path), f"cannot be read: {error}")]) from None
+    spec = parse_spec(document)
+    if spec.bundle is not None and not Path(spec.bundle).is_absolute():
+        spec = spec.model_copy(update={"bundle": str((path.parent / spec.bundle).resolve())})
+    return spec
