@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from auditor.api import create_app
 from auditor.api.settings import ApiSettings
-from auditor.auth import create_key
+from auditor.services.keys import create_key
 from tests.stubs.openai_server import stub_server
 from tests.support.stub_audits import QUESTIONS, TRUTHS, bundle_file
 from workers.llm import NO_CREDENTIAL
