@@ -20,6 +20,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from auditor.schemas.correlated_errors import CorrelatedErrorsResult, MonocultureResult
 from reports.formatting import format_ci, format_p, format_value
@@ -227,6 +228,10 @@ def monoculture_plot(result: CorrelatedErrorsResult) -> SectionFigure | None:
             return None
         axes.axhline(1.0, color="#555555", linewidth=0.7)
         axes.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_formatter(NullFormatter())
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("panel size k")
         axes.set_ylabel("all fail / independent baseline")
         axes.legend(loc="best", frameon=False)
