@@ -210,3 +210,20 @@ def merge(
     from auditor.importers.merge import merge_bundles
 
     _run(lambda: merge_bundles(bundles), out)
+
+
+@import_app.command("table")
+def table(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV (delimiter sniffed), JSONL or Parquet tables, by suffix; answers and "
+            "verdicts may be in separate files."
+        ),
+    ],
+    out: OutOption,
+    normalize: NormalizeOption = "none",
+) -> None:
+    """Import tables as people export them (pandas, Excel, ...); columns as for `import csv`."""
+    normalization = _normalization(normalize)
+    _run(lambda: import_table(files, normalize=normalization), out)
