@@ -313,7 +313,8 @@ async def _complete(
     )
     heartbeat = asyncio.create_task(_heartbeat(renew, settings.lease_seconds / 3))
     try:
-        return await complete_all(requests, policy, RateLimiter(buckets, limits))
+        bursts = {provider: lim.burst_seconds for provider, lim in spec.limits.items()}
+        return await complete_all(requests, policy, RateLimiter(buckets, limits, bursts))
     finally:
         heartbeat.cancel()
         close = getattr(buckets, "close", None)
