@@ -575,7 +575,8 @@ def _validate(
     problems: list[Problem] = []
     if not bundle.items and not bundle.comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not bundle.models:
+    if not bundle.models and (bundle.outputs or bundle.verdicts):
+        # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
 
     items: dict[str, Item] = {}

@@ -22,6 +22,7 @@ from auditor.services.planning import (
     assemble_bundle,
     base_bundle,
     fan_out_verdicts,
+    identical_probability_notes,
     judge_calls,
     reading_notes,
 )
@@ -199,6 +200,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
             "out (the model has no answer on those items)."
         )
     notes.extend(reading_notes(outcomes))
+    notes.extend(identical_probability_notes(bundle))
     for failure in audit.failures:
         notes.append(f"Model {failure.get('model')} failed for good: {failure.get('reason')}")
     if audit.budget_exhausted:
