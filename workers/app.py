@@ -18,17 +18,22 @@ __all__ = ["app", "configure"]
 app = Celery("judge_auditor", include=["workers.tasks", "workers.webhooks"])
 
 
-def configure(settings: Settings | None = None) -> Celery:
-    """Apply settings to the app (`workers.local` runs a worker in this process on an
-    in-memory broker: the same tasks and messages as on Redis)."""
+def configure(settings: Settings | None = None, *, eager: bool = False) -> Celery:
+    """Apply settings to the app; ``eager`` runs every task inline in this process."""
     settings = settings or get_settings()
     worker = settings.worker
-    transport: dict[str, float] = {"visibility_timeout": worker.visibility_timeout}
-    if worker.broker_url.startswith("memory://"):
-        transport["polling_interval"] = 0.01  # kombu polls an in-memory queue (default 1 s)
+    transport = {"visibility_timeout": worker.visibility_timeout}
     app.conf.update(
-        broker_url=worker.broker_url,
-        result_backend=worker.result_backend,
+        broker_url="memory://" if eager else worker.broker_url,
+        # kombu's Redis transport with a channel that survives a broker outage (broker.py)
+        broker_transport=(
+            "workers.broker:RedisTransport"
+            if not eager and worker.broker_url.startswith("redis://")
+            else None
+        ),
+        result_backend=None if eager else worker.result_backend,
+        task_always_eager=eager,
+        task_eager_propagates=True,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",

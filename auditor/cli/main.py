@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,8 +20,10 @@ from rich.table import Table
 
 from auditor.cli.options import DbOption, cli_settings, open_store
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
-from auditor.schemas.result import AffinityReport, AnalysisSettings
 from auditor.schemas.tasks import START_AUDIT
+
+if TYPE_CHECKING:  # the result models are imported by the commands that use them (start-up)
+    from auditor.schemas.result import AffinityReport
 
 app = typer.Typer(
     name="auditor",
@@ -68,6 +70,8 @@ def schema(
 
         document = AuditSpec.model_json_schema()
     elif what == "result":
+        from auditor.schemas.result import AffinityReport
+
         document = AffinityReport.model_json_schema()
     else:
         _fail([f"what: must be bundle, spec or result; got {what!r}"])
@@ -196,12 +200,14 @@ def analyze(
     """Analyze a bundle's verdicts for affinity bias and write the report."""
     from pydantic import ValidationError
 
-    from auditor.probes.affinity import analyze as run_analysis
+    from auditor.services.analysis import analyze_now as run_analysis
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
         _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
     try:
+        from auditor.schemas.result import AnalysisSettings
+
         settings = AnalysisSettings(
             method=method,  # type: ignore[arg-type]  # pydantic validates the value
             alpha=alpha,
@@ -224,6 +230,81 @@ def analyze(
     report = run_analysis(data, settings)
     written = _write_reports(report, out_dir, formats)
     out.print(_judge_table(report))
+    for fmt, path in written.items():
+        out.print(f"{fmt}: {path}")
+
+
+@app.command("correlated-errors")
+def correlated_errors(
+    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
+        Path("audit-output")
+    ),
+    formats: Annotated[
+        list[str], typer.Option("--format", help="Report formats (repeat): json, html, md, pdf.")
+    ] = ["json"],  # noqa: B006
+    normalize: Annotated[str, typer.Option(help="none, sum or softmax")] = "none",
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    n_permutations: Annotated[int, typer.Option(help="Permutations (inflation test).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of resampling.")] = 0,
+    clustering: Annotated[
+        str, typer.Option(help="dyadic-conservative, dyadic or two-way (pair regression SEs)")
+    ] = "dyadic-conservative",
+) -> None:
+    """Correlated errors (Kim et al. 2025): error agreement, the pair regression, judge
+    inflation, monoculture and the effective number of judges; writes correlated_errors.json."""
+    from pydantic import ValidationError
+
+    from auditor.probes.correlated_errors import analyze_correlated_errors
+    from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
+
+    allowed = ("json", "html", "md", "pdf")
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    try:
+        settings = CorrelatedErrorsSettings(
+            alpha=alpha,
+            n_bootstrap=n_bootstrap,
+            n_permutations=n_permutations,
+            seed=seed,
+            clustering=clustering,  # type: ignore[arg-type]  # pydantic validates the value
+        )
+    except ValidationError as error:
+        _fail(
+            [
+                f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']} "
+                f"(got {e['input']!r})"
+                for e in error.errors()
+            ]
+        )
+    data = _load(bundle, _normalization(normalize))
+    result = analyze_correlated_errors(data, settings)
+    from reports.correlated_errors import write_correlated_errors  # matplotlib: only here
+
+    written = write_correlated_errors(result, out_dir, tuple(formats))
+    if result.status != "ok":
+        console.print(f"insufficient data: {result.reason}")
+    regression = result.regression
+    if regression is not None and regression.status == "ok":
+        table = Table(title=f"{regression.formula} ({regression.n_pairs} pairs)")
+        for column in ("term", "coef", "se", "95% CI", "p"):
+            table.add_column(column)
+        for name, term in regression.terms.items():
+            table.add_row(
+                name,
+                f"{term.coef:.3f}",
+                f"{term.se:.3f}",
+                f"[{term.ci95[0]:.3f}, {term.ci95[1]:.3f}]",
+                f"{term.p:.3g}",
+            )
+        out.print(table)
+    for finding in result.findings:
+        if finding.flagged:
+            out.print(
+                f"flagged: {finding.judge} inflates its own provider by {finding.estimate:.3f}"
+            )
     for fmt, path in written.items():
         out.print(f"{fmt}: {path}")
 
@@ -346,6 +427,8 @@ def _run_spec(
         for item in status.failures:
             console.print(f"  {item['model']}: {item['reason']}", markup=False)
         raise typer.Exit(1)
+    from auditor.schemas.result import AffinityReport
+
     report = AffinityReport.model_validate(store.get_result(audit.id))
     written = _write_reports(report, out_dir, formats)
     out.print(_judge_table(report))
@@ -493,8 +576,8 @@ def migrate(db: DbOption = None) -> None:
 
 def _register_service_commands() -> None:
     from auditor.cli.governance import schedules_app, trail_app, verify
+    from auditor.cli.imports import import_app, merge
     from auditor.cli.service import keys_app, serve
-    from auditor.cli_import import import_app
 
     app.add_typer(keys_app, name="keys")
     app.command()(serve)
@@ -502,6 +585,7 @@ def _register_service_commands() -> None:
     app.add_typer(trail_app, name="trail")
     app.command()(verify)
     app.add_typer(import_app, name="import")
+    app.command()(merge)
 
 
 _register_service_commands()

@@ -8,13 +8,17 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 from __future__ import annotations
 
 from auditor.probes import (
+    affinity,
     correlated_errors,
     cues,
     human_agreement,
     injection,
     position,
+    prompt_stability,
+    reliability,
     repeat,
     self_preference,
+    supervision,
     verbosity,
 )
 from auditor.probes.base import Probe, ProbeContext
@@ -22,6 +26,7 @@ from auditor.probes.base import Probe, ProbeContext
 __all__ = ["REGISTRY", "Probe", "ProbeContext", "probe_named"]
 
 REGISTRY: tuple[Probe, ...] = (
+    affinity.PROBE,
     position.PROBE,
     verbosity.PROBE,
     self_preference.PROBE,
@@ -30,6 +35,9 @@ REGISTRY: tuple[Probe, ...] = (
     repeat.PROBE,
     human_agreement.PROBE,
     correlated_errors.PROBE,
+    reliability.PROBE,
+    supervision.PROBE,
+    prompt_stability.PROBE,
 )
 """Every probe, in report order. Filled by the probe modules' instances."""
 

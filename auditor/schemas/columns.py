@@ -522,12 +522,14 @@ def _header_problems(
     models: list[ModelInfo],
     where: Callable[[str, int, str], str],
     has_comparisons: bool = False,
+    has_records: bool = True,
 ) -> list[Problem]:
     """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
     problems: list[Problem] = []
     if not items and not has_comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not models:
+    if not models and has_records:
+        # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
     seen: set[str] = set()
     for i, item in enumerate(items):
@@ -567,6 +569,9 @@ def _later_duplicates(key: np.ndarray) -> np.ndarray:
     """Indices whose key appeared at a lower index already (every repeat after the first)."""
     if key.size < 2:
         return np.zeros(0, dtype=np.int64)
+    # A dense count is cheaper than sorting, and almost every bundle has no duplicate.
+    if int(key.max()) < 4 * key.size and not (np.bincount(key) > 1).any():
+        return np.zeros(0, dtype=np.int64)
     order = np.argsort(key, kind="stable")
     repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
     return np.sort(order[repeat])
@@ -600,6 +605,19 @@ def _probability_checks(
     suspect = np.zeros(n, dtype=bool)
     if values.size == 0:
         return suspect, values
+    if normalize == "none":
+        # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
+        # infinity makes the sum non-finite, a negative value shows in the minimum.
+        nonempty = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        with np.errstate(invalid="ignore", over="ignore"):
+            totals = np.zeros(n)
+            totals[nonempty] = np.add.reduceat(values, starts)
+            minima = np.zeros(n)
+            minima[nonempty] = np.minimum.reduceat(values, starts)
+        suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+        suspect |= minima < 0
+        return suspect, values
     segment = np.repeat(np.arange(n), lengths)
     if normalize == "softmax":
         bad = np.isnan(values) | (values == np.inf)
@@ -618,13 +636,10 @@ def _probability_checks(
     suspect[segment[bad]] = True
     with np.errstate(invalid="ignore", over="ignore"):
         totals = _segment_sums(values, lengths)
-    if normalize == "sum":
-        suspect |= ~(totals > 0) | ~np.isfinite(totals)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = values / totals[segment]
-        return suspect, out
-    suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
-    return suspect, values
+    suspect |= ~(totals > 0) | ~np.isfinite(totals)  # normalize == "sum"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = values / totals[segment]
+    return suspect, out
 
 
 @dataclass
@@ -827,7 +842,10 @@ def assemble(
     """
     locate = where or (lambda section, index, details: f"{section}[{index}] ({details})")
     if header_valid:
-        problems = problems + _header_problems(items, models, locate, bool(comparisons))
+        has_records = bool(outputs.keep.size or verdicts.keep.size)
+        problems = problems + _header_problems(
+            items, models, locate, bool(comparisons), has_records
+        )
     else:
         outputs.keep[:] = False
         verdicts.keep[:] = False
@@ -1036,7 +1054,10 @@ def response_matrix_from_columns(
     values = columns.output_probs
     choice_of = columns.output_choice.copy()
     if values.size:
-        argmax = _segment_argmax(values, lengths)
+        if lengths.size and bool((lengths == lengths[0]).all()):  # no temporaries this way
+            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
+        else:
+            argmax = _segment_argmax(values, lengths)
         unstated = choice_of[with_probs] < 0
         choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
 
@@ -1114,15 +1135,13 @@ def _json_strings(values: list[str | None] | None) -> Iterable[str]:
     return ["null" if v is None else encode(v) for v in values]
 
 
-def canonical_json(columns: BundleColumns) -> str:
-    """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
+CANONICAL_BLOCK: Final = 65_536
+"""Outputs (and verdicts) written per block of canonical JSON: bounds the text held at once."""
 
-        json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
-    for ``bundle = columns.to_bundle()``, written from the columns without building records
-    (probabilities formatted by orjson, the few tokens it writes differently from ``repr``
-    rewritten). The tests check it against the expression above.
-    """
+def canonical_parts(columns: BundleColumns) -> Iterable[str]:
+    """The bundle's canonical JSON in consecutive parts (see `canonical_json`), block by block
+    of outputs and verdicts, so a bundle of millions of outputs is hashed in bounded memory."""
     encode = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
     head = json.dumps(
         {
@@ -1136,63 +1155,81 @@ def canonical_json(columns: BundleColumns) -> str:
     )
     names = [encode(model.name) for model in columns.models]
     ids = [encode(item.id) for item in columns.items]
-    n = columns.n_outputs
-    probs_text: list[str] = ["null"] * n
-    values = columns.output_probs
-    if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
-        tokens = _python_float_tokens(values)
-    else:  # not produced by validation; json.dumps is always right
-        tokens = [json.dumps(v) for v in values.tolist()]
-    offsets = columns.probs_offsets().tolist()
-    for k in np.flatnonzero(columns.output_has_probs).tolist():
-        probs_text[k] = "[" + ",".join(tokens[offsets[k] : offsets[k + 1]]) + "]"
-    choices = ["null" if c < 0 else str(c) for c in columns.output_choice.tolist()]
-    responses = (
-        ["null" if r is None else encode(r) for r in columns.output_response]
-        if columns.output_response is not None
-        else itertools.repeat("null")
-    )
-    output_variants = _json_strings(columns.output_variant)
-    outputs = ",".join(
-        f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
-        f'"variant":{v}}}'
-        for c, i, m, p, r, v in zip(
-            choices,
-            columns.output_item.tolist(),
-            columns.output_model.tolist(),
-            probs_text,
-            responses,
-            output_variants,
-            strict=False,
+    offsets = columns.probs_offsets()
+    yield f'{head[:-1]},"outputs":['
+    for start in range(0, columns.n_outputs, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_outputs)
+        values = columns.output_probs[offsets[start] : offsets[stop]]
+        if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
+            tokens = _python_float_tokens(values)
+        else:  # not produced by validation; json.dumps is always right
+            tokens = [json.dumps(v) for v in values.tolist()]
+        local = (offsets[start : stop + 1] - offsets[start]).tolist()
+        has_probs = columns.output_has_probs[start:stop].tolist()
+        probs_text = [
+            "[" + ",".join(tokens[local[k] : local[k + 1]]) + "]" if has else "null"
+            for k, has in enumerate(has_probs)
+        ]
+        choices = ["null" if c < 0 else str(c) for c in columns.output_choice[start:stop].tolist()]
+        responses = _json_strings(_block(columns.output_response, start, stop))
+        variants = _json_strings(_block(columns.output_variant, start, stop))
+        text = ",".join(
+            f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
+            f'"variant":{v}}}'
+            for c, i, m, p, r, v in zip(
+                choices,
+                columns.output_item[start:stop].tolist(),
+                columns.output_model[start:stop].tolist(),
+                probs_text,
+                responses,
+                variants,
+                strict=False,
+            )
         )
-    )
-    raws = (
-        ["null" if r is None else encode(r) for r in columns.verdict_raw]
-        if columns.verdict_raw is not None
-        else itertools.repeat("null")
-    )
+        yield text if start == 0 else "," + text
+    yield f'],"schema_version":{encode(columns.schema_version)},"verdicts":['
     verdict_text = {-1: "null", 0: "0", 1: "1"}
-    verdict_variants = _json_strings(columns.verdict_variant)
-    verdicts = ",".join(
-        f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
-        f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
-        for j, c, i, v, r, variant in zip(
-            columns.verdict_judge.tolist(),
-            columns.verdict_candidate.tolist(),
-            columns.verdict_item.tolist(),
-            columns.verdict_value.tolist(),
-            raws,
-            verdict_variants,
-            strict=False,
+    for start in range(0, columns.n_verdicts, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_verdicts)
+        raws = _json_strings(_block(columns.verdict_raw, start, stop))
+        variants = _json_strings(_block(columns.verdict_variant, start, stop))
+        text = ",".join(
+            f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
+            f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
+            for j, c, i, v, r, variant in zip(
+                columns.verdict_judge[start:stop].tolist(),
+                columns.verdict_candidate[start:stop].tolist(),
+                columns.verdict_item[start:stop].tolist(),
+                columns.verdict_value[start:stop].tolist(),
+                raws,
+                variants,
+                strict=False,
+            )
         )
-    )
-    return (
-        f'{head[:-1]},"outputs":[{outputs}],"schema_version":{encode(columns.schema_version)},'
-        f'"verdicts":[{verdicts}]}}'
-    )
+        yield text if start == 0 else "," + text
+    yield "]}"
+
+
+def _block(values: list[Any] | None, start: int, stop: int) -> list[Any] | None:
+    return None if values is None else values[start:stop]
+
+
+def canonical_json(columns: BundleColumns) -> str:
+    """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
+
+        json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    for ``bundle = columns.to_bundle()``, written from the columns without building records
+    (probabilities formatted by orjson, the few tokens it writes differently from ``repr``
+    rewritten). The tests check it against the expression above.
+    """
+    return "".join(canonical_parts(columns))
 
 
 def columns_sha256(columns: BundleColumns) -> str:
-    """SHA-256 (hex) of `canonical_json`, UTF-8: equal to `auditor.probes.affinity.bundle_sha256` of
-    the same bundle in record form."""
-    return hashlib.sha256(canonical_json(columns).encode("utf-8")).hexdigest()
+    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to
+    `auditor.probes.affinity.bundle_sha256` of the same bundle in record form."""
+    digest = hashlib.sha256()
+    for part in canonical_parts(columns):
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()

@@ -56,10 +56,9 @@ class Hooks:
 
     def configure(self, **webhook: Any) -> WebhookSettings:
         from workers.app import configure
-        from workers.local import local_settings
 
         settings = make_settings(database_url=self.url, **webhook)
-        configure(local_settings(settings))  # a retry goes to the in-memory broker
+        configure(settings, eager=True)
         return settings.webhook
 
 

@@ -341,3 +341,12 @@ def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> 
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.schemas.columns as columns_module
+
+    document = rich_document()
+    whole = canonical_json(columns_from_document(copy.deepcopy(document)))
+    monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", 2)
+    assert canonical_json(columns_from_document(copy.deepcopy(document))) == whole

@@ -14,8 +14,7 @@ import sys
 
 from inspect_ai import Task, eval
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ModelOutput, get_model
-from inspect_ai.model import _model, _tokens
+from inspect_ai.model import ModelOutput, _model, _tokens, get_model
 from inspect_ai.scorer import choice, model_graded_qa
 from inspect_ai.solver import generate, multiple_choice
 
@@ -88,7 +87,11 @@ def main(log_dir: str) -> None:
     letters = []
     for (_, _, options, _, _), answer in zip(QUESTIONS, ANSWERS, strict=True):
         text = options[ord(answer) - ord("A")]
-        sample_options = next(s.choices for s in shuffled if s.choices and text in s.choices and sorted(s.choices) == sorted(options))
+        sample_options = next(
+            s.choices
+            for s in shuffled
+            if s.choices and text in s.choices and sorted(s.choices) == sorted(options)
+        )
         letters.append(chr(ord("A") + sample_options.index(text)))
     eval(
         Task(dataset=shuffled, solver=multiple_choice(), scorer=choice(), name="mc_shuffled"),

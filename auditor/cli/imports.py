@@ -1,8 +1,9 @@
-"""`auditor import ...`: convert evaluation logs of other tools into an evaluation bundle.
+"""`auditor import ...` and `auditor merge`: other tools' evaluation logs into a bundle.
 
 A thin shell over `auditor.importers`: each command reads the logs, writes the validated bundle
-(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints one summary line. On bad input
-it writes one ``error: <where>: <message>`` line per problem to stderr and exits 2.
+(``.json``, or ``.jsonl`` records when ``--out`` ends so) and prints what it read, what it
+skipped and why, and what it wrote. On bad input it writes one ``error: <where>: <message>``
+line per problem to stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from auditor.importers import ImportResult, import_inspect, import_lm_eval, impo
 from auditor.importers.pairwise import import_pairwise
 from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
 
-__all__ = ["import_app", "write_bundle"]
+__all__ = ["import_app", "merge", "write_bundle"]
 
 EXIT_INVALID = 2
 
@@ -118,6 +119,34 @@ def inspect(
     _run(lambda: import_inspect(paths, scorer=scorer), out)
 
 
+@import_app.command("helm")
+def helm(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="HELM run directories (run_spec.json, scenario_state.json, ...)."),
+    ],
+    out: OutOption,
+    annotation_judge: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The model of a judge HELM names by a short name in its annotations: "
+            "ANNOTATOR.SHORT=MODEL or SHORT=MODEL (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Import HELM runs: joint multiple choice as choices, separate choices as probabilities."""
+    from auditor.importers.helm import import_helm
+
+    judges: dict[str, str] = {}
+    for entry in annotation_judge or []:
+        key, sep, model = entry.partition("=")
+        if not sep or not key.strip() or not model.strip():
+            expected = "expected SHORT=MODEL or ANNOTATOR.SHORT=MODEL"
+            _fail([f"--annotation-judge: {expected}; got {entry!r}"])
+        judges[key.strip()] = model.strip()
+    _run(lambda: import_helm(run_dirs, annotation_judges=judges), out)
+
+
 def _normalization(value: str) -> Normalization:
     if value not in ("none", "sum", "softmax"):
         _fail([f"--normalize: must be none, sum or softmax; got {value!r}"])
@@ -169,3 +198,32 @@ def pairwise_table(
     or one plain choice), question, text_a, text_b. Any other column is an error.
     """
     _run(lambda: import_pairwise(file), out)
+
+
+def merge(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Bundles to merge (.json, .jsonl or Parquet), two or more.")
+    ],
+    out: OutOption,
+) -> None:
+    """Merge bundles from several sources into one; conflicting records are errors, by record."""
+    from auditor.importers.merge import merge_bundles
+
+    _run(lambda: merge_bundles(bundles), out)
+
+
+@import_app.command("table")
+def table(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV (delimiter sniffed), JSONL or Parquet tables, by suffix; answers and "
+            "verdicts may be in separate files."
+        ),
+    ],
+    out: OutOption,
+    normalize: NormalizeOption = "none",
+) -> None:
+    """Import tables as people export them (pandas, Excel, ...); columns as for `import csv`."""
+    normalization = _normalization(normalize)
+    _run(lambda: import_table(files, normalize=normalization), out)
