@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_json
 from auditor.services.schedules import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
-from auditor.services.trail import acting_as, record_event
+from auditor.services.trail import append_event
 from auditor.settings import WebhookSettings
 from auditor.storage.store import Store, new_id, utcnow
 
@@ -193,7 +193,8 @@ def record_attempt(
     outcome: str,
 ) -> None:
     """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
-    ``failed`` (gave up); the final outcomes are appended to the audit trail."""
+    ``failed`` (gave up); a final outcome is appended to the audit trail in the same
+    transaction, so whoever sees the outcome sees its trail entry."""
     now = utcnow()
     with store.session() as session, session.begin():
         row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
@@ -215,17 +216,16 @@ def record_attempt(
         row.updated_at = now
         if outcome == "delivered":
             row.delivered_at = now
-        tenant, schedule_id, body = row.tenant, row.schedule_id, row.body
-    if outcome in ("delivered", "failed"):
-        with acting_as(WORKER_ACTOR):
-            record_event(
-                store,
-                tenant=tenant,
+        if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
+            append_event(
+                session,
+                tenant=row.tenant,
                 action=f"webhook.{outcome}",
                 object_type="webhook_delivery",
                 object_id=delivery_id,
-                object_sha256=hashlib.sha256(body.encode()).hexdigest(),
-                detail={"schedule_id": schedule_id, "attempts": attempt, "status": status_code},
+                object_sha256=hashlib.sha256(row.body.encode()).hexdigest(),
+                detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
+                actor=WORKER_ACTOR,
             )
 
 
