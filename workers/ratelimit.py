@@ -66,6 +66,10 @@ class LocalBuckets:
         return (amount - level) / rate
 
 
+MAX_CONNECTIONS = 16
+"""Redis connections a process's limiter uses at most (the rest wait for one)."""
+
+
 class RedisBuckets:
     """Buckets shared by all workers through Redis."""
 
@@ -81,7 +85,12 @@ class RedisBuckets:
         self, key: str, capacity: float, amount: float, rate: float | None = None
     ) -> float:
         if self._client is None:
-            self._client = self._redis.from_url(self._url)
+            # A blocking pool: hundreds of calls waiting on the bucket at once queue for a
+            # connection instead of failing the batch with MaxConnectionsError.
+            pool = self._redis.BlockingConnectionPool.from_url(
+                self._url, max_connections=MAX_CONNECTIONS, timeout=None
+            )
+            self._client = self._redis.Redis(connection_pool=pool)
             self._script = self._client.register_script(_TAKE)
         wait = await self._script(
             keys=[f"auditor:ratelimit:{key}"],
