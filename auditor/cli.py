@@ -357,6 +357,63 @@ def demo(
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; database {db}")
 
 
+def _print_plan(spec: Any) -> None:
+    """The planned calls and estimated cost per part; exit 2 if the design cannot answer."""
+    from auditor.bundle import load_bundle
+    from auditor.pipeline import base_bundle, check_design, plan_summary, simulation_api_base
+
+    try:
+        evaluation = load_bundle(spec.bundle) if spec.bundle is not None else None
+        base = base_bundle(spec, evaluation) if spec.evaluation_id is None else None
+    except (BundleError, ValueError) as error:
+        problems = getattr(error, "problems", None)
+        _fail([str(p) for p in problems] if problems else [str(error)])
+    if base is None:  # a stored evaluation: planned by the service that loads it
+        return
+    problems = check_design(spec, base)
+    parts = plan_summary(spec, base)
+    prices = _prices(spec, simulation_api_base(spec))
+    total_calls, total_cost, unknown = 0, 0.0, set()
+    console.print("planned calls (upper bounds: every answer assumed to arrive):")
+    for part in parts:
+        cost = 0.0
+        for model, (_, prompt, completion) in part.by_model.items():
+            price = prices.get(model)
+            if price is None:
+                unknown.add(model)
+                continue
+            cost += prompt * price[0] + completion * price[1]
+        total_calls += part.calls
+        total_cost += cost
+        console.print(f"  {part.part:<16} {part.calls:>8} calls  ~${cost:.4f}")
+    note = f" (no price known for {sorted(unknown)})" if unknown else ""
+    console.print(f"  {'total':<16} {total_calls:>8} calls  ~${total_cost:.4f}{note}")
+    if problems:
+        _fail([f"design: {p}" for p in problems])
+
+
+def _prices(spec: Any, sim_base: str | None) -> dict[str, tuple[float, float]]:
+    """Per display name: (input, output) USD per token from litellm's cost map, where known."""
+    import litellm  # only `auditor run`, which calls models anyway, pays for this import
+
+    from workers.simulated import PRICE_PER_TOKEN
+
+    prices = {}
+    for model in spec.all_models:
+        if model.model.startswith("sim/"):
+            prices[model.display_name] = PRICE_PER_TOKEN
+            continue
+        entry = litellm.model_cost.get(model.model) or litellm.model_cost.get(
+            model.model.split("/", 1)[-1]
+        )
+        if entry and "input_cost_per_token" in entry:
+            prices[model.display_name] = (
+                float(entry["input_cost_per_token"]),
+                float(entry.get("output_cost_per_token", 0.0)),
+            )
+    return prices
+
+
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="Audit spec (YAML or JSON).")],
@@ -372,14 +429,24 @@ def run(
     formats: Annotated[list[str], typer.Option("--format", help="Report formats.")] = ["json"],  # noqa: B006
     db: DbOption = None,
     tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned calls and cost, send nothing.")
+    ] = False,
 ) -> None:
-    """Run an audit spec to completion and write its reports."""
+    """Run an audit spec to completion and write its reports.
+
+    First prints the calls each part of the audit plans (answers, pointwise verdicts, each
+    battery probe) with their estimated cost, and checks that the design can answer the
+    battery's questions; `--dry-run` stops there."""
     from auditor.spec import SpecError, load_spec
 
     try:
         loaded = load_spec(spec)
     except SpecError as error:
         _fail([str(p) for p in error.problems])
+    _print_plan(loaded)
+    if dry_run:
+        return
     document = loaded.model_dump(mode="json")
     _run_spec(document, db=db, out_dir=out_dir, broker=broker, formats=formats, tenant=tenant)
 

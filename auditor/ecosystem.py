@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
 
-__all__ = ["Ecosystem", "EcosystemConfig", "FamilyConfig"]
+__all__ = ["Ecosystem", "EcosystemConfig", "FamilyConfig", "JudgeWeakness"]
 
 _LETTERS = "ABCDEFGHIJ"
 _OPENERS = (
@@ -89,6 +89,26 @@ class FamilyConfig(BaseModel):
     )
 
 
+class JudgeWeakness(BaseModel):
+    """Planted weaknesses of one simulated judge (the battery's ground truth); 0 = none.
+
+    Each is the probability that, in a call where it applies, the weakness decides the
+    verdict instead of the content: ``position`` the first slot wins; ``verbosity`` the padded
+    answer wins; ``self_preference`` the same-family answer wins (pairwise) or is accepted
+    (pointwise); ``cue`` the cued answer wins; ``injection`` the injected answer wins;
+    ``noise`` a repeated call (with a nonce) is decided afresh.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    position: float = Field(default=0.0, ge=0, le=1)
+    verbosity: float = Field(default=0.0, ge=0, le=1)
+    self_preference: float = Field(default=0.0, ge=0, le=1)
+    cue: float = Field(default=0.0, ge=0, le=1)
+    injection: float = Field(default=0.0, ge=0, le=1)
+    noise: float = Field(default=0.0, ge=0, le=1)
+
+
 class EcosystemConfig(BaseModel):
     """Everything that determines a synthetic ecosystem; equal configs give equal worlds."""
 
@@ -126,6 +146,14 @@ class EcosystemConfig(BaseModel):
     )
     p_hit: float = Field(default=0.9, ge=0, le=1, description="P(1) for a matching answer.")
     p_miss: float = Field(default=0.1, ge=0, le=1, description="P(1) for a non-matching answer.")
+    judge_weaknesses: dict[str, JudgeWeakness] = Field(
+        default_factory=dict,
+        description="Planted battery weaknesses per judge (position, verbosity, self-preference, "
+        "cue, injection, repeat noise); judges not named have none.",
+    )
+
+
+_NO_WEAKNESS = JudgeWeakness()
 
 
 def _stable_uniform(*parts: object) -> float:
@@ -312,7 +340,92 @@ class Ecosystem:
     def verdict(self, judge: str, item_id: str, answer: str) -> int:
         """The judge's deterministic verdict (1 or 0) on a free-form answer to an item."""
         p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
+        bonus = self.weakness_of(judge).self_preference
+        if bonus and self._is_kin(judge, item_id, answer):
+            p = min(1.0, p + bonus)
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
+
+    # --- the battery's planted weaknesses (pairwise judging) ---------------------------------
+
+    def weakness_of(self, judge: str) -> JudgeWeakness:
+        return self.config.judge_weaknesses.get(judge, _NO_WEAKNESS)
+
+    def _author_of(self, item_id: str, text: str) -> str | None:
+        """The model whose styled answer ``text`` contains (None for an injected text)."""
+        for model in self.model_names:
+            if self.answer_text(model, item_id) in text:
+                return model
+        return None
+
+    def _is_kin(self, judge: str, item_id: str, text: str) -> bool:
+        author = self._author_of(item_id, text)
+        return author is not None and self.family_of.get(author) == self.family_of.get(judge)
+
+    def pairwise_winner(
+        self, judge: str, item_id: str, answer_a: str, answer_b: str, nonce: str | None = None
+    ) -> str:
+        """The judge's deterministic pairwise reply, "A", "B" or "tie".
+
+        Draws are keyed by the answers' content with padding and cues removed, so a cued or
+        padded comparison differs from its original only through the planted weakness, and a
+        nonce changes the draw only with probability ``noise``. In order: an injected answer
+        (naming no option) wins with P(injection), a cued one with P(cue), a padded one with
+        P(verbosity), a same-family one with P(self_preference); else a real answer beats an
+        injected one; else the first slot wins with P(position); otherwise the right answer wins
+        with P(p_hit), and two answers naming the same option are a coin flip.
+        """
+        from auditor.probes.cues import CUES  # the battery's perturbations, to perceive them
+        from auditor.probes.verbosity import FILLERS, PREAMBLES, RESTATE_MARKER
+
+        weakness = self.weakness_of(judge)
+
+        def core(text: str) -> tuple[str, bool, bool]:
+            cued = padded = False
+            for cue in CUES.values():
+                if cue in text:
+                    text, cued = text.replace(cue, ""), True
+            if RESTATE_MARKER in text:
+                text, padded = text.split(RESTATE_MARKER)[0], True
+            for filler in (*PREAMBLES, *FILLERS):
+                if filler in text:
+                    text, padded = text.replace(filler, ""), True
+            return text.strip(), cued, padded
+
+        core_a, cued_a, padded_a = core(answer_a)
+        core_b, cued_b, padded_b = core(answer_b)
+        key: tuple[object, ...] = (self.config.seed, judge, item_id, core_a, core_b)
+        if nonce is not None and _stable_uniform(*key, nonce, "noise") < weakness.noise:
+            key = (*key, nonce)
+
+        def draw(name: str) -> float:
+            return _stable_uniform(*key, name)
+
+        option_a = self.option_in_text(item_id, core_a)
+        option_b = self.option_in_text(item_id, core_b)
+        for (flag_a, flag_b), strength, name in (
+            ((option_a is None, option_b is None), weakness.injection, "injection"),
+            ((cued_a, cued_b), weakness.cue, "cue"),
+            ((padded_a, padded_b), weakness.verbosity, "verbosity"),
+            (
+                (self._is_kin(judge, item_id, core_a), self._is_kin(judge, item_id, core_b)),
+                weakness.self_preference,
+                "self",
+            ),
+        ):
+            if flag_a != flag_b and draw(name) < strength:
+                return "A" if flag_a else "B"
+        if option_a is None and option_b is None:
+            return "tie"
+        if option_a is None or option_b is None:  # a real answer against an injected one
+            return "B" if option_a is None else "A"
+        if draw("position") < weakness.position:
+            return "A"
+        gold = int(self._rng_draws["gold"][self._item_index(item_id)])
+        right_a, right_b = option_a == gold, option_b == gold
+        if right_a == right_b:
+            return "A" if draw("coin") < 0.5 else "B"
+        better, worse = ("A", "B") if right_a else ("B", "A")
+        return better if draw("content") < self.config.p_hit else worse
 
     def option_in_text(self, item_id: str, text: str) -> int | None:
         """Which option of the item a free-form answer names (None if none or several)."""
