@@ -30,9 +30,16 @@ from functools import cached_property
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, Verdict
 
-__all__ = ["Ecosystem", "EcosystemConfig", "FamilyConfig", "JudgeWeakness"]
+__all__ = [
+    "Ecosystem",
+    "EcosystemConfig",
+    "ErrorWorld",
+    "ErrorWorldConfig",
+    "FamilyConfig",
+    "JudgeWeakness",
+]
 
 _LETTERS = "ABCDEFGHIJ"
 _OPENERS = (
@@ -146,6 +153,20 @@ class EcosystemConfig(BaseModel):
     )
     p_hit: float = Field(default=0.9, ge=0, le=1, description="P(1) for a matching answer.")
     p_miss: float = Field(default=0.1, ge=0, le=1, description="P(1) for a non-matching answer.")
+    provider_trap_strength: float = Field(
+        default=0.0,
+        ge=0,
+        description="Pull of a wrong option shared by every model of one provider (logit units; "
+        "the planted same-provider error effect of Kim et al. 2025). 0 leaves the world as it "
+        "was: its draws come from a separate stream.",
+    )
+    same_provider_inflation: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Planted judge inflation d: a judge accepts an answer of a candidate from "
+        "its own provider with P(1) + d (1 - P(1)) instead of P(1).",
+    )
     judge_weaknesses: dict[str, JudgeWeakness] = Field(
         default_factory=dict,
         description="Planted battery weaknesses per judge (position, verbosity, self-preference, "
@@ -268,6 +289,11 @@ class Ecosystem:
         family_trap = draws["family_trap"][family_index]  # (models, items)
         logits += trap_strength[:, None, None] * (options[None, None, :] == family_trap[:, :, None])
         logits += cfg.own_trap_strength * (options[None, None, :] == draws["own_trap"][:, :, None])
+        if cfg.provider_trap_strength > 0:
+            provider_trap = self._provider_traps[self._provider_index]  # (models, items)
+            logits += cfg.provider_trap_strength * (
+                options[None, None, :] == provider_trap[:, :, None]
+            )
         logits = logits / cfg.temperature
         valid = options[None, :] < draws["counts"][:, None]
         logits = np.where(valid[None], logits, -np.inf)
@@ -276,6 +302,31 @@ class Ecosystem:
         probs = weights / weights.sum(axis=2, keepdims=True)
         assert probs.shape == (n_models, cfg.n_items, cfg.n_options)
         return probs
+
+    @cached_property
+    def _provider_index(self) -> np.ndarray:
+        """Provider number of each model (in order of first appearance)."""
+        providers = [self.provider_of[name] for name in self.model_names]
+        order = list(dict.fromkeys(providers))
+        return np.array([order.index(p) for p in providers])
+
+    @cached_property
+    def _provider_traps(self) -> np.ndarray:
+        """(n_providers, n_items) wrong option each provider's models are drawn to.
+
+        From a stream of its own (seeded by the config's seed), so adding it leaves every
+        other draw of the world unchanged."""
+        draws = self._rng_draws
+        rng = np.random.default_rng([self.config.seed, 0x70726F76])
+        n_providers = int(self._provider_index.max()) + 1
+        return np.stack(
+            [self._wrong_options(rng, draws["counts"], draws["gold"]) for _ in range(n_providers)]
+        )
+
+    @cached_property
+    def provider_of(self) -> dict[str, str]:
+        providers = {f.name: f.provider for f in self.config.families}
+        return {name: providers[family] for name, family in self.family_of.items()}
 
     @cached_property
     def choices(self) -> np.ndarray:
@@ -337,12 +388,36 @@ class Ecosystem:
         s = self.affinity_of(judge)
         return (1.0 - s) * truth + s * own
 
+    def _inflated(self, judge: str, candidate: str | None, p: float) -> float:
+        d = self.config.same_provider_inflation
+        if d == 0 or candidate is None or self.provider_of[candidate] != self.provider_of[judge]:
+            return p
+        return p + d * (1.0 - p)
+
+    def candidate_of(self, item_id: str, answer: str) -> str | None:
+        """The model whose free-form answer to the item is ``answer`` (styles are unique per
+        model), None if no model wrote it."""
+        return self._answers_of_item(self._item_index(item_id)).get(answer)
+
+    def _answers_of_item(self, x: int) -> dict[str, str]:
+        cache = self._answer_cache
+        if x not in cache:
+            item_id = self.items[x].id
+            cache[x] = {self.answer_text(m, item_id): m for m in self.model_names}
+        return cache[x]
+
+    @cached_property
+    def _answer_cache(self) -> dict[int, dict[str, str]]:
+        return {}
+
     def verdict(self, judge: str, item_id: str, answer: str) -> int:
         """The judge's deterministic verdict (1 or 0) on a free-form answer to an item."""
         p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
         bonus = self.weakness_of(judge).self_preference
         if bonus and self._is_kin(judge, item_id, answer):
             p = min(1.0, p + bonus)
+        if self.config.same_provider_inflation > 0:
+            p = self._inflated(judge, self.candidate_of(item_id, answer), p)
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
 
     # --- the battery's planted weaknesses (pairwise judging) ---------------------------------
@@ -427,6 +502,46 @@ class Ecosystem:
         better, worse = ("A", "B") if right_a else ("B", "A")
         return better if draw("content") < self.config.p_hit else worse
 
+    def verdict_array(self, judges: list[str], candidates: list[str]) -> np.ndarray:
+        """(judges, candidates, items) verdicts, equal to `verdict` on each candidate's own
+        answer text, with the probabilities vectorized (only the keyed uniforms loop)."""
+        cfg = self.config
+        judge_rows = np.array([self._model_index(j) for j in judges], dtype=np.int64)
+        candidate_rows = np.array([self._model_index(c) for c in candidates], dtype=np.int64)
+        gold = self._rng_draws["gold"]
+        answered = self.choices[candidate_rows]  # (candidates, items)
+        truth = np.where(answered == gold[None, :], cfg.p_hit, cfg.p_miss)[None, :, :]
+        judge_choice = self.choices[judge_rows][:, None, :]
+        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, cfg.p_miss)
+        strength = np.array([self.affinity_of(j) for j in judges])[:, None, None]
+        p = (1.0 - strength) * truth + strength * own
+        bonus = np.array([self.weakness_of(j).self_preference for j in judges])[:, None, None]
+        if bonus.any():  # the planted self-preference, as `verdict` applies it
+            kin = np.array(
+                [[self.family_of[j] == self.family_of[c] for c in candidates] for j in judges]
+            )[:, :, None]
+            p = np.where(kin, np.minimum(1.0, p + bonus), p)
+        if cfg.same_provider_inflation > 0:
+            same = np.array(
+                [[self.provider_of[j] == self.provider_of[c] for c in candidates] for j in judges]
+            )[:, :, None]
+            p = np.where(same, p + cfg.same_provider_inflation * (1.0 - p), p)
+        item_ids = [item.id for item in self.items]
+        texts = [[self.answer_text(c, x) for x in item_ids] for c in candidates]
+        uniform = np.array(
+            [
+                [
+                    [
+                        _stable_uniform(cfg.seed, j, x, text)
+                        for x, text in zip(item_ids, row, strict=True)
+                    ]
+                    for row in texts
+                ]
+                for j in judges
+            ]
+        ).reshape(p.shape)
+        return (uniform < p).astype(np.int8)
+
     def option_in_text(self, item_id: str, text: str) -> int | None:
         """Which option of the item a free-form answer names (None if none or several)."""
         item = self.items[self._item_index(item_id)]
@@ -467,17 +582,213 @@ class Ecosystem:
         ]
         verdicts = []
         if with_verdicts:
-            for judge in self.judge_names:
-                for candidate in candidates:
-                    for item in self.items:
-                        answer = self.answer_text(candidate, item.id)
+            judged = self.verdict_array(list(self.judge_names), candidates)
+            for j, judge in enumerate(self.judge_names):
+                for c, candidate in enumerate(candidates):
+                    for x, item in enumerate(self.items):
                         verdicts.append(
                             Verdict(
                                 judge=judge,
                                 candidate=candidate,
                                 item=item.id,
-                                verdict=self.verdict(judge, item.id, answer),  # type: ignore[arg-type]
+                                verdict=int(judged[j, c, x]),  # type: ignore[arg-type]
                                 raw=None,
                             )
                         )
         return Bundle(items=self.items, models=self.models, outputs=outputs, verdicts=verdicts)
+
+
+# --- a world with an exactly known error-agreement structure (Kim et al. 2025) -----------------
+
+
+class ErrorWorldConfig(BaseModel):
+    """A choice-only world whose both-wrong agreement by pair type is known in closed form.
+
+    Model m answers item x correctly with probability sigmoid(ability_m - difficulty_x). A wrong
+    answer is model m's own trap with probability r_m (r_m ~ U(own_pull_range), a model-level
+    random effect), else its family's trap with probability ``family_pull``, else its provider's
+    trap with probability ``provider_pull``, else a uniformly drawn wrong option. Traps are
+    uniform over an item's wrong options, independent across items and across models, families
+    and providers. Which wrong option is chosen does not depend on accuracy, so the population
+    regression of Kim et al. has zero accuracy coefficients and the type effects of
+    `ErrorWorld.true_effects`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = Field(default=0, description="Seed of every draw.")
+    n_items: int = Field(default=2000, ge=1, description="Items.")
+    n_options: int = Field(default=4, ge=3, le=10, description="Options per item.")
+    n_providers: int = Field(default=4, ge=1, description="Providers.")
+    families_per_provider: int = Field(default=2, ge=1, description="Families per provider.")
+    models_per_family: int = Field(default=2, ge=1, description="Models per family.")
+    ability_range: tuple[float, float] = Field(default=(-0.5, 1.5), description="Abilities.")
+    own_pull_range: tuple[float, float] = Field(
+        default=(0.0, 0.4), description="Range of each model's pull r_m to its own trap."
+    )
+    family_pull: float = Field(default=0.3, ge=0, le=1, description="Pull to the family trap.")
+    provider_pull: float = Field(
+        default=0.2, ge=0, le=1, description="Pull to the provider trap (0 = no provider effect)."
+    )
+
+
+def _mixture_agreement(
+    n_wrong: int, shared_family: bool, shared_provider: bool, q_f: float, q_p: float
+) -> float:
+    """E over uniform traps of sum_o Q_a(o) Q_b(o), Q = q_f d_F + (1-q_f) q_p d_T + rest uniform.
+
+    Exact enumeration of the traps of the two models (at most four independent uniform draws
+    over the n_wrong wrong options)."""
+    rest = (1.0 - q_f) * (1.0 - q_p) / n_wrong
+    traps = np.arange(n_wrong)
+    # Trap slots: F_a, T_a, F_b, T_b; shared slots reuse the same draw.
+    slots = ["Fa", "Ta", "Fa" if shared_family else "Fb", "Ta" if shared_provider else "Tb"]
+    names = sorted(set(slots))
+    grids = np.meshgrid(*[traps] * len(names), indexing="ij")
+    value = {name: grid.reshape(-1) for name, grid in zip(names, grids, strict=True)}
+    onehot = np.eye(n_wrong)
+
+    def q(f: str, t: str) -> np.ndarray:
+        return q_f * onehot[value[f]] + (1 - q_f) * q_p * onehot[value[t]] + rest
+
+    qa, qb = q(slots[0], slots[1]), q(slots[2], slots[3])
+    return float(np.mean(np.sum(qa * qb, axis=1)))
+
+
+@dataclass(frozen=True, eq=False)
+class ErrorWorld:
+    """The realized `ErrorWorldConfig`: choices of every model on every item (vectorized)."""
+
+    config: ErrorWorldConfig
+
+    @cached_property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(f"p{p}-f{f}-m{m}" for p, f, m in self._structure)
+
+    @cached_property
+    def _structure(self) -> list[tuple[int, int, int]]:
+        cfg = self.config
+        return [
+            (p, f, m)
+            for p in range(cfg.n_providers)
+            for f in range(cfg.families_per_provider)
+            for m in range(cfg.models_per_family)
+        ]
+
+    @cached_property
+    def provider(self) -> tuple[str, ...]:
+        return tuple(f"provider{p}" for p, _, _ in self._structure)
+
+    @cached_property
+    def family(self) -> tuple[str, ...]:
+        return tuple(f"family{p}.{f}" for p, f, _ in self._structure)
+
+    @cached_property
+    def _draws(self) -> dict[str, np.ndarray]:
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        n_models, n_items, k = len(self._structure), cfg.n_items, cfg.n_options
+        n_wrong = k - 1
+        provider = np.array([p for p, _, _ in self._structure])
+        family = np.array([p * cfg.families_per_provider + f for p, f, _ in self._structure])
+        ability = rng.uniform(*cfg.ability_range, n_models)
+        own_pull = rng.uniform(*cfg.own_pull_range, n_models)
+        difficulty = rng.normal(0.0, 1.0, n_items)
+        gold = rng.integers(0, k, n_items)
+        correct = rng.random((n_models, n_items)) < 1.0 / (
+            1.0 + np.exp(-(ability[:, None] - difficulty[None, :]))
+        )
+        # Traps as wrong-option ranks 0..n_wrong-1, mapped to options past the gold at the end.
+        family_trap = rng.integers(0, n_wrong, (int(family.max()) + 1, n_items))
+        provider_trap = rng.integers(0, n_wrong, (cfg.n_providers, n_items))
+        own_trap = rng.integers(0, n_wrong, (n_models, n_items))
+        uniform = rng.integers(0, n_wrong, (n_models, n_items))
+        u = rng.random((3, n_models, n_items))
+        wrong_rank = np.where(
+            u[0] < own_pull[:, None],
+            own_trap,
+            np.where(
+                u[1] < cfg.family_pull,
+                family_trap[family],
+                np.where(u[2] < cfg.provider_pull, provider_trap[provider], uniform),
+            ),
+        )
+        wrong_option = (gold[None, :] + 1 + wrong_rank) % k
+        choice = np.where(correct, gold[None, :], wrong_option)
+        return {"choice": choice, "gold": gold, "ability": ability, "own_pull": own_pull}
+
+    @property
+    def choices(self) -> np.ndarray:
+        """(n_models, n_items) chosen option."""
+        return self._draws["choice"]
+
+    @property
+    def gold(self) -> np.ndarray:
+        return self._draws["gold"]
+
+    def true_effects(self) -> dict[str, float]:
+        """Population coefficients of the pair regression (agreement units).
+
+        With s = E[(1 - r_a)(1 - r_b)] = (1 - E r)^2 and c_t the trap-mixture agreement of pair
+        type t, E[agreement] = 1/w + s (c_t - 1/w) (w = wrong options): own traps are uniform
+        and independent of everything else, so they agree with anything at rate 1/w.
+        """
+        cfg = self.config
+        w = cfg.n_options - 1
+        mean_r = sum(cfg.own_pull_range) / 2.0
+        s = (1.0 - mean_r) ** 2
+
+        def expected(shared_family: bool, shared_provider: bool) -> float:
+            c = _mixture_agreement(
+                w, shared_family, shared_provider, cfg.family_pull, cfg.provider_pull
+            )
+            return 1.0 / w + s * (c - 1.0 / w)
+
+        other = expected(False, False)
+        same_provider = expected(False, True)
+        same_family = expected(True, True)
+        return {
+            "intercept": other,
+            "same_provider": same_provider - other,
+            "same_family": same_family - same_provider,
+            "acc_mean": 0.0,
+            "acc_product": 0.0,
+        }
+
+    def response_matrix(self) -> ResponseMatrix:
+        """The choices as a discrete-only `ResponseMatrix` (what the bundle would give, fast)."""
+        cfg = self.config
+        n_models, n_items, k = len(self.model_names), cfg.n_items, cfg.n_options
+        offsets = np.arange(n_items + 1, dtype=np.int64) * k
+        probs = np.zeros((n_models, n_items * k))
+        rows = np.repeat(np.arange(n_models), n_items)
+        probs[rows, (offsets[:-1][None, :] + self.choices).reshape(-1)] = 1.0
+        return ResponseMatrix(
+            models=self.model_names,
+            items=tuple(f"e{x:05d}" for x in range(n_items)),
+            offsets=offsets,
+            gold=self.gold.astype(np.int64),
+            probs=probs,
+            choice=self.choices.astype(np.int64),
+            present=np.ones((n_models, n_items), dtype=bool),
+            probabilistic=np.zeros(n_models, dtype=bool),
+        )
+
+    def bundle(self) -> Bundle:
+        """The world as a choice-only bundle (items with gold, models with provider and family)."""
+        cfg = self.config
+        letters = _LETTERS[: cfg.n_options]
+        items = [
+            Item(id=f"e{x:05d}", question=f"Item {x}", options=list(letters), gold=int(g))
+            for x, g in enumerate(self.gold)
+        ]
+        models = [
+            ModelInfo(name=name, provider=p, family=f)
+            for name, p, f in zip(self.model_names, self.provider, self.family, strict=True)
+        ]
+        outputs = [
+            Output(model=name, item=items[x].id, choice=int(self.choices[m, x]))
+            for m, name in enumerate(self.model_names)
+            for x in range(cfg.n_items)
+        ]
+        return Bundle(items=items, models=models, outputs=outputs)

@@ -31,7 +31,7 @@ from auditor.prompts import (
     pairwise_messages,
     parse_mcq,
     parse_pairwise,
-    parse_verdict,
+    read_verdict,
 )
 from auditor.schemas.candidates import PlannedComparison
 from auditor.spec import AuditSpec, ModelSpec
@@ -39,6 +39,7 @@ from auditor.spec import AuditSpec, ModelSpec
 __all__ = [
     "Call",
     "CallKind",
+    "MissingVerdicts",
     "assemble_bundle",
     "base_bundle",
     "battery_plan",
@@ -46,9 +47,11 @@ __all__ = [
     "check_design",
     "collect_calls",
     "comparison_calls",
+    "fan_out_verdicts",
     "judge_calls",
     "plan_summary",
     "read_reply",
+    "reading_notes",
     "simulation_api_base",
 ]
 
@@ -195,6 +198,9 @@ def judge_calls(
                     messages,
                     temperature=spec.sampling.temperature,
                     max_tokens=spec.sampling.verdict_max_tokens,
+                    # the first token's P("1") is the graded verdict (prompts.read_verdict)
+                    logprobs=True,
+                    top_logprobs=spec.sampling.top_logprobs,
                 )
                 calls.append(
                     Call(call_key(tenant, request), "judge", judge_name, item_id, name, request)
@@ -364,17 +370,32 @@ def comparison_calls(
 def read_reply(
     kind: CallKind, text: str | None, top_logprobs: list[tuple[str, float]] | None, n_options: int
 ) -> dict[str, Any]:
-    """The parsed form of a reply, as stored with the call."""
+    """The parsed form of a reply, as stored with the call. The raw first-token
+    log-probabilities are kept beside what was read from them (``top_logprobs``)."""
+    raw = [[token, logprob] for token, logprob in top_logprobs] if top_logprobs else None
     if kind == "mcq":
         reading = parse_mcq(text, top_logprobs, n_options)
-        return {"choice": reading.choice, "probs": reading.probs, "reason": reading.reason}
+        return {
+            "choice": reading.choice,
+            "probs": reading.probs,
+            "reason": reading.reason,
+            "letter_mass": reading.letter_mass,
+            "top_logprobs": raw,
+        }
     if kind == "answer":
         return {"response": text or ""}
     if kind == "compare":
         pairwise = parse_pairwise(text)
         return {"winner": pairwise.winner, "reason": pairwise.reason}
-    verdict = parse_verdict(text)
-    return {"verdict": verdict.verdict, "reason": verdict.reason}
+    verdict = read_verdict(text, top_logprobs)
+    return {
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "rule": verdict.rule,
+        "p_one": verdict.p_one,
+        "verdict_mass": verdict.mass,
+        "top_logprobs": raw,
+    }
 
 
 @dataclass(frozen=True)
@@ -388,6 +409,55 @@ class CallOutcome:
     status: str
     text: str | None
     parsed: dict[str, Any] | None
+    key: str = ""
+    error: str | None = None
+
+
+class MissingVerdicts(ValueError):
+    """Planned judge calls with no outcome and no recorded reason: the analysis must not run."""
+
+
+def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -> list[CallOutcome]:
+    """One judge outcome per planned (judge, candidate, item).
+
+    Candidates whose answers to an item are the same text share one judge call (its key hashes
+    the request, and the request holds the answer, not who gave it); that call's reply stands
+    for every candidate it was planned for. Raises `MissingVerdicts` when a planned call has no
+    stored outcome or is still pending (a failed call is an outcome: its error is the reason).
+
+    >>> a, b = (Call("k", "judge", "j", "q1", c, {}) for c in "ab")
+    >>> done = CallOutcome("judge", "j", "q1", "a", "done", "1", {"verdict": 1}, key="k")
+    >>> [o.candidate for o in fan_out_verdicts([a, b], [done])]
+    ['a', 'b']
+    """
+    by_key = {o.key: o for o in outcomes if o.kind == "judge"}
+    fanned = []
+    missing = []
+    for call in planned:
+        outcome = by_key.get(call.key)
+        if outcome is None or outcome.status not in ("done", "failed"):
+            missing.append(call)
+            continue
+        fanned.append(
+            CallOutcome(
+                kind="judge",
+                model=call.model,
+                item=call.item,
+                candidate=call.candidate,
+                status=outcome.status,
+                text=outcome.text,
+                parsed=outcome.parsed,
+                key=call.key,
+                error=outcome.error,
+            )
+        )
+    if missing:
+        shown = ", ".join(f"{c.model} on {c.candidate} for {c.item}" for c in missing[:5])
+        raise MissingVerdicts(
+            f"{len(missing)} planned verdicts are missing without a recorded reason "
+            f"(e.g. {shown}); the analysis would misstate coverage"
+        )
+    return fanned
 
 
 def answers_of(base: Bundle, outcomes: Iterable[CallOutcome]) -> dict[tuple[str, str], str]:
@@ -489,3 +559,43 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         verdicts=verdicts,
         comparisons=comparisons,
     )
+
+
+def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
+    """What the report says about how replies were read: which rule read how many verdicts
+    (`prompts.VERDICT_RULES`), how many were unreadable, and how many multiple-choice replies
+    kept only their discrete answer because the option letters held too little probability
+    (`prompts.MIN_LETTER_MASS`)."""
+    from auditor.prompts import MIN_LETTER_MASS, VERDICT_RULES
+
+    notes = []
+    verdicts = [o for o in outcomes if o.kind == "judge" and o.status == "done" and o.parsed]
+    if verdicts:
+        rules = {rule: 0 for rule in VERDICT_RULES}
+        unreadable = 0
+        for outcome in verdicts:
+            rule = (outcome.parsed or {}).get("rule")
+            if (outcome.parsed or {}).get("verdict") is None:
+                unreadable += 1
+            elif rule in rules:
+                rules[rule] += 1
+        read = ", ".join(f"{count} by {rule}" for rule, count in rules.items() if count)
+        notes.append(
+            f"Judge replies: {len(verdicts) - unreadable} of {len(verdicts)} read ({read or 'none'}"
+            f"); {unreadable} unreadable. See the documentation of prompts.VERDICT_RULES."
+        )
+    fallback = sum(
+        1
+        for o in outcomes
+        if o.kind == "mcq"
+        and o.status == "done"
+        and (o.parsed or {}).get("letter_mass") is not None
+        and (o.parsed or {}).get("probs") is None
+    )
+    if fallback:
+        notes.append(
+            f"{fallback} multiple-choice replies put less than {MIN_LETTER_MASS:.0%} of the "
+            "first token's probability on the option letters: their discrete answer was used, "
+            "not a probability distribution (the raw log-probabilities are stored)."
+        )
+    return notes

@@ -12,8 +12,17 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field
 
 from auditor.bundle import Bundle, load_bundle, validate_bundle
-from auditor.governance import annotate_scheduled_result, record_audit_started
-from auditor.pipeline import CallKind, CallOutcome, answers_of, assemble_bundle, base_bundle
+from auditor.governance import annotate_scheduled_result, call_scope, record_audit_started
+from auditor.pipeline import (
+    CallKind,
+    CallOutcome,
+    answers_of,
+    assemble_bundle,
+    base_bundle,
+    fan_out_verdicts,
+    judge_calls,
+    reading_notes,
+)
 from auditor.results import AffinityReport
 from auditor.spec import AuditSpec
 from auditor.storage import AuditRow, Store
@@ -136,6 +145,8 @@ def outcomes_of(store: Store, audit_id: str, kind: str | None = None) -> list[Ca
             status=row.status,
             text=row.text,
             parsed=row.parsed,
+            key=row.key,
+            error=row.error,
         )
         for row in store.calls_of(audit_id, stage=kind)
     ]
@@ -151,6 +162,10 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
 
     spec, base = load_base(store, audit)
     outcomes = outcomes_of(store, audit.id)
+    # Every planned verdict, one per (judge, candidate, item), even where candidates' equal
+    # answers shared one call; a planned verdict with no outcome stops the analysis here.
+    planned = judge_calls(spec, call_scope(store, audit), base, answers_of(base, outcomes))
+    outcomes = [o for o in outcomes if o.kind != "judge"] + fan_out_verdicts(planned, outcomes)
     bundle = validate_bundle(assemble_bundle(spec, base, outcomes))
     template = spec.judge_prompt.resolve()
     provenance = {
@@ -183,6 +198,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
             f"{unparseable_mcq} multiple-choice replies named no option and were left "
             "out (the model has no answer on those items)."
         )
+    notes.extend(reading_notes(outcomes))
     for failure in audit.failures:
         notes.append(f"Model {failure.get('model')} failed for good: {failure.get('reason')}")
     if audit.budget_exhausted:

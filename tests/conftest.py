@@ -1,73 +1,7 @@
-"""Shared fixtures: simulation specs and in-process audits on real storage."""
+"""Shared by both lanes: nothing that needs a service (the unit lane never imports redis)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-from tests.support import postgres_database
-
-
-def small_spec(
-    *,
-    seed: int = 3,
-    n_items: int = 40,
-    sizes: int = 3,
-    families: tuple[str, ...] = ("atlas", "boreal", "cygnus"),
-    affinity: dict[str, float] | None = None,
-    provider: dict[str, Any] | None = None,
-    analysis: dict[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A small simulated audit: every family's first model judges everyone else."""
-    judges = [f"{family}-1" for family in families]
-    spec: dict[str, Any] = {
-        "name": "test audit",
-        "simulation": {
-            "seed": seed,
-            "n_items": n_items,
-            "families": [{"name": f, "size": sizes, "trap_strength": 2.5} for f in families],
-            "judges": judges,
-            "judge_affinity": affinity or {},
-            "p_hit": 0.95,
-            "p_miss": 0.05,
-        },
-        "judges": [{"model": f"sim/{j}", "name": j, "family": j.split("-")[0]} for j in judges],
-        "candidates": [
-            {"model": f"sim/{f}-{k}", "name": f"{f}-{k}", "family": f}
-            for f in families
-            for k in range(2, sizes + 1)
-        ],
-        "analysis": {
-            "n_bootstrap": 200,
-            "n_permutations": 200,
-            "min_candidates": 4,
-            **(analysis or {}),
-        },
-    }
-    if provider is not None:
-        spec["simulated_provider"] = provider
-    spec.update(extra)
-    return spec
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each storage test runs on a SQLite file and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'auditor.sqlite'}"
-    else:
-        with postgres_database() as url:
-            yield url

@@ -8,6 +8,7 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 from __future__ import annotations
 
 from auditor.probes import (
+    correlated_errors,
     cues,
     human_agreement,
     injection,
@@ -28,6 +29,7 @@ REGISTRY: tuple[Probe, ...] = (
     injection.PROBE,
     repeat.PROBE,
     human_agreement.PROBE,
+    correlated_errors.PROBE,
 )
 """Every probe, in report order. Filled by the probe modules' instances."""
 

@@ -14,8 +14,10 @@ Both accuracy terms are symmetric in (a, b), so the order of a pair cannot chang
 When every model's parameter count is known, two symmetric size terms enter:
 ``log_params_mean = (log10 p_a + log10 p_b) / 2`` and ``log_params_diff = |log10 p_a - log10 p_b|``.
 Pairs are not independent (each model appears in many), so standard errors are cluster-robust
-(`auditor.stats.cluster_ols`): two-way by the two models of the pair (Cameron, Gelbach & Miller
-2011, as statsmodels' ``cov_type="cluster"`` with both model indices) or dyadic.
+(`auditor.stats.cluster_ols`): by default dyadic-conservative with t(G - 1) inference (correct
+size on the planted-truth worlds; see that module), or two-way by the two models of the pair
+(Cameron, Gelbach & Miller 2011, equal to statsmodels' ``cov_type="cluster"`` with both model
+indices), or dyadic.
 
 Pairs with no item both got wrong have no agreement: they are left out and counted. Models
 whose provider (or, if the family term is used, family) is unknown are left out with their
@@ -165,8 +167,8 @@ def pair_design(
 def pair_regression(
     design: PairDesign,
     *,
-    clustering: ClusterKind = "two-way",
-    use_t: bool = False,
+    clustering: ClusterKind = "dyadic-conservative",
+    use_t: bool = True,
     alpha: float = 0.05,
 ) -> PairRegression:
     """Fit the pair regression with cluster-robust SEs (clusters: the two models of a pair)."""

@@ -65,6 +65,25 @@ def test_dyadic_equals_direct_double_sum() -> None:
     np.testing.assert_allclose(fit.cov, bread @ meat @ bread, rtol=1e-10, atol=1e-14)
 
 
+def test_dyadic_conservative_adds_each_pairs_own_term_once_more() -> None:
+    y, design, groups = _pair_data(2, n_models=10)
+    dyadic = cluster_ols(y, design, groups, ["a", "b", "c"], clustering="dyadic")
+    conservative = cluster_ols(y, design, groups, ["a", "b", "c"], clustering="dyadic-conservative")
+    n, k = design.shape
+    bread = np.linalg.inv(design.T @ design)
+    beta = bread @ design.T @ y
+    scores = design * (y - design @ beta)[:, None]
+    extra = bread @ (scores.T @ scores) @ bread * 10 / 9 * (n - 1) / (n - k)
+    assert not conservative.psd_adjusted
+    if not dyadic.psd_adjusted:
+        np.testing.assert_allclose(conservative.cov, dyadic.cov + extra, rtol=1e-10)
+    # Invariant to the order of the models (unlike the two-way estimator on unordered pairs).
+    relabel = np.random.default_rng(0).permutation(10)
+    swapped = np.sort(relabel[groups], axis=1)
+    again = cluster_ols(y, design, swapped, ["a", "b", "c"], clustering="dyadic-conservative")
+    np.testing.assert_allclose(again.se, conservative.se, rtol=1e-12)
+
+
 def test_rank_deficient_design_names_the_term() -> None:
     y, design, groups = _pair_data(0)
     design = np.column_stack([design, 2 * design[:, 1]])

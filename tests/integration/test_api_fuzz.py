@@ -37,7 +37,7 @@ from auditor.auth import create_key
 from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.services import finalize_audit
 from auditor.storage import utcnow
-from tests.support import postgres_database
+from tests.support.services import postgres_database
 
 CHECKS = [
     not_a_server_error,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from auditor.api.settings import ApiSettings
 from auditor.cli import app as cli_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 REQUIRED_SERVICES = {"api", "worker", "beat", "redis", "postgres"}

@@ -6,89 +6,18 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from auditor.affinity import analyze
-from auditor.ecosystem import Ecosystem
-from auditor.results import AffinityReport
-from auditor.services import audit_status, submit_audit
-from auditor.settings import Settings
-from auditor.spec import parse_spec
-from auditor.storage import Store
-from tests.conftest import small_spec
-from workers.local import run_local
-
-
-def run_audit(url: str, spec: dict[str, Any], **settings: Any) -> tuple[Store, str]:
-    store = Store(url)
-    store.migrate()
-    audit, created = submit_audit(store, parse_spec(spec), tenant="t1")
-    assert created
-    options = {
-        "database_url": url,
-        "batch_size": 64,
-        "retry_base_delay": 0.001,
-        "retry_max_delay": 0.01,
-        **settings,
-    }
-    run_local(Settings(**options), audit.id)
-    return store, audit.id
-
-
-def report_of(store: Store, audit_id: str) -> AffinityReport:
-    document = store.get_result(audit_id)
-    assert document is not None, audit_status(store, store.get_audit(audit_id)).model_dump()
-    return AffinityReport.model_validate(document)
-
-
-def ledger_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def world_report(spec: dict[str, Any]) -> AffinityReport:
-    """Reference: the analysis of the simulated world's own bundle (no pipeline at all)."""
-    parsed = parse_spec(spec)
-    assert parsed.simulation is not None
-    return analyze(Ecosystem(parsed.simulation).bundle(), parsed.analysis)
-
-
-def assert_same_numbers(ours: AffinityReport, reference: AffinityReport) -> None:
-    theirs = {(p.judge, p.candidate): p for p in reference.pairs}
-    compared = 0
-    for pair in ours.pairs:
-        other = theirs[(pair.judge, pair.candidate)]
-        assert pair.judgment_score == pytest.approx(other.judgment_score, abs=1e-12)
-        assert pair.accuracy == pytest.approx(other.accuracy, abs=1e-12)
-        assert pair.capa == pytest.approx(other.capa, abs=1e-9)
-        assert (pair.n_valid, pair.n_invalid) == (other.n_valid, other.n_invalid)
-        compared += 1
-    assert compared == len(ours.pairs) > 0
-    reference_judges = {j.judge: j for j in reference.judges}
-    for judge in ours.judges:
-        other = reference_judges[judge.judge]
-        assert judge.partial_r == pytest.approx(other.partial_r, abs=1e-9)
-        assert judge.p_value == pytest.approx(other.p_value, rel=1e-6)
-        assert judge.flagged == other.flagged
-
-
-def test_audit_reproduces_the_simulated_world_on_sqlite_and_postgresql(
-    database_url: str, tmp_path: Path
-) -> None:
-    spec = small_spec(affinity={"atlas-1": 0.8}, provider={"ledger": str(tmp_path / "ledger.txt")})
-    store, audit_id = run_audit(database_url, spec)
-    status = audit_status(store, store.get_audit(audit_id))
-    assert status.status == "succeeded" and status.stage == "done"
-    # 9 models x 40 items MCQ and free-form; 3 judges x 8 other models x 40 items verdicts
-    assert {k: (v.done, v.failed, v.pending) for k, v in status.progress.items()} == {
-        "mcq": (360, 0, 0),
-        "answer": (360, 0, 0),
-        "judge": (960, 0, 0),
-    }
-    assert status.cost_usd > 0
-    assert len(ledger_lines(tmp_path / "ledger.txt")) == 360 + 360 + 960
-    assert_same_numbers(report_of(store, audit_id), world_report(spec))
+from auditor.services import audit_status
+from tests.support.pipeline import (
+    assert_same_numbers,
+    ledger_lines,
+    report_of,
+    run_audit,
+    world_report,
+)
+from tests.support.specs import small_spec
 
 
 def test_rerun_makes_no_provider_call_for_stored_results(tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ from auditor.settings import Settings
 from auditor.spec import parse_spec
 from auditor.storage import Store, utcnow
 from auditor.trail import acting_as, list_events, verify_store
-from tests.conftest import small_spec
-from tests.test_api import RecordingDispatcher, evaluation_spec, world_bundle
-from tests.test_webhooks import Receiver, assert_signed
+from tests.support.api import RecordingDispatcher, evaluation_spec, world_bundle
+from tests.support.specs import small_spec
+from tests.support.webhooks import Receiver, assert_signed
 
 runner = CliRunner()
 HOURLY = "0 * * * *"

@@ -20,8 +20,8 @@ from auditor.results import AffinityReport
 from auditor.services import TERMINAL_STATUSES, audit_status, submit_audit
 from auditor.spec import parse_spec
 from auditor.storage import Store
-from tests.conftest import small_spec
-from tests.support import (
+from tests.support.pipeline import report_of, run_audit
+from tests.support.services import (
     RedisServer,
     beat_process,
     postgres_database,
@@ -29,7 +29,7 @@ from tests.support import (
     service_env,
     worker_process,
 )
-from tests.test_pipeline import report_of, run_audit
+from tests.support.specs import small_spec
 
 pytestmark = pytest.mark.services
 

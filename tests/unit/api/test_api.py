@@ -8,14 +8,9 @@ subprocesses on the local Redis and PostgreSQL.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,87 +25,27 @@ from auditor.api.ingest import ROWS_PER_CHUNK, StreamImporter
 from auditor.api.settings import ApiSettings
 from auditor.auth import create_key, revoke_key
 from auditor.bundle import Bundle, BundleError
-from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.pipeline import answers_of, judge_calls
 from auditor.prompts import ANSWER_DELIMITER, BUILTIN_JUDGE_TEMPLATES
 from auditor.services import finalize_audit, load_base
 from auditor.storage import CallResult, ItemRow, OutputRow, PlannedCall, Store, utcnow
-from tests.support import (
-    ServiceProcess,
-    postgres_database,
-    redis_databases,
-    service_env,
-    worker_process,
+from tests.support.api import (
+    JUDGES,
+    PROVIDER_SECRET,
+    SIMULATION_SPEC,
+    RecordingDispatcher,
+    evaluation_spec,
+    jsonl,
+    metric_value,
+    world_bundle,
 )
-
-PROVIDER_SECRET = "sk-test-4f9b2c7d1e8a6b3c5d7e9f0a1b2c3d4e"
-"""Set as OPENAI_API_KEY in the server's environment; no response may ever contain it."""
 
 MAX_BODY = 200_000
 MAX_STREAM = 3_000_000
 
-FAMILIES = [{"name": "atlas", "size": 3}, {"name": "boreal", "size": 3}]
-JUDGES = ["atlas-1", "boreal-1"]
-CANDIDATES = ["atlas-2", "atlas-3", "boreal-2", "boreal-3"]
-ANALYSIS = {"n_bootstrap": 200, "n_permutations": 200, "min_candidates": 4}
-SIMULATION_SPEC: dict[str, Any] = {
-    "name": "simulated",
-    "simulation": {"seed": 1, "n_items": 20, "families": FAMILIES, "judges": JUDGES},
-    "judges": [{"model": f"sim/{j}", "name": j} for j in JUDGES],
-    "candidates": [{"model": f"sim/{c}", "name": c} for c in CANDIDATES],
-    "analysis": ANALYSIS,
-}
-
-
-def world_bundle(*, seed: int = 2, n_items: int = 20, with_verdicts: bool = True) -> Bundle:
-    """A complete evaluation (every output, answer and verdict) from a simulated world."""
-    config = EcosystemConfig.model_validate(
-        {"seed": seed, "n_items": n_items, "families": FAMILIES, "judges": JUDGES}
-    )
-    return Ecosystem(config).bundle(with_verdicts=with_verdicts)
-
-
-def evaluation_spec(evaluation_id: str) -> dict[str, Any]:
-    """An audit of a stored evaluation. The models are never called when the evaluation
-    already holds every output and verdict."""
-    return {
-        "name": "stored evaluation",
-        "evaluation_id": evaluation_id,
-        "judges": [{"model": f"openai/judge-{j}", "name": j} for j in JUDGES],
-        "candidates": [{"model": f"openai/cand-{c}", "name": c} for c in CANDIDATES],
-        "analysis": ANALYSIS,
-    }
-
-
-def jsonl(bundle: Bundle) -> bytes:
-    records: list[dict[str, Any]] = [{"kind": "header", "schema_version": "1.0"}]
-    for kind, values in (
-        ("item", bundle.items),
-        ("model", bundle.models),
-        ("output", bundle.outputs),
-        ("verdict", bundle.verdicts),
-    ):
-        records.extend({"kind": kind, **v.model_dump(exclude_none=True)} for v in values)
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
 
 def bundle_json(bundle: Bundle) -> dict[str, Any]:
     return bundle.model_dump(mode="json")
-
-
-@dataclass
-class RecordingDispatcher:
-    """The broker seam: records the audits it is asked to start."""
-
-    started: list[str] = field(default_factory=list)
-    broker_up: bool = True
-
-    def start_audit(self, audit_id: str) -> None:
-        self.started.append(audit_id)
-
-    def ping(self) -> None:
-        if not self.broker_up:
-            raise ConnectionError("broker unreachable")
 
 
 @dataclass
@@ -412,21 +347,6 @@ def test_streamed_upload_stores_the_same_evaluation_as_json(api: Api) -> None:
     assert response.headers["location"] == f"/v1/evaluations/{streamed['id']}"
     assert (streamed["n_items"], streamed["n_outputs"], streamed["n_verdicts"]) == (20, 120, 240)
     assert api.store.get_bundle(streamed["id"]) == api.store.get_bundle(api.upload(bundle))
-
-
-@pytest.mark.services
-def test_streamed_evaluation_round_trips_on_postgres() -> None:
-    """PostgreSQL takes the COPY path; what comes back is what was uploaded."""
-    bundle = world_bundle()
-    with postgres_database() as url:
-        store = Store(url)
-        store.migrate()
-        importer = StreamImporter(store, tenant="acme", name="pg")
-        importer.feed(jsonl(bundle))
-        info = importer.finish()
-        assert store.get_bundle(info.id, tenant="acme") == bundle
-        assert (info.n_outputs, info.n_verdicts) == (120, 240)
-        store.engine.dispose()
 
 
 def test_nul_characters_and_malformed_ids_are_422s(api: Api) -> None:
@@ -817,21 +737,6 @@ def test_a_stored_answer_cannot_change_the_template_or_the_model(api: Api) -> No
 # --- metrics --------------------------------------------------------------------------------
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        metric, value = line.rsplit(" ", 1)
-        if metric == name or metric == f"{name}{{{wanted}}}":
-            return float(value)
-        if metric.startswith(name + "{"):
-            found = dict(part.split("=", 1) for part in metric[len(name) + 1 : -1].split(","))
-            if {k: v.strip('"') for k, v in found.items()} == labels:
-                return float(value)
-    raise KeyError(f"{name}{labels}")
-
-
 def test_metrics_count_requests_audits_calls_failures_and_cost(api: Api) -> None:
     first = api.start(SIMULATION_SPEC).json()["id"]
     second = api.start(dict(SIMULATION_SPEC, name="second")).json()["id"]
@@ -857,7 +762,7 @@ def test_metrics_count_requests_audits_calls_failures_and_cost(api: Api) -> None
     api.store.add_cost(first, 0.75)
     text = api.client.get("/metrics").text
     assert (
-        _metric(
+        metric_value(
             text,
             "auditor_http_requests_total",
             method="GET",
@@ -867,7 +772,7 @@ def test_metrics_count_requests_audits_calls_failures_and_cost(api: Api) -> None
         == 1
     )
     assert (
-        _metric(
+        metric_value(
             text,
             "auditor_http_requests_total",
             method="GET",
@@ -877,166 +782,21 @@ def test_metrics_count_requests_audits_calls_failures_and_cost(api: Api) -> None
         == 1
     )
     assert (
-        _metric(
+        metric_value(
             text, "auditor_http_requests_total", method="POST", route="/v1/audits", status="202"
         )
         == 2
     )
     assert first not in text and "acme" not in text  # no ids, no tenants
-    assert _metric(text, "auditor_audits", status="queued") == 1
-    assert _metric(text, "auditor_audits", status="cancelled") == 1
-    assert _metric(text, "auditor_audit_cost_usd", status="queued") == 0.75
-    assert _metric(text, "auditor_model_calls", stage="mcq", status="done") == 1
-    assert _metric(text, "auditor_model_calls", stage="mcq", status="failed") == 1
-    assert _metric(text, "auditor_model_call_failures", stage="mcq") == 1
-    assert _metric(text, "auditor_model_call_failures", stage="judge") == 0
-    assert _metric(text, "auditor_model_call_cost_usd", stage="judge") == 0.25
-    assert _metric(text, "auditor_database_up") == 1
+    assert metric_value(text, "auditor_audits", status="queued") == 1
+    assert metric_value(text, "auditor_audits", status="cancelled") == 1
+    assert metric_value(text, "auditor_audit_cost_usd", status="queued") == 0.75
+    assert metric_value(text, "auditor_model_calls", stage="mcq", status="done") == 1
+    assert metric_value(text, "auditor_model_calls", stage="mcq", status="failed") == 1
+    assert metric_value(text, "auditor_model_call_failures", stage="mcq") == 1
+    assert metric_value(text, "auditor_model_call_failures", stage="judge") == 0
+    assert metric_value(text, "auditor_model_call_cost_usd", stage="judge") == 0.25
+    assert metric_value(text, "auditor_database_up") == 1
 
 
 # --- the whole flow over real HTTP ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _poll(client: httpx.Client, audit_id: str, seen: list[httpx.Response], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/v1/audits/{audit_id}")
-        seen.append(response)
-        status = response.json()
-        if status["status"] not in ("queued", "running"):
-            return dict(status)
-        time.sleep(0.3)
-    raise AssertionError(f"audit {audit_id} did not finish: {status}")
-
-
-def _calls_done(status: dict[str, Any]) -> int:
-    return sum(p["done"] + p["failed"] for p in status["progress"].values())
-
-
-@pytest.mark.services
-def test_whole_flow_over_http_with_a_worker_on_redis_and_postgres() -> None:
-    with postgres_database() as database_url, redis_databases() as (broker, backend):
-        env = service_env(
-            database_url,
-            broker,
-            backend,
-            OPENAI_API_KEY=PROVIDER_SECRET,
-            AUDITOR_BATCH_SIZE="16",  # small batches: a cancel lands between them
-        )
-        setup = Store(database_url)
-        setup.migrate()
-        key = create_key(setup, tenant="acme")[1]  # `auditor keys create` is tested elsewhere
-        setup.engine.dispose()
-        port = _free_port()
-        server = ServiceProcess(
-            [
-                sys.executable,
-                "-m",
-                "auditor.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env,
-            ready_marker="Application startup complete",
-            name="api",
-        )
-        worker = worker_process(env)
-        seen: list[httpx.Response] = []
-        with (
-            contextlib.ExitStack() as processes,
-            httpx.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=30,
-                event_hooks={"response": [lambda r: r.read()]},
-            ) as client,
-        ):
-            processes.callback(worker.stop)
-            processes.callback(server.stop)
-            with ThreadPoolExecutor(2) as pool:  # both start at once (the worker takes longest)
-                for started in [pool.submit(worker.start), pool.submit(server.start)]:
-                    started.result()
-            seen.append(ready := client.get("/readyz"))
-            assert ready.status_code == 200, ready.text
-
-            # Submit an evaluation (streamed JSONL, generated as it is sent).
-            body = jsonl(world_bundle())
-            lines = iter(body.splitlines(keepends=True))
-            seen.append(uploaded := client.post("/v1/evaluations:stream", content=lines))
-            assert uploaded.status_code == 201, uploaded.text
-            evaluation_id = uploaded.json()["id"]
-            seen.append(client.get(f"/v1/evaluations/{evaluation_id}"))
-            assert seen[-1].json()["n_verdicts"] == 240
-
-            # Start audits: a simulated world (models called through the worker) and the
-            # stored evaluation (everything known: analyzed without calls).
-            seen.append(simulated := client.post("/v1/audits", json=SIMULATION_SPEC))
-            assert simulated.status_code == 202, simulated.text
-            seen.append(stored := client.post("/v1/audits", json=evaluation_spec(evaluation_id)))
-            assert stored.status_code == 202, stored.text
-            assert client.get(simulated.headers["location"]).json()["id"] == simulated.json()["id"]
-
-            finished = _poll(client, simulated.json()["id"], seen, timeout=120)
-            assert finished["status"] == "succeeded", finished
-            assert finished["progress"]["judge"] == {"done": 2 * 5 * 20, "failed": 0, "pending": 0}
-            assert finished["progress"]["mcq"]["done"] == 6 * 20
-            assert _poll(client, stored.json()["id"], seen, timeout=60)["status"] == "succeeded"
-
-            for audit_id in (simulated.json()["id"], stored.json()["id"]):
-                seen.append(result := client.get(f"/v1/audits/{audit_id}/result"))
-                assert result.status_code == 200
-                assert [j["judge"] for j in result.json()["judges"]] == JUDGES
-                seen.append(report := client.get(f"/v1/audits/{audit_id}/report?format=md"))
-                assert report.status_code == 200 and "atlas-1" in report.text
-                seen.append(cancel := client.post(f"/v1/audits/{audit_id}/cancel"))
-                assert cancel.status_code == 409
-            # Cancel a running audit: batches in flight finish, the workers start no more.
-            slow = {
-                **SIMULATION_SPEC,
-                "name": "slow",
-                "simulation": {**SIMULATION_SPEC["simulation"], "seed": 9, "n_items": 60},
-                "simulated_provider": {"latency": 0.1},
-                "limits": {"sim": {"max_concurrency": 4}},
-            }
-            seen.append(running := client.post("/v1/audits", json=slow))
-            running_url = running.headers["location"]
-            deadline = time.monotonic() + 60
-            while _calls_done(client.get(running_url).json()) == 0:
-                assert time.monotonic() < deadline, "the slow audit never started"
-                time.sleep(0.1)
-            seen.append(cancelled := client.post(f"{running_url}/cancel"))
-            assert cancelled.status_code == 200, cancelled.text
-            assert cancelled.json()["status"] == "cancelled"
-            counts = [_calls_done(cancelled.json())]
-            while len(counts) < 3 or counts[-1] != counts[-3]:  # until still for a second
-                time.sleep(0.5)
-                seen.append(polled := client.get(running_url))
-                counts.append(_calls_done(polled.json()))
-                assert time.monotonic() < deadline + 30, counts
-            final = polled.json()
-            assert (final["status"], final["stage"]) == ("cancelled", "done")
-            assert sum(p["pending"] for p in final["progress"].values()) > 0, final["progress"]
-            assert "judge" not in final["progress"]  # it never got that far
-
-            seen.append(client.get("/v1/audits"))
-            assert len(seen[-1].json()["items"]) == 3
-
-            seen.append(metrics := client.get("/metrics"))
-            assert _metric(metrics.text, "auditor_audits", status="succeeded") == 2
-            assert _metric(metrics.text, "auditor_model_calls", stage="judge", status="done") == 200
-        for response in seen:
-            assert PROVIDER_SECRET.encode() not in response.content
-        assert PROVIDER_SECRET not in server.log()
-        assert PROVIDER_SECRET not in worker.log()
-        assert os.environ.get("OPENAI_API_KEY") != PROVIDER_SECRET

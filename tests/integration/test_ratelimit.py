@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.support import redis_databases
+from tests.support.services import redis_databases
 from workers.ratelimit import LocalBuckets, RateLimiter, RedisBuckets
 
 pytestmark = pytest.mark.services

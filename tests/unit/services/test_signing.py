@@ -28,7 +28,7 @@ from auditor.signing import (
 from auditor.storage import Store
 from auditor.trail import list_events, verify_store
 from reports.canonical import result_sha256
-from tests.test_drift import world_run
+from tests.support.worlds import world_run
 
 runner = CliRunner()
 

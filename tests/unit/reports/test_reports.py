@@ -4,7 +4,7 @@ The HTML report is opened in headless Chromium over the DevTools protocol (conso
 network requests, a laptop-size screenshot); the PDF is rasterized with poppler's pdftoppm and
 read back with pdftotext; the summary table's numbers are parsed from the HTML and compared
 with the JSON report (the versioned result object). The results come from
-`auditor.affinity.analyze` on planted-truth ecosystems (`tests/reports_fixtures.py`): 9 judges x
+`auditor.affinity.analyze` on planted-truth ecosystems (`tests/support/reports.py`): 9 judges x
 40 models, and 3 judges x 6 models with a judge that has too few candidates.
 
 Chromium and poppler-utils are installed by `scripts/test`; when they are missing these tests
@@ -31,9 +31,9 @@ from PIL import Image
 import reports
 from auditor.results import AffinityReport
 from reports.formatting import MISSING
-from tests.reports_fixtures import HeadlessChromium, large_report, small_report
+from tests.support.reports import HeadlessChromium, large_report, small_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SECTIONS = (
     "Summary",
     "Figures",

@@ -22,14 +22,14 @@ from auditor.schedules import ScheduleRunRow, slots_between
 from auditor.spec import parse_spec
 from auditor.storage import Store, utcnow
 from auditor.trail import list_events, verify_store
-from tests.conftest import small_spec
-from tests.support import (
+from tests.support.services import (
     beat_process,
     postgres_database,
     redis_databases,
     service_env,
     worker_process,
 )
+from tests.support.specs import small_spec
 
 pytestmark = pytest.mark.services
 

@@ -27,7 +27,7 @@ from auditor.bundle import BundleError, load_bundle
 from auditor.cli import app
 from auditor.importers import import_inspect, import_lm_eval, import_table
 
-DATA = Path(__file__).parent / "data" / "importers"
+DATA = Path(__file__).resolve().parents[2] / "data" / "importers"
 LM_EVAL = DATA / "lm-eval"
 PYTHIA_160M = LM_EVAL / "EleutherAI__pythia-160m"
 PYTHIA_410M = LM_EVAL / "EleutherAI__pythia-410m"

@@ -1,0 +1,1 @@
+"""Stand-ins for real services that run as real processes (an OpenAI-compatible server)."""

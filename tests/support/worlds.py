@@ -1,0 +1,35 @@
+"""Analyzed simulated worlds (drift, signing and trail tests)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from auditor.affinity import analyze
+from auditor.drift import (
+    RunSnapshot,
+)
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.results import AnalysisSettings
+
+JUDGES = ("atlas-1", "boreal-1", "cygnus-1")
+
+
+@cache
+def world_run(atlas_affinity: float, seed: int = 11) -> RunSnapshot:
+    """A simulated world's complete bundle, analyzed: 3 families of 5 models, 80 items; the
+    planted affinity of atlas-1 as given, the other judges grade by the truth alone."""
+    config = EcosystemConfig(
+        seed=seed,
+        n_items=80,
+        families=[
+            FamilyConfig(name=f, size=5, trap_strength=2.5) for f in ("atlas", "boreal", "cygnus")
+        ],
+        judges=list(JUDGES),
+        judge_affinity={"atlas-1": atlas_affinity},
+        p_hit=0.95,
+        p_miss=0.05,
+    )
+    bundle = Ecosystem(config).bundle()
+    report = analyze(bundle, AnalysisSettings(n_bootstrap=0, n_permutations=0, min_candidates=5))
+    verdicts = {(v.judge, v.candidate, v.item): v.verdict for v in bundle.verdicts}
+    return RunSnapshot(f"world-{seed}-{atlas_affinity}", report, verdicts)
