@@ -224,7 +224,8 @@ def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
     """Why the design cannot answer the battery's questions, before anything is sent.
 
     Each judge needs two candidates other than itself for pairwise probes, a same-family
-    candidate (and the pointwise protocol) for self_preference, and at least
+    candidate (and the pointwise protocol) for self_preference when it is asked for by name,
+    and at least
     ``battery.min_comparisons`` planned comparisons per probe.
     """
     problems = []
@@ -247,7 +248,7 @@ def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
                 f"judges: {name!r} has {len(others)} candidate(s) besides itself; pairwise "
                 "probes need at least 2"
             )
-        if "self_preference" in planned:
+        if "self_preference" in battery.probes:  # asked for by name; by default it just runs
             if not battery.pointwise:
                 problems.append("battery.protocol: self_preference needs pointwise verdicts")
             kin = [c for c in others if families.get(c) and families.get(c) == families.get(name)]
@@ -258,6 +259,8 @@ def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
                 )
     if battery.pairwise:
         for probe, calls in battery_plan(spec, base, None).items():
+            if probe == "self_preference":  # reads the pointwise verdicts, plans no comparisons
+                continue
             per_judge = {j.display_name: 0 for j in spec.judges}
             for call in calls:
                 per_judge[call.judge] += 1
@@ -308,6 +311,8 @@ def plan_summary(spec: AuditSpec, base: Bundle) -> list[PlannedCalls]:
         judges = {j.display_name: j for j in spec.judges}
         questions = {item.id: item.question for item in base.items}
         for probe, planned in battery_plan(spec, base, answers).items():
+            if probe == "self_preference":
+                continue
             calls = [
                 Call(
                     "",
