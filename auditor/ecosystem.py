@@ -19,18 +19,37 @@ Verdict randomness is keyed by (seed, judge, item, answer text), like a judge at
 that gives the same verdict to the same text whoever wrote it. Each model phrases its answers
 in its own style, so two candidates' verdicts are independent draws even when they choose the
 same option, and a verdict does not depend on the order in which it is asked for.
+
+Reliability (Zhou et al., Nature 2024), all off by default: a model avoids ("I don't know") an
+item it would answer wrongly with a probability that rises with difficulty and falls with the
+model's size (``avoidance``: larger models avoid less and so err more); a judge's false
+approval (P(1) on a non-gold answer) can rise on easy items (``false_approval_slope``); a
+template variant other than the primary shifts a model's gold logit, or a judge's P(1), by a
+planted amount (``prompt_sensitivity``). Models carry a planted size (``params``) that grows
+with their ability.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, Verdict
+from auditor.schemas.bundle import (
+    Bundle,
+    Item,
+    Label,
+    ModelInfo,
+    Outcome,
+    Output,
+    ResponseMatrix,
+    Verdict,
+)
 
 __all__ = [
     "Ecosystem",
@@ -167,6 +186,38 @@ class EcosystemConfig(BaseModel):
         description="Planted judge inflation d: a judge accepts an answer of a candidate from "
         "its own provider with P(1) + d (1 - P(1)) instead of P(1).",
     )
+    # --- reliability across difficulty and prompts (Zhou et al., Nature 2024) --------------
+    avoidance: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Planted avoidance: P(a model of average ability avoids an item of average "
+        "difficulty that it would answer wrongly) ('I don't know'); 0 = none.",
+    )
+    avoidance_scale_slope: float = Field(
+        default=1.5,
+        description="Logit fall of avoidance per SD of model ability (larger models avoid less).",
+    )
+    avoidance_difficulty_slope: float = Field(
+        default=1.0, description="Logit rise of avoidance per unit of item difficulty."
+    )
+    false_approval_slope: float = Field(
+        default=0.0,
+        description="Planted judge weakness: logit fall of P(1) on a non-gold answer per unit of "
+        "difficulty, so false approval rises on easy items (0 = none).",
+    )
+    judge_false_approval_slope: dict[str, float] = Field(
+        default_factory=dict, description="Per-judge override of false_approval_slope."
+    )
+    prompt_sensitivity: float = Field(
+        default=0.0,
+        ge=0,
+        description="Planted prompt sensitivity: SD (logit units) of the shift a template "
+        "variant other than the primary gives a model's gold option (MCQ) or a judge's P(1).",
+    )
+    model_prompt_sensitivity: dict[str, float] = Field(
+        default_factory=dict, description="Per-model override of prompt_sensitivity."
+    )
     judge_weaknesses: dict[str, JudgeWeakness] = Field(
         default_factory=dict,
         description="Planted battery weaknesses per judge (position, verbosity, self-preference, "
@@ -181,6 +232,29 @@ def _stable_uniform(*parts: object) -> float:
     """A uniform [0, 1) number determined by ``parts`` alone (not by call order)."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def _stable_normal(*parts: object) -> float:
+    """A standard normal number determined by ``parts`` alone."""
+    u = min(max(_stable_uniform(*parts), 1e-12), 1 - 1e-12)
+    return NormalDist().inv_cdf(u)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+_AVOIDANT = (
+    "I don't know.",
+    "I'm not sure; I cannot answer that.",
+    "I cannot determine the answer.",
+    "Sorry, I do not have enough information to answer.",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,7 +343,9 @@ class Ecosystem:
     def models(self) -> list[ModelInfo]:
         providers = {f.name: f.provider for f in self.config.families}
         return [
-            ModelInfo(name=name, provider=providers[family], family=family)
+            ModelInfo(
+                name=name, provider=providers[family], family=family, params=self.params_of[name]
+            )
             for name, family in self.family_of.items()
         ]
 
@@ -347,10 +423,6 @@ class Ecosystem:
             raise KeyError(f"unknown simulated item {item_id!r}")
         return index
 
-    def mcq_probs(self, model: str, item_id: str) -> np.ndarray:
-        x = self._item_index(item_id)
-        return self.probabilities[self._model_index(model), x, : self._rng_draws["counts"][x]]
-
     def choice(self, model: str, item_id: str) -> int:
         return int(self.choices[self._model_index(model), self._item_index(item_id)])
 
@@ -359,6 +431,8 @@ class Ecosystem:
         (an opener, a closer and, past 64 models, a numbered style tag: unique per model)."""
         item = self.items[self._item_index(item_id)]
         style = self._model_index(model)
+        if self.avoids(model, item_id):
+            return _AVOIDANT[style % len(_AVOIDANT)]
         opener = _OPENERS[style % len(_OPENERS)]
         closer = _CLOSERS[(style // len(_OPENERS)) % len(_CLOSERS)]
         cycle = style // (len(_OPENERS) * len(_CLOSERS))
@@ -378,13 +452,17 @@ class Ecosystem:
         return self.config.judge_affinity.get(judge, self.config.affinity_strength)
 
     def accept_probability(self, judge: str, item_id: str, answered_option: int | None) -> float:
-        """P(verdict 1) for an answer naming ``answered_option`` (None: no recognizable option)."""
+        """P(verdict 1) for an answer naming ``answered_option`` (None: no recognizable option).
+
+        ``p_miss`` is the judge's false approval at this item's difficulty (`false_approval`).
+        """
         cfg = self.config
         x = self._item_index(item_id)
+        p_miss = self.false_approval(judge, item_id)
         if answered_option is None:
-            return cfg.p_miss
-        truth = cfg.p_hit if answered_option == self._rng_draws["gold"][x] else cfg.p_miss
-        own = cfg.p_hit if answered_option == self.choice(judge, item_id) else cfg.p_miss
+            return p_miss
+        truth = cfg.p_hit if answered_option == self._rng_draws["gold"][x] else p_miss
+        own = cfg.p_hit if answered_option == self.choice(judge, item_id) else p_miss
         s = self.affinity_of(judge)
         return (1.0 - s) * truth + s * own
 
@@ -410,12 +488,18 @@ class Ecosystem:
     def _answer_cache(self) -> dict[int, dict[str, str]]:
         return {}
 
-    def verdict(self, judge: str, item_id: str, answer: str) -> int:
-        """The judge's deterministic verdict (1 or 0) on a free-form answer to an item."""
+    def verdict(self, judge: str, item_id: str, answer: str, variant: str | None = None) -> int:
+        """The judge's deterministic verdict (1 or 0) on a free-form answer to an item, under
+        the primary judge template (``variant`` None) or a template variant, which shifts the
+        judge's P(1) by its planted prompt sensitivity (`prompt_shift`); the uniform draw is
+        the same under every template, so a verdict flips only where the shift crosses it."""
         p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
         bonus = self.weakness_of(judge).self_preference
         if bonus and self._is_kin(judge, item_id, answer):
             p = min(1.0, p + bonus)
+        shift = self.prompt_shift(judge, item_id, variant)
+        if shift:
+            p = _sigmoid(_logit(p) + shift)
         if self.config.same_provider_inflation > 0:
             p = self._inflated(judge, self.candidate_of(item_id, answer), p)
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
@@ -510,9 +594,15 @@ class Ecosystem:
         candidate_rows = np.array([self._model_index(c) for c in candidates], dtype=np.int64)
         gold = self._rng_draws["gold"]
         answered = self.choices[candidate_rows]  # (candidates, items)
-        truth = np.where(answered == gold[None, :], cfg.p_hit, cfg.p_miss)[None, :, :]
+        if cfg.avoidance > 0:  # an avoidant answer names no option (-1): graded at p_miss
+            avoided = np.array(
+                [[self.avoids(c, item.id) for item in self.items] for c in candidates]
+            )
+            answered = np.where(avoided, -1, answered)
+        p_miss = self._false_approval_array(judges)[:, None, :]  # (judges, 1, items)
+        truth = np.where(answered[None, :, :] == gold[None, None, :], cfg.p_hit, p_miss)
         judge_choice = self.choices[judge_rows][:, None, :]
-        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, cfg.p_miss)
+        own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, p_miss)
         strength = np.array([self.affinity_of(j) for j in judges])[:, None, None]
         p = (1.0 - strength) * truth + strength * own
         bonus = np.array([self.weakness_of(j).self_preference for j in judges])[:, None, None]
@@ -565,9 +655,19 @@ class Ecosystem:
 
     # --- the whole world as a bundle ---------------------------------------------------------
 
-    def bundle(self, *, with_verdicts: bool = True, candidates: list[str] | None = None) -> Bundle:
+    def bundle(
+        self,
+        *,
+        with_verdicts: bool = True,
+        candidates: list[str] | None = None,
+        with_labels: bool = False,
+        mcq_variants: tuple[str, ...] = (),
+        judge_variants: tuple[str, ...] = (),
+    ) -> Bundle:
         """The ecosystem as an evaluation bundle (every model on every item; verdicts of the
-        judges on every candidate, self-pairs included)."""
+        judges on every candidate, self-pairs included). ``with_labels`` adds the planted
+        three-way outcome of every free-form answer (source ``planted``); ``mcq_variants`` and
+        ``judge_variants`` add outputs and verdicts under those template variants."""
         candidates = list(candidates or self.model_names)
         outputs = [
             Output(
@@ -581,6 +681,11 @@ class Ecosystem:
             for x, item in enumerate(self.items)
         ]
         verdicts = []
+        answers = {
+            (candidate, item.id): self.answer_text(candidate, item.id)
+            for candidate in (candidates if with_verdicts else ())
+            for item in self.items
+        }  # each answer once, not once per judge
         if with_verdicts:
             judged = self.verdict_array(list(self.judge_names), candidates)
             for j, judge in enumerate(self.judge_names):
@@ -595,7 +700,149 @@ class Ecosystem:
                                 raw=None,
                             )
                         )
-        return Bundle(items=self.items, models=self.models, outputs=outputs, verdicts=verdicts)
+        outputs += [
+            Output(
+                model=name,
+                item=item.id,
+                probs=(probs := self.mcq_probs(name, item.id, variant)).tolist(),
+                choice=int(np.argmax(probs)),
+                variant=variant,
+            )
+            for variant in mcq_variants
+            for name in self.model_names
+            for item in self.items
+        ]
+        if with_verdicts:
+            verdicts += [
+                Verdict(
+                    judge=judge,
+                    candidate=candidate,
+                    item=item.id,
+                    verdict=self.verdict(  # type: ignore[arg-type]
+                        judge, item.id, answers[(candidate, item.id)], variant
+                    ),
+                    variant=variant,
+                )
+                for variant in judge_variants
+                for judge in self.judge_names
+                for candidate in candidates
+                for item in self.items
+            ]
+        labels = (
+            [
+                Label(
+                    item=item.id,
+                    candidate=name,
+                    outcome=self.outcome(name, item.id),
+                    annotator="simulation",
+                    source="planted",
+                )
+                for name in candidates
+                for item in self.items
+            ]
+            if with_labels
+            else []
+        )
+        return Bundle(
+            items=self.items,
+            models=self.models,
+            outputs=outputs,
+            verdicts=verdicts,
+            labels=labels,
+        )
+
+    # --- reliability across difficulty and prompts (Zhou et al., Nature 2024) -------------
+
+    @cached_property
+    def params_of(self) -> dict[str, float]:
+        """Planted size (billions of parameters) of each model: 10^(0.5 + ability / 2), so
+        stronger models are larger (abilities 0.5..4.5 give about 6B..560B)."""
+        ability = self._rng_draws["ability"]
+        return {
+            name: round(float(10 ** (0.5 + ability[m] / 2)), 1)
+            for m, name in enumerate(self.model_names)
+        }
+
+    @cached_property
+    def _ability_z(self) -> np.ndarray:
+        ability = self._rng_draws["ability"]
+        spread = float(np.std(ability))
+        return (ability - ability.mean()) / spread if spread > 0 else np.zeros_like(ability)
+
+    def avoidance_probability(self, model: str, item_id: str) -> float:
+        """P(the model avoids the item) when its answer would be wrong (0 when right):
+        sigmoid(logit(avoidance) − scale_slope · z_ability + difficulty_slope · difficulty)."""
+        cfg = self.config
+        m, x = self._model_index(model), self._item_index(item_id)
+        if cfg.avoidance == 0 or self.choices[m, x] == self._rng_draws["gold"][x]:
+            return 0.0
+        return _sigmoid(
+            _logit(cfg.avoidance)
+            - cfg.avoidance_scale_slope * float(self._ability_z[m])
+            + cfg.avoidance_difficulty_slope * float(self._rng_draws["difficulty"][x])
+        )
+
+    def avoids(self, model: str, item_id: str) -> bool:
+        """Whether the model's free-form answer to the item is avoidant (planted)."""
+        p = self.avoidance_probability(model, item_id)
+        return p > 0 and _stable_uniform(self.config.seed, "avoid", model, item_id) < p
+
+    def outcome(self, model: str, item_id: str) -> Outcome:
+        """The planted three-way outcome of the model's free-form answer to the item."""
+        if self.avoids(model, item_id):
+            return "avoidant"
+        m, x = self._model_index(model), self._item_index(item_id)
+        return "correct" if self.choices[m, x] == self._rng_draws["gold"][x] else "incorrect"
+
+    def false_approval(self, judge: str, item_id: str) -> float:
+        """P(1) of the judge on a non-gold answer to the item:
+        sigmoid(logit(p_miss) − slope · difficulty); p_miss itself when the slope is 0."""
+        cfg = self.config
+        slope = cfg.judge_false_approval_slope.get(judge, cfg.false_approval_slope)
+        if slope == 0:
+            return cfg.p_miss
+        difficulty = float(self._rng_draws["difficulty"][self._item_index(item_id)])
+        return _sigmoid(_logit(cfg.p_miss) - slope * difficulty)
+
+    def _false_approval_array(self, judges: list[str]) -> np.ndarray:
+        """(judges, items) `false_approval`, vectorized."""
+        cfg = self.config
+        slopes = np.array(
+            [cfg.judge_false_approval_slope.get(j, cfg.false_approval_slope) for j in judges]
+        )
+        difficulty = self._rng_draws["difficulty"]
+        base = _logit(cfg.p_miss)
+        shifted = 1.0 / (1.0 + np.exp(-(base - slopes[:, None] * difficulty[None, :])))
+        return np.where(slopes[:, None] == 0, cfg.p_miss, shifted)
+
+    def sensitivity_of(self, model: str) -> float:
+        return self.config.model_prompt_sensitivity.get(model, self.config.prompt_sensitivity)
+
+    def prompt_shift(self, model: str, item_id: str, variant: str | None) -> float:
+        """Logit shift a template variant gives the model on the item: sensitivity times the
+        sum of a per-(model, variant) and a per-(model, variant, item) standard normal draw;
+        0 under the primary template or with no planted sensitivity."""
+        sensitivity = self.sensitivity_of(model)
+        if variant is None or sensitivity == 0:
+            return 0.0
+        seed = self.config.seed
+        return sensitivity * (
+            _stable_normal(seed, "prompt", model, variant)
+            + _stable_normal(seed, "prompt", model, variant, item_id)
+        )
+
+    def mcq_probs(self, model: str, item_id: str, variant: str | None = None) -> np.ndarray:
+        """The model's option probabilities on the item, under the primary MCQ template
+        (``variant`` None) or a variant, which shifts the gold option's logit (`prompt_shift`)."""
+        x = self._item_index(item_id)
+        probs = self.probabilities[self._model_index(model), x, : self._rng_draws["counts"][x]]
+        shift = self.prompt_shift(model, item_id, variant)
+        if not shift:
+            return probs
+        logits = np.log(np.maximum(probs, 1e-300))
+        logits[int(self._rng_draws["gold"][x])] += shift
+        weights = np.exp(logits - logits.max())
+        return np.asarray(weights / weights.sum())
 
 
 # --- a world with an exactly known error-agreement structure (Kim et al. 2025) -----------------

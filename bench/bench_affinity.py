@@ -3,7 +3,7 @@
 Goel et al. (2025) audited 9 judges over 38-39 candidates. This builds a planted-truth ecosystem
 of 39 models (4 families; 9 of them judge every model), then times:
 
-1. `auditor.affinity.analyze` end to end with 10,000 bootstrap resamples and 10,000
+1. `auditor.probes.affinity.analyze` end to end with 10,000 bootstrap resamples and 10,000
    permutations per judge (pingouin, statsmodels and scipy already imported: import time is
    excluded), split into the per-judge statistics and everything else (scores, CAPA, hashing);
 2. the vectorized bootstrap + permutation building blocks per judge;
@@ -56,9 +56,9 @@ def main() -> None:
     import pingouin
     from statsmodels.regression.linear_model import OLS  # noqa: F401  (warm the import)
 
-    import auditor.affinity as affinity
+    import auditor.probes.affinity as affinity
     from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-    from auditor.results import AnalysisSettings
+    from auditor.schemas.result import AnalysisSettings
 
     imports = time.perf_counter() - started
 

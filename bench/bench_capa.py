@@ -14,7 +14,7 @@ import time
 import numpy as np
 from lmsim.metrics import CAPA
 
-from auditor.similarity import capa_matrix, response_matrix_from_arrays
+from auditor.stats.similarity import capa_matrix, response_matrix_from_arrays
 
 N_MODELS, N_ITEMS, N_OPTIONS = 50, 2_000, 4
 SEED = 20250206

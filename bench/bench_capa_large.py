@@ -31,8 +31,8 @@ import tracemalloc
 
 import numpy as np
 
-from auditor.bundle import ResponseMatrix
-from auditor.similarity import capa_matrix
+from auditor.schemas.bundle import ResponseMatrix
+from auditor.stats.similarity import capa_matrix
 
 N_MODELS, N_ITEMS, N_OPTIONS = 1_000, 12_000, 10
 SEED = 20250206

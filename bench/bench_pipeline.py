@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from celery import Celery
 
 from auditor.ecosystem import Ecosystem
-from auditor.pipeline import collect_calls, judge_calls, simulation_api_base
-from auditor.services import submit_audit
-from auditor.spec import parse_spec
-from auditor.storage import Store
+from auditor.schemas.spec import parse_spec
+from auditor.services.audits import submit_audit
+from auditor.services.planning import collect_calls, judge_calls, simulation_api_base
+from auditor.storage.store import Store
 from tests.support import (
     postgres_database,
     redis_databases,
@@ -67,7 +67,7 @@ def all_requests(spec_document: dict[str, Any]) -> list[dict[str, Any]]:
     spec = parse_spec(spec_document)
     assert spec.simulation is not None
     world = Ecosystem(spec.simulation)
-    from auditor.pipeline import base_bundle
+    from auditor.services.planning import base_bundle
 
     base = base_bundle(spec, None)
     calls = collect_calls(spec, "bench", base)

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from auditor.auth import create_key  # noqa: E402
-from auditor.storage import Store  # noqa: E402
+from auditor.services.keys import create_key  # noqa: E402
+from auditor.storage.store import Store  # noqa: E402
 from tests.support import ServiceProcess, postgres_database, service_env  # noqa: E402
 
 N_OPTIONS = 4

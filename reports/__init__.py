@@ -1,7 +1,7 @@
 """Rendering of finished, versioned analysis results into HTML, Markdown, JSON and PDF.
 
-A report is drawn from an `auditor.results.AffinityReport` alone: nothing is re-estimated, so a
-stored result can be rendered again at any time and shows the same numbers. HTML, Markdown and
+A report is drawn from an `auditor.schemas.result.AffinityReport` alone: nothing is re-estimated,
+so a stored result can be rendered again at any time and shows the same numbers. HTML, Markdown and
 JSON are byte-for-byte reproducible for the same result and the same renderer versions.
 
 >>> from reports import FORMATS
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from auditor.results import AffinityReport
+from auditor.schemas.result import AffinityReport
 from reports.canonical import canonical_json, result_sha256
 
 __all__ = ["FORMATS", "Format", "canonical_json", "render", "result_sha256", "write_reports"]

@@ -2,7 +2,7 @@
 
 The canonical form is the JSON document of the result (``model_dump_json``) re-encoded as
 ``json.dumps(document, sort_keys=True, separators=(",", ":"))`` (ASCII, non-ASCII characters
-escaped), the same convention as the input hash (`auditor.affinity.bundle_sha256`), so anyone
+escaped), the same convention as the input hash (`auditor.probes.affinity.bundle_sha256`), so anyone
 can recompute it from the JSON report with the standard library alone (the recipe is printed in
 every report).
 """
@@ -13,7 +13,7 @@ import hashlib
 import json
 from importlib import metadata
 
-from auditor.results import AffinityReport
+from auditor.schemas.result import AffinityReport
 
 __all__ = ["canonical_json", "renderer_versions", "result_sha256"]
 

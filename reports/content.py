@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from auditor.results import AffinityReport, AnalysisSettings, JudgeResult, PairResult
+from auditor.schemas.result import AffinityReport, AnalysisSettings, JudgeResult, PairResult
 from reports.formatting import (
     MISSING,
     exact,

@@ -2,8 +2,8 @@
 run's comparison with the previous run and the baseline.
 
 Drawn from the drift document a scheduled run's result holds (``provenance.drift``, written by
-`auditor.governance`): nothing is estimated here. Deterministic SVG (fixed hash salt, glyphs as
-paths, no metadata), so the same drift document gives the same bytes.
+`auditor.services.governance`): nothing is estimated here. Deterministic SVG (fixed hash salt,
+glyphs as paths, no metadata), so the same drift document gives the same bytes.
 """
 
 from __future__ import annotations

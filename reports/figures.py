@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon, Rectangle
 
-from auditor.results import AffinityReport, JudgeResult, PairResult
+from auditor.schemas.result import AffinityReport, JudgeResult, PairResult
 from reports.content import NO_FAMILY, coefficient, family_order
 from reports.formatting import format_value, is_missing
 

@@ -9,7 +9,7 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from auditor.results import AffinityReport
+from auditor.schemas.result import AffinityReport
 from reports.canonical import renderer_versions, result_sha256
 from reports.content import build_content
 from reports.drift import drift_section_html

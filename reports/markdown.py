@@ -11,7 +11,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from auditor.results import AffinityReport
+from auditor.schemas.result import AffinityReport
 from reports.canonical import renderer_versions, result_sha256
 from reports.content import Cell, Table, build_content
 

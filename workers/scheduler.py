@@ -5,7 +5,7 @@
 ``AUDITOR_SCHEDULE_POLL_INTERVAL`` seconds, a read of the schedules table: schedules created,
 changed, paused or deleted through the API or the CLI take effect at the next read, with no
 restart. Due runs are claimed by compare-and-set in the database and turned into audits
-(`auditor.governance.start_due_runs`); beat then sends ``auditor.start`` for each.
+(`auditor.services.governance.start_due_runs`); beat then sends ``auditor.start`` for each.
 
 Beat being down loses nothing: the claim is computed from the schedule's ``next_due_at``, so
 on the first read after a restart each schedule that missed slots runs once, for the latest
@@ -21,8 +21,8 @@ from typing import Any
 
 from celery.beat import PersistentScheduler
 
-from auditor.governance import GovernanceSettings, start_due_runs
-from auditor.storage import Store
+from auditor.services.governance import GovernanceSettings, start_due_runs
+from auditor.storage.store import Store
 
 __all__ = ["START_TASK", "DatabaseScheduler"]
 

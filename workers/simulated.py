@@ -3,9 +3,9 @@
 Calls go through litellm exactly like calls to a real provider; the handler reads the prompt
 the way a model would (which question, which answer), and answers from the ecosystem's planted
 truth. The world is chosen by ``api_base = sim://<world id>`` (see
-`auditor.pipeline.simulation_api_base`); a worker registers the worlds of the audits it runs.
-Latency and faults (rate limits, 5xx, timeouts, connection resets, auth failures, garbage
-replies) are injected per `auditor.spec.SimulatedProvider`.
+`auditor.services.planning.simulation_api_base`); a worker registers the worlds of the audits it
+runs. Latency and faults (rate limits, 5xx, timeouts, connection resets, auth failures, garbage
+replies) are injected per `auditor.schemas.spec.SimulatedProvider`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from litellm import CustomLLM, ModelResponse
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.prompts import ANSWER_DELIMITER, option_letter
-from auditor.spec import SimulatedProvider
+from auditor.schemas.spec import SimulatedProvider
 
 __all__ = ["PROVIDER", "SimulatedLLM", "register", "register_world"]
 

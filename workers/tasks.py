@@ -16,18 +16,18 @@ from typing import Any, cast
 
 from celery import group
 
-from auditor.bundle import Bundle
-from auditor.governance import audit_finished, call_scope
-from auditor.pipeline import CallKind, collect_calls, judge_calls, read_reply
-from auditor.services import (
+from auditor.schemas.bundle import Bundle
+from auditor.schemas.spec import AuditSpec
+from auditor.services.audits import (
     ACTIVE_STATUSES,
     collected_answers,
     finalize_audit,
     load_base,
 )
+from auditor.services.governance import audit_finished, call_scope
+from auditor.services.planning import CallKind, collect_calls, judge_calls, read_reply
 from auditor.settings import Settings
-from auditor.spec import AuditSpec
-from auditor.storage import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
+from auditor.storage.store import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
 from workers.app import app
 from workers.llm import CallRequest, ClientPolicy, complete_all
 from workers.ratelimit import RateLimiter, make_buckets
@@ -60,7 +60,7 @@ def _audit_inputs(url: str, audit_id: str) -> tuple[AuditSpec, Bundle]:
         raise KeyError(f"audit {audit_id!r} not found")
     spec, base = load_base(_store(url), audit)
     if spec.simulation is not None:
-        from auditor.pipeline import simulation_api_base
+        from auditor.services.planning import simulation_api_base
 
         register_world(simulation_api_base(spec) or "", spec.simulation, spec.simulated_provider)
     return spec, base

@@ -28,14 +28,14 @@ from typing import Final
 
 import httpx
 
-from auditor.governance import (
+from auditor.services.governance import (
     GovernanceSettings,
     check_webhook_url,
     claim_attempt,
     record_attempt,
 )
-from auditor.schedules import ScheduleRow
-from auditor.storage import Store
+from auditor.services.schedules import ScheduleRow
+from auditor.storage.store import Store
 from workers.app import app
 
 __all__ = [

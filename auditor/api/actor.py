@@ -1,7 +1,7 @@
 """Who acts, for the audit trail: the id of the API key a request presents.
 
-A pure ASGI middleware binds `auditor.trail`'s actor for the request from the public part of
-its bearer key (``ja_<key id>_<secret>``). It authenticates nothing: every endpoint that
+A pure ASGI middleware binds `auditor.services.trail`'s actor for the request from the public part
+of its bearer key (``ja_<key id>_<secret>``). It authenticates nothing: every endpoint that
 records an event authenticates the key first (or answers 401 and records nothing), so the id
 bound is the authenticated key's. Requests without a key act as ``system:api``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from auditor.trail import bind_actor, reset_actor
+from auditor.services.trail import bind_actor, reset_actor
 
 __all__ = ["ANONYMOUS_ACTOR", "ActorMiddleware", "actor_of"]
 

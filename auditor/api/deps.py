@@ -18,8 +18,8 @@ from auditor.api.dispatch import Dispatcher
 from auditor.api.nul import NUL_MESSAGE, nul_paths
 from auditor.api.redaction import Redactor
 from auditor.api.settings import ApiSettings
-from auditor.auth import Principal, authenticate
-from auditor.storage import Store
+from auditor.services.keys import Principal, authenticate
+from auditor.storage.store import Store
 
 __all__ = [
     "AuditId",

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from auditor.api.schemas import ErrorBody, ProblemOut
-from auditor.bundle import BundleError
+from auditor.schemas.bundle import BundleError
 
 __all__ = ["BAD_BODY", "ERROR_RESPONSES", "TOO_LARGE", "install_error_handlers", "request_problems"]
 

@@ -3,8 +3,8 @@
 The upload is fed in pieces of any size (`StreamImporter.feed`); complete lines are parsed and
 validated as they arrive and the records go to storage in bulk chunks inside one transaction,
 so memory holds one chunk and a few small indexes, never the upload. The checks are those of
-`auditor.bundle.parse_records` and `validate_bundle` (the same helpers decide probabilities and
-option indices); the cross-record checks use compact indexes:
+`auditor.schemas.bundle.parse_records` and `validate_bundle` (the same helpers decide probabilities
+and option indices); the cross-record checks use compact indexes:
 
 - items: id -> (position, option count); models: name -> position;
 - outputs already seen: one bit per (model, item) position pair;
@@ -25,7 +25,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from auditor.api.nul import NUL_MESSAGE, nul_paths
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     SCHEMA_VERSION,
     BundleError,
     Item,
@@ -36,8 +36,8 @@ from auditor.bundle import (
     Verdict,
     output_value_problems,
 )
-from auditor.bundle import _index_problem as index_problem  # the rules of validate_bundle
-from auditor.storage import EvaluationImport, EvaluationInfo, Store
+from auditor.schemas.bundle import _index_problem as index_problem  # the rules of validate_bundle
+from auditor.storage.store import EvaluationImport, EvaluationInfo, Store
 
 __all__ = ["MAX_LINE_BYTES", "MAX_PROBLEMS", "ROWS_PER_CHUNK", "StreamImporter"]
 

@@ -17,7 +17,7 @@ from auditor.api.metrics import HttpMetrics, MetricsMiddleware
 from auditor.api.redaction import RedactionMiddleware, Redactor
 from auditor.api.routers import audits, evaluations, events, health, schedules
 from auditor.api.settings import ApiSettings
-from auditor.storage import Store
+from auditor.storage.store import Store
 
 __all__ = ["API_VERSION", "create_app"]
 

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auditor.storage import Store
+from auditor.storage.store import Store
 
 __all__ = ["DatabaseCollector", "HttpMetrics", "MetricsMiddleware", "scrape"]
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Collection
 from typing import Final
 
-from auditor.bundle import Problem
-from auditor.spec import AuditSpec
+from auditor.schemas.bundle import Problem
+from auditor.schemas.spec import AuditSpec
 
 __all__ = ["ALLOWED_MODEL_PARAMS", "API_KEY_ENV_PATTERN", "spec_problems"]
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from auditor.services import AuditStatus
-from auditor.storage import EvaluationInfo
+from auditor.services.audits import AuditStatus
+from auditor.storage.store import EvaluationInfo
 
 __all__ = [
     "AuditOut",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     Bundle,
     BundleError,
     Item,
@@ -43,6 +43,7 @@ class ImportResult:
     bundle: Bundle
     notes: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
+    remarks: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line: the counts of items, models, outputs and verdicts, then the notes."""
@@ -63,7 +64,8 @@ class ImportResult:
         """
         bundle = self.bundle
         lines = [f"read: {', '.join(self.read)}"] if self.read else []
-        lines.extend(f"skipped: {note}" for note in self.notes)
+        lines.extend(f"skipped: {note.removeprefix('skipped ')}" for note in self.notes)
+        lines.extend(f"note: {remark}" for remark in self.remarks)
         lines.append(
             f"imported: {len(bundle.items)} items, {len(bundle.models)} models, "
             f"{len(bundle.outputs)} outputs, {len(bundle.verdicts)} verdicts"
@@ -90,13 +92,22 @@ class Builder:
     skipped: Counter[str] = field(default_factory=Counter)
     counted: Counter[str] = field(default_factory=Counter)
     hints: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+        if (path, message) not in self.seen:  # e.g. one run's problem met in each of its files
+            self.seen.add((path, message))
+            self.problems.append(Problem(path, message))
 
     def count(self, what: str, number: int = 1) -> None:
         """Count what was read (``"files"``, ``"samples"``, ...) for the report."""
         self.counted[what] += number
+
+    def say(self, remark: str) -> None:
+        """A remark for the report (e.g. how a model was named, that choices were shuffled)."""
+        if remark not in self.remarks:
+            self.remarks.append(remark)
 
     def hint(self, message: str) -> None:
         """A sentence added once after the problems, saying what they have in common."""
@@ -158,6 +169,14 @@ class Builder:
 
     def finish(self, normalize: Normalization = "none") -> ImportResult:
         """Validate what was read; raise `BundleError` naming the source of every problem."""
+        if not self.outputs and not self.verdicts and not self.problems:
+            # Say why nothing came out instead of letting validation say "no items".
+            said = self.remarks or [f"{n} {r}" for r, n in self.skipped.items()]
+            self.problem(
+                "import",
+                "nothing to import: "
+                + ("; ".join(said) if said else "no readable records in the files given"),
+            )
         self.fail()
         bundle = Bundle(
             items=list(self.items.values()),
@@ -177,7 +196,7 @@ class Builder:
             problems = [located(p, sources) for p in error.problems]
             raise BundleError(problems + [Problem("hint", h) for h in self.hints]) from None
         notes = tuple(f"{reason}: {count}" for reason, count in self.skipped.items())
-        return ImportResult(validated, notes, self.read_summary())
+        return ImportResult(validated, notes, self.read_summary(), tuple(self.remarks))
 
 
 def located(problem: Problem, sources: dict[str, list[str]]) -> Problem:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from auditor.bundle import Item, Output, Verdict
 from auditor.importers.common import Builder, ImportResult, letter_index, read_json_file
+from auditor.schemas.bundle import Item, Output, Verdict
 
 __all__ = ["INSPECT_MODEL_GRADED_SCORERS", "import_inspect"]
 
@@ -77,6 +78,8 @@ class _PendingVerdict:
     verdict: Literal[0, 1] | None
     raw: str | None
     response: str | None
+    served: str | None = None
+    how: str = ""
 
 
 def import_inspect(paths: Sequence[Path], *, scorer: str | None = None) -> ImportResult:
@@ -110,6 +113,7 @@ def import_inspect(paths: Sequence[Path], *, scorer: str | None = None) -> Impor
     pending: list[_PendingVerdict] = []
     for log in logs:
         _inspect_log(log, builder, pending, scorer)
+    _inspect_check_served_names(pending, builder)
     for verdict in pending:
         if verdict.item not in builder.items:
             builder.problem(
@@ -135,6 +139,30 @@ def import_inspect(paths: Sequence[Path], *, scorer: str | None = None) -> Impor
         if output is not None and output.response is None and verdict.response:
             builder.outputs[key] = output.model_copy(update={"response": verdict.response})
     return builder.finish()
+
+
+def _inspect_check_served_names(pending: list[_PendingVerdict], builder: Builder) -> None:
+    """Each judge must have been served under one name: else verdicts are mis-attributed.
+
+    A grader's server names the model it ran in every grading reply. Verdicts we give to one
+    judge that came back from differently named models were graded by different models, so
+    the log was read wrong or was edited; refuse rather than mix two judges' verdicts.
+    """
+    served: dict[str, dict[str, str]] = {}
+    for verdict in pending:
+        if verdict.served is not None:
+            served.setdefault(verdict.judge, {}).setdefault(verdict.served, verdict.source)
+    for judge, names in served.items():
+        how = next((v.how for v in pending if v.judge == judge), "")
+        if len(names) > 1:
+            builder.problem(
+                f"judge {judge!r}",
+                "its verdicts were graded by models the servers called "
+                + ", ".join(f"{name!r} (e.g. {where})" for name, where in names.items())
+                + ": two graders are mixed up under one name",
+            )
+        else:
+            builder.say(f"judge {judge!r} (from {how}) was served as {next(iter(names))!r}")
 
 
 def _inspect_files(paths: Sequence[Path], builder: Builder) -> list[Path]:
@@ -174,8 +202,17 @@ def _inspect_json_log(path: Path) -> bool:
 
 
 def _inspect_read(path: Path, builder: Builder) -> _InspectLog | None:
-    if path.suffix == ".eval":
-        return _inspect_read_eval(path, builder)
+    """Read one log; any error of the readers becomes a problem naming the file, not a crash."""
+    try:
+        if path.suffix == ".eval":
+            return _inspect_read_eval(path, builder)
+        return _inspect_read_json(path, builder)
+    except Exception as error:  # a reader's surprise (zip, zstd, JSON) must name the file
+        builder.problem(str(path), f"cannot read this log: {type(error).__name__}: {error}")
+        return None
+
+
+def _inspect_read_json(path: Path, builder: Builder) -> _InspectLog | None:
     document = read_json_file(path, builder)
     if document is None:
         return None
@@ -193,29 +230,37 @@ def _inspect_read(path: Path, builder: Builder) -> _InspectLog | None:
     )
 
 
+def _zstd_zipfile() -> None:
+    """Teach `zipfile` to read zstd members (zip method 93), which Inspect writes since 0.3.2xx.
+
+    Python 3.14's `zipfile` reads them itself; below it, Inspect depends on `zipfile-zstd`,
+    which registers the method with the standard module when imported. We do the same.
+    """
+    if sys.version_info < (3, 14):
+        import zipfile_zstd  # noqa: F401  (registers method 93 with zipfile)
+
+
 def _inspect_read_eval(path: Path, builder: Builder) -> _InspectLog | None:
+    _zstd_zipfile()
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            header_name = next(
-                (n for n in ("header.json", "_journal/start.json") if n in names), None
-            )
-            if header_name is None:
-                builder.problem(str(path), "not an Inspect .eval log: no header.json")
-                return None
-            header = _zip_json(archive, header_name, path, builder)
-            if isinstance(header, dict) and header_name != "header.json":
-                header = {"status": "started", **header}  # the run never finished
-            samples = []
-            for name in sorted(
-                n for n in names if n.startswith("samples/") and n.endswith(".json")
-            ):
-                sample = _zip_json(archive, name, path, builder)
-                if sample is not None:
-                    samples.append(_InspectSample(f"{path}:{name}", sample))
+        archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as error:
         builder.problem(str(path), f"not a readable .eval (zip) file: {error}")
         return None
+    with archive:
+        names = archive.namelist()
+        header_name = next((n for n in ("header.json", "_journal/start.json") if n in names), None)
+        if header_name is None:
+            builder.problem(str(path), "not an Inspect .eval log: no header.json")
+            return None
+        header = _zip_json(archive, header_name, path, builder)
+        if isinstance(header, dict) and header_name != "header.json":
+            header = {"status": "started", **header}  # the run never finished
+        samples = []
+        for name in sorted(n for n in names if n.startswith("samples/") and n.endswith(".json")):
+            sample = _zip_json(archive, name, path, builder)
+            if sample is not None:
+                samples.append(_InspectSample(f"{path}:{name}", sample))
     if not isinstance(header, dict) or not isinstance(header.get("eval"), dict):
         builder.problem(f"{path}:{header_name}", "not an Inspect log header: no `eval` object")
         return None
@@ -224,7 +269,12 @@ def _inspect_read_eval(path: Path, builder: Builder) -> _InspectLog | None:
 
 def _zip_json(archive: zipfile.ZipFile, name: str, path: Path, builder: Builder) -> Any:
     try:
-        document = json.loads(archive.read(name).decode("utf-8"))
+        data = archive.read(name)
+    except Exception as error:  # zipfile, zlib and zstd each raise their own kinds
+        builder.problem(f"{path}:{name}", f"cannot unpack this member: {error}")
+        return None
+    try:
+        document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         builder.problem(f"{path}:{name}", f"not valid JSON: {error}")
         return None
@@ -262,9 +312,14 @@ def _inspect_log(
     if not isinstance(model, str) or not model:
         builder.problem(f"{log.path}.eval.model", f"must name the evaluated model; got {model!r}")
         return
+    builder.count("logs")
+    builder.count("samples", len(log.samples))
     if log.header.get("status") not in (None, "success"):
         builder.skip("logs of unfinished runs (their completed samples were read)")
     shuffled = _inspect_shuffled(log.header)
+    graders = _inspect_scorer_graders(spec, model)
+    before = builder.skipped.copy()
+    used = 0
     used_model = False
     for sample in log.samples:
         data = sample.data
@@ -275,11 +330,33 @@ def _inspect_log(
             builder.skip("skipped samples that ended in an error")
             continue
         if data.get("choices"):
-            used_model |= _inspect_choice_sample(sample, model, shuffled, builder)
+            answered = _inspect_choice_sample(sample, model, shuffled, builder)
+            used_model |= answered
+            used += answered
         else:
-            pending.extend(_inspect_verdicts(sample, spec, model, scorer, builder))
+            verdicts = _inspect_verdicts(sample, graders, model, scorer, builder)
+            pending.extend(verdicts)
+            used += bool(verdicts)
     if used_model:
         builder.add_model(model, _inspect_provider(model))
+    if log.samples and not used:
+        reasons = builder.skipped - before
+        because = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
+        message = f"all {len(log.samples)} samples skipped" + (
+            f": {because}" if because else ": none is multiple-choice or model-graded"
+        )
+        example = _inspect_example_reply(log)
+        if example and "no answer letter" in because:
+            message += f" (the model replied e.g. {example!r}, with no 'ANSWER: <letter>')"
+        builder.say(f"{log.path}: {message}")
+
+
+def _inspect_example_reply(log: _InspectLog) -> str | None:
+    for sample in log.samples:
+        completion, _ = _inspect_completion(sample.data, _dict(sample.data.get("attachments")))
+        if completion:
+            return completion[:80]
+    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -358,15 +435,32 @@ def _inspect_choice_sample(
         )
         return False
     item_id = str(sample_id)
-    builder.add_item(
+    gold = letter_index(letters[0].strip())
+    # Inspect's shuffle_choices() leaves no mark in the log: the same sample read in another
+    # log with its options in another order is recognized by the options themselves.
+    order = _inspect_reordering(builder.items.get(item_id), options, gold)
+    if order is not None:
+        builder.skip(
+            "multiple-choice samples whose choices were shuffled (their options are in "
+            "another order than in the first log; answers mapped back by option text)"
+        )
+        options, gold = [options[order.index(i)] for i in range(len(options))], order[gold]
+    if not builder.add_item(
         Item(
             id=item_id,
             question=_inspect_input_text(data, attachments),
             options=options,
-            gold=letter_index(letters[0].strip()),
+            gold=gold,
         ),
         where,
-    )
+    ):
+        if sorted(builder.items[item_id].options) == sorted(options):
+            builder.hint(
+                "the items that differ have the same options in another order: the choices "
+                "were shuffled (shuffle_choices) and option texts repeat, so answers cannot "
+                "be mapped back"
+            )
+        return False
 
     completion, first_choice = _inspect_completion(data, attachments)
     scores = _dict(data.get("scores"))
@@ -383,7 +477,7 @@ def _inspect_choice_sample(
     choice = letter_index(chosen[0])
     probs = None
     if first_choice is not None and first_choice.get("logprobs"):
-        if shuffled:
+        if shuffled or order is not None:
             builder.skip(
                 "logprobs ignored because the choices were shuffled (outputs kept as choices)"
             )
@@ -393,8 +487,25 @@ def _inspect_choice_sample(
                 builder.skip(
                     "logprobs with no option letter at the answer (outputs kept as choices)"
                 )
+    if order is not None:
+        choice = order[choice]
     builder.add_output(Output(model=model, item=item_id, probs=probs, choice=choice), where)
     return True
+
+
+def _inspect_reordering(first: Item | None, options: list[str], gold: int) -> list[int] | None:
+    """Where each option of this sample stands in the first reading of the item, if the two
+    list the same, distinct options in another order with the same gold option; else None.
+
+    Example: first ``["Berlin", "Paris"]`` (gold 1), here ``["Paris", "Berlin"]`` (gold 0)
+    gives ``[1, 0]``.
+    """
+    if first is None or first.options == options or len(set(options)) != len(options):
+        return None
+    if sorted(first.options) != sorted(options):
+        return None
+    order = [first.options.index(option) for option in options]
+    return order if order[gold] == first.gold else None
 
 
 def _inspect_answer(scores: dict[str, Any], completion: str) -> tuple[str | None, bool]:
@@ -468,9 +579,61 @@ def _inspect_answer_position(tokens: list[dict[str, Any]], letter: str) -> int |
     return None
 
 
+@dataclass(frozen=True)
+class _Grader:
+    """Who graded with one scorer of a log, and how we know."""
+
+    judge: str | None  # None: the scorer's grader cannot be named from the log's spec
+    how: str
+    builtin: bool
+
+
+def _inspect_scorer_graders(spec: dict[str, Any], model: str) -> dict[str, _Grader]:
+    """Score key -> grader, from ``eval.scorers`` and ``eval.model_roles``.
+
+    Inspect keys each sample's scores by the scorer's name made unique in the order of
+    ``eval.scorers`` (`unique_scorer_name`: ``model_graded_qa``, ``model_graded_qa1``, ...), so
+    the n-th scorer spec gives the n-th key; two graders named by string are never confused.
+    The grader is the scorer's ``model`` option, else the model of its ``model_role`` option
+    (``grader`` for the built-in model-graded scorers) in ``eval.model_roles``, else, for the
+    built-in scorers, the evaluated model (Inspect's default). The model name the provider's
+    server returned (``score.metadata.grading[-1].model``) is not the run's name for the model
+    (``gpt-4o-mini-2024-07-18`` for ``openai/gpt-4o-mini``); it is kept as provenance only.
+    """
+    graders: dict[str, _Grader] = {}
+    used: list[str] = []
+    roles = _dict(spec.get("model_roles"))
+    for entry in spec.get("scorers") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        base = entry["name"].rsplit("/", 1)[-1]
+        key = base
+        count = 1
+        while key in used:  # inspect_ai.scorer._scorer.unique_scorer_name
+            key = f"{base}{count}"
+            count += 1
+        used.append(key)
+        options = _dict(entry.get("options"))
+        builtin = base in INSPECT_MODEL_GRADED_SCORERS
+        configured = options.get("model")
+        role = options.get("model_role", "grader" if builtin else None)
+        role_model = _dict(roles.get(role)).get("model") if isinstance(role, str) else None
+        if isinstance(configured, str) and configured:
+            graders[key] = _Grader(configured, f"the scorer's model option ({key})", builtin)
+        elif isinstance(configured, list) and configured:
+            graders[key] = _Grader(None, "several graders (a majority vote)", builtin)
+        elif isinstance(role_model, str) and role_model:
+            graders[key] = _Grader(role_model, f"the {role!r} model role", builtin)
+        elif builtin:
+            graders[key] = _Grader(model, "no grader named: the evaluated model grades", builtin)
+        else:
+            graders[key] = _Grader(None, "not named in the scorer's options or roles", builtin)
+    return graders
+
+
 def _inspect_verdicts(
     sample: _InspectSample,
-    spec: dict[str, Any],
+    graders: dict[str, _Grader],
     model: str,
     only: str | None,
     builder: Builder,
@@ -478,16 +641,13 @@ def _inspect_verdicts(
     data = sample.data
     scores = data.get("scores")
     if not isinstance(scores, dict) or not scores:
+        builder.skip("skipped free-form samples with no scores")
         return []
     attachments = _dict(data.get("attachments"))
     sample_id = data.get("id")
     if isinstance(sample_id, bool) or not isinstance(sample_id, int | str):
         builder.problem(f"{sample.source}.id", f"must be a sample id; got {sample_id!r}")
         return []
-    scorer_specs: dict[str, dict[str, Any]] = {}
-    for entry in spec.get("scorers") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            scorer_specs[entry["name"].rsplit("/", 1)[-1]] = entry
     completion, _ = _inspect_completion(data, attachments)
     verdicts = []
     for name, score in scores.items():
@@ -495,8 +655,18 @@ def _inspect_verdicts(
             continue
         if not isinstance(score, dict):
             continue
-        grader = _inspect_grader(name, score, scorer_specs.get(name), spec, model, builder)
-        if grader is None:
+        served = _inspect_served_name(score)
+        grader = graders.get(name)
+        if grader is None or grader.judge is None:
+            if grader is not None and grader.how.startswith("several"):
+                builder.skip(f"skipped {name} scores by a majority of several graders")
+            elif served is not None:
+                builder.problem(
+                    f"{sample.source}.scores.{name}",
+                    f"graded by a model the server called {served!r}, but the log's "
+                    "eval.scorers and eval.model_roles do not name it (pass --scorer to "
+                    "import another scorer's verdicts)",
+                )
             continue
         value = score.get("value")
         explanation = score.get("explanation")
@@ -512,47 +682,24 @@ def _inspect_verdicts(
         verdicts.append(
             _PendingVerdict(
                 source=f"{sample.source}.scores.{name}",
-                judge=grader,
+                judge=grader.judge,
                 candidate=model,
                 item=str(sample_id),
                 verdict=verdict,
                 raw=raw,
                 response=completion or None,
+                served=served,
+                how=grader.how,
             )
         )
     return verdicts
 
 
-def _inspect_grader(
-    name: str,
-    score: dict[str, Any],
-    scorer_spec: dict[str, Any] | None,
-    spec: dict[str, Any],
-    model: str,
-    builder: Builder,
-) -> str | None:
-    """The model that graded with scorer ``name``, or None if it is not a model-graded score."""
-    options = scorer_spec.get("options") if scorer_spec else None
-    options = options if isinstance(options, dict) else {}
-    configured = options.get("model")
-    if isinstance(configured, str) and configured:
-        return configured
-    if isinstance(configured, list) and configured:
-        builder.skip(f"skipped {name} scores by a majority of several graders (no single judge)")
-        return None
-    metadata = score.get("metadata")
-    grading = metadata.get("grading") if isinstance(metadata, dict) else None
+def _inspect_served_name(score: dict[str, Any]) -> str | None:
+    """The model name the grader's server returned (``metadata.grading[-1].model``), if any."""
+    grading = _dict(score.get("metadata")).get("grading")
     if isinstance(grading, list) and grading and isinstance(grading[-1], dict):
-        graded_by = grading[-1].get("model")
-        if isinstance(graded_by, str) and graded_by:
-            return graded_by
-    builtin = name in INSPECT_MODEL_GRADED_SCORERS
-    role = options.get("model_role", "grader" if builtin else None)
-    roles = spec.get("model_roles")
-    if isinstance(role, str) and isinstance(roles, dict) and isinstance(roles.get(role), dict):
-        role_model = roles[role].get("model")
-        if isinstance(role_model, str) and role_model:
-            return role_model
-    if builtin or isinstance(grading, list):
-        return model  # Inspect's default: the model being evaluated grades
+        served = grading[-1].get("model")
+        if isinstance(served, str) and served:
+            return served
     return None

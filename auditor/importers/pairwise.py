@@ -28,7 +28,8 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 
-from auditor.bundle import (
+from auditor.importers.common import ImportResult
+from auditor.schemas.bundle import (
     Bundle,
     BundleError,
     Comparison,
@@ -37,7 +38,6 @@ from auditor.bundle import (
     Problem,
     validate_bundle,
 )
-from auditor.importers.common import ImportResult
 
 __all__ = [
     "PAIRWISE_OPTIONAL",

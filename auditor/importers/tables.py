@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from auditor.bundle import Item, ModelInfo, Normalization, Output, Verdict
 from auditor.importers.common import Builder, ImportResult, json_lines, letter_index, os_message
+from auditor.schemas.bundle import Item, ModelInfo, Normalization, Output, Verdict
 
 __all__ = ["TABLE_COLUMNS", "TableFormat", "import_table"]
 

@@ -13,8 +13,11 @@ from auditor.probes import (
     human_agreement,
     injection,
     position,
+    prompt_stability,
+    reliability,
     repeat,
     self_preference,
+    supervision,
     verbosity,
 )
 from auditor.probes.base import Probe, ProbeContext
@@ -30,6 +33,9 @@ REGISTRY: tuple[Probe, ...] = (
     repeat.PROBE,
     human_agreement.PROBE,
     correlated_errors.PROBE,
+    reliability.PROBE,
+    supervision.PROBE,
+    prompt_stability.PROBE,
 )
 """Every probe, in report order. Filled by the probe modules' instances."""
 

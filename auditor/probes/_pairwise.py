@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from auditor.bundle import Bundle, Comparison
+from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import CandidateRef, VariantKind, parse_candidate
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from auditor.bundle import Bundle, Item
+from auditor.schemas.bundle import Bundle, Item
 from auditor.schemas.candidates import PlannedComparison
 
 __all__ = ["BasePair", "base_pairs", "both_orders", "original", "placebo", "stable_index"]

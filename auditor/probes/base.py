@@ -16,8 +16,8 @@ import numpy as np
 from auditor.schemas.probe import ProbeResult
 
 if TYPE_CHECKING:  # the shapes only; importing them at run time would not cycle either
-    from auditor.bundle import Bundle
-    from auditor.results import AnalysisSettings
+    from auditor.schemas.bundle import Bundle
+    from auditor.schemas.result import AnalysisSettings
 
 __all__ = ["Probe", "ProbeContext"]
 

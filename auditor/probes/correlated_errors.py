@@ -2,7 +2,7 @@
 Models") run on one bundle.
 
 From the models' multiple-choice outputs: the both-wrong error agreement of every pair
-(`auditor.similarity.error_agreement`, matrix products), the pair regression of agreement on
+(`auditor.stats.similarity.error_agreement`, matrix products), the pair regression of agreement on
 same provider / same family / accuracy (`auditor.stats.pair_regression`), systemic exclusion of
 the models over the items with the greedy most and least correlated subsets
 (`auditor.stats.monoculture`), and mean CAPA within accuracy bins (Goel et al. 2025, Fig. 6).
@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from auditor.bundle import Bundle, ResponseMatrix, response_matrix
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, ResponseMatrix
+from auditor.schemas.columns import BundleColumns, bundle_columns, response_matrix_from_columns
 from auditor.schemas.correlated_errors import (
     AgreementMatrix,
     CapabilityBin,
@@ -38,7 +39,6 @@ from auditor.schemas.correlated_errors import (
     SubsetPoint,
 )
 from auditor.schemas.probe import ProbeResult, ProbeStatus
-from auditor.similarity import capa_matrix, error_agreement
 from auditor.stats.inflation import judge_inflation
 from auditor.stats.monoculture import (
     effective_judges,
@@ -47,6 +47,7 @@ from auditor.stats.monoculture import (
     similarity_by_accuracy_bin,
 )
 from auditor.stats.pair_regression import pair_design, pair_regression
+from auditor.stats.similarity import capa_matrix, error_agreement
 
 __all__ = ["CORRELATED_ERRORS", "PROBE", "CorrelatedErrorsProbe", "analyze_correlated_errors"]
 
@@ -238,22 +239,36 @@ def _capability_bins(
 
 
 class _VerdictCube:
-    """Valid verdicts as a (judge, candidate, item) array: 1, 0, or -1 (missing / invalid)."""
+    """Valid primary verdicts as a (judge, candidate, item) array: 1, 0, or -1 (none/invalid).
 
-    def __init__(self, bundle: Bundle, responses: ResponseMatrix) -> None:
-        models = set(responses.models)
-        self.judges = sorted({v.judge for v in bundle.verdicts if v.judge in models})
-        self.candidates = sorted({v.candidate for v in bundle.verdicts if v.candidate in models})
-        judge_row = {name: j for j, name in enumerate(self.judges)}
-        candidate_row = {name: c for c, name in enumerate(self.candidates)}
-        item_col = {item: x for x, item in enumerate(responses.items)}
+    Judges and candidates are the models with MCQ outputs that appear in the verdicts (a
+    candidate id that is not such a model, e.g. a battery variant, is left out)."""
+
+    def __init__(self, columns: BundleColumns, responses: ResponseMatrix) -> None:
+        names = [m.name for m in columns.models]
+        row_of_model = np.full(len(names), -1, dtype=np.int64)
+        for row, name in enumerate(responses.models):
+            row_of_model[names.index(name)] = row
+        keep = columns.primary_verdicts() & (columns.verdict_value >= 0)
+        judge_rows = row_of_model[columns.verdict_judge]
+        candidate_rows = row_of_model[columns.verdict_candidate]
+        keep &= (judge_rows >= 0) & (candidate_rows >= 0)
+        judge_used = np.unique(judge_rows[keep])
+        candidate_used = np.unique(candidate_rows[keep])
+        self.judges = [responses.models[r] for r in judge_used]
+        self.candidates = [responses.models[r] for r in candidate_used]
+        judge_index = np.full(len(responses.models), -1, dtype=np.int64)
+        judge_index[judge_used] = np.arange(judge_used.size)
+        candidate_index = np.full(len(responses.models), -1, dtype=np.int64)
+        candidate_index[candidate_used] = np.arange(candidate_used.size)
         self.values = np.full(
             (len(self.judges), len(self.candidates), len(responses.items)), -1, dtype=np.int8
         )
-        for v in bundle.verdicts:
-            j, c = judge_row.get(v.judge), candidate_row.get(v.candidate)
-            if j is not None and c is not None and v.verdict is not None:
-                self.values[j, c, item_col[v.item]] = v.verdict
+        self.values[
+            judge_index[judge_rows[keep]],
+            candidate_index[candidate_rows[keep]],
+            columns.verdict_item[keep],
+        ] = columns.verdict_value[keep]
 
     def scores(self) -> np.ndarray:
         """(judges, candidates) share of valid verdicts that are 1; NaN with none."""
@@ -434,14 +449,23 @@ def _effective(
 # --- the whole analysis --------------------------------------------------------------------------
 
 
+def _answering_models(columns: BundleColumns) -> list[str]:
+    answered = np.unique(columns.output_model[columns.primary_outputs()])
+    return [columns.models[k].name for k in answered]
+
+
 def analyze_correlated_errors(
-    bundle: Bundle, settings: CorrelatedErrorsSettings | None = None
+    bundle: Bundle | BundleColumns, settings: CorrelatedErrorsSettings | None = None
 ) -> CorrelatedErrorsResult:
-    """Every part of the correlated-errors analysis of a validated bundle (pure, seeded)."""
+    """Every part of the correlated-errors analysis of a validated bundle (pure, seeded).
+
+    Reads the outputs and verdicts under the primary templates
+    (`auditor.schemas.bundle.primary_view`).
+    """
     settings = settings or CorrelatedErrorsSettings()
     rng = np.random.default_rng([settings.seed, 0x6B696D])  # the probe's own stream
-    answered = {o.model for o in bundle.outputs}
-    names = [m.name for m in bundle.models if m.name in answered]
+    columns = bundle if isinstance(bundle, BundleColumns) else bundle_columns(bundle)
+    names = _answering_models(columns)
     missing: list[str] = []
     if len(names) < MIN_MODELS:
         return CorrelatedErrorsResult(
@@ -451,11 +475,11 @@ def analyze_correlated_errors(
             settings=settings,
             missing=[f"outputs of at least {MIN_MODELS} models"],
         )
-    info = {m.name: m for m in bundle.models}
+    info = {m.name: m for m in columns.models}
     providers = [info[n].provider for n in names]
     families = [info[n].family for n in names]
     params = [info[n].params for n in names]
-    responses = response_matrix(bundle, names)
+    responses = response_matrix_from_columns(columns, names)
     agreement, values = _agreement(responses, providers, families)
     if not any(providers):
         missing.append(
@@ -482,17 +506,16 @@ def analyze_correlated_errors(
 
     inflation = judge_monoculture = effective = None
     findings: list[InflationFinding] = []
-    if bundle.verdicts:
-        cube = _VerdictCube(bundle, responses)
+    cube = _VerdictCube(columns, responses) if columns.n_verdicts else None
+    if cube is not None and cube.judges:
         provider_of = dict(zip(names, providers, strict=True))
         inflation = _inflation(cube, responses, provider_of, settings, rng)
         findings = _findings(inflation, settings.alpha)
-        if cube.judges:
-            rejected, wrong, items = _panel_failures(cube, responses)
-            judge_monoculture = _monoculture(
-                rejected, cube.judges, "judges rejecting candidate answers", settings, rng
-            )
-            effective = _effective(wrong, items, cube.judges, settings, rng)
+        rejected, wrong, items = _panel_failures(cube, responses)
+        judge_monoculture = _monoculture(
+            rejected, cube.judges, "judges rejecting candidate answers", settings, rng
+        )
+        effective = _effective(wrong, items, cube.judges, settings, rng)
     else:
         missing.append("verdicts (judge inflation, panel monoculture, effective judges)")
     status: ProbeStatus = "ok" if regression.status == "ok" else "insufficient_data"
@@ -519,9 +542,9 @@ class CorrelatedErrorsProbe:
     title: ClassVar[str] = "Correlated errors, judge inflation and monoculture"
     result_model: ClassVar[type[ProbeResult]] = CorrelatedErrorsResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
-        answered = {o.model for o in bundle.outputs}
-        if len(answered) < MIN_MODELS:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
+        columns = bundle if isinstance(bundle, BundleColumns) else bundle_columns(bundle)
+        if len(_answering_models(columns)) < MIN_MODELS:
             return f"fewer than {MIN_MODELS} models with multiple-choice outputs"
         return None
 

@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Final
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from auditor.bundle import Bundle, Comparison
 from auditor.probes._pairwise import by_judge, flag, judges_in_order
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.human_agreement import HumanAgreementFinding, HumanAgreementResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.agreement import cohen_kappa

@@ -15,10 +15,10 @@ from typing import Any, ClassVar, Final
 
 from scipy import stats as _scipy_stats
 
-from auditor.bundle import Bundle, Comparison
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.injection import InjectionFinding, InjectionResult
 from auditor.schemas.probe import ProbeResult

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from auditor.bundle import Bundle
 from auditor.probes._pairwise import flag, judges_in_order
 from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.self_preference import SelfPreferenceFinding, SelfPreferenceResult
 from auditor.stats.stratified import cmh_test, mantel_haenszel_difference

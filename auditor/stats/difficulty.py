@@ -65,7 +65,11 @@ def quantile_bins(values: Sequence[float] | np.ndarray, n_bins: int = DEFAULT_BI
         raise ValueError("values must not be empty")
     edges = np.unique(np.quantile(array, np.linspace(0.0, 1.0, int(n_bins) + 1)))
     # Right-closed bins: a value equal to an inner edge belongs to the bin below it.
-    return np.searchsorted(edges[1:-1], array, side="left").astype(np.int64)
+    bins = np.searchsorted(edges[1:-1], array, side="left")
+    # Interpolation can split a repeated value into two edges a rounding error apart, leaving
+    # an empty bin between them (pandas.qcut keeps its number): renumber the bins that hold
+    # values as 0, 1, 2, ...
+    return np.unique(bins, return_inverse=True)[1].astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ Example: ``wilson_interval(8, 10)`` ≈ (0.490, 0.943); ``clopper_pearson_interv
 
 from __future__ import annotations
 
+import functools
 import math
 
 from scipy import stats as _scipy_stats
@@ -30,6 +31,7 @@ def _check_counts(successes: int, trials: int, name: str = "successes") -> None:
         raise ValueError(f"{name} must be between 0 and trials; got {successes} of {trials}")
 
 
+@functools.lru_cache(maxsize=64)  # norm.ppf costs ~0.7 ms; probes ask for thousands of CIs
 def _z(alpha: float) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1; got {alpha}")

@@ -33,10 +33,10 @@ from schemathesis.specs.openapi.checks import (
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher
 from auditor.api.settings import ApiSettings
-from auditor.auth import create_key
 from auditor.ecosystem import Ecosystem, EcosystemConfig
-from auditor.services import finalize_audit
-from auditor.storage import utcnow
+from auditor.services.audits import finalize_audit
+from auditor.services.keys import create_key
+from auditor.storage.store import utcnow
 from tests.support.services import postgres_database
 
 CHECKS = [

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from auditor.api.ingest import StreamImporter
-from auditor.auth import create_key
-from auditor.storage import Store
+from auditor.services.keys import create_key
+from auditor.storage.store import Store
 from tests.support.api import (
     JUDGES,
     PROVIDER_SECRET,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from auditor.services import audit_status
+from auditor.services.audits import audit_status
 from tests.stubs.openai_server import StubServer, judge_truth, stub_server
 from tests.support.pipeline import report_of, run_audit
 

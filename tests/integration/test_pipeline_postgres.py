@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.services import audit_status
+from auditor.services.audits import audit_status
 from tests.support.pipeline import (
     assert_same_numbers,
     ledger_lines,

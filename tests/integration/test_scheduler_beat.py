@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from auditor import schedules
-from auditor.schedules import ScheduleRunRow, slots_between
-from auditor.spec import parse_spec
-from auditor.storage import Store, utcnow
-from auditor.trail import list_events, verify_store
+from auditor.schemas.spec import parse_spec
+from auditor.services import schedules
+from auditor.services.schedules import ScheduleRunRow, slots_between
+from auditor.services.trail import list_events, verify_store
+from auditor.storage.store import Store, utcnow
 from tests.support.services import (
     beat_process,
     postgres_database,

@@ -1,4 +1,4 @@
-"""Schedules (auditor.schedules, auditor.governance, the schedules API and CLI).
+"""Schedules (auditor.services.schedules, auditor.services.governance, the schedules API and CLI).
 
 References: cron slots worked out by hand (with the zone's UTC offsets, including both
 daylight-saving changes); the claim's compare-and-set raced by threads on PostgreSQL; whole
@@ -18,19 +18,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import reports
-from auditor import schedules
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher
 from auditor.api.settings import ApiSettings
-from auditor.auth import create_key
 from auditor.cli import app as cli_app
-from auditor.governance import start_due_runs, validate_timing
-from auditor.results import AffinityReport
-from auditor.schedules import decide, next_slot, slots_between
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import parse_spec
+from auditor.services import schedules
+from auditor.services.governance import start_due_runs, validate_timing
+from auditor.services.keys import create_key
+from auditor.services.schedules import decide, next_slot, slots_between
+from auditor.services.trail import acting_as, list_events, verify_store
 from auditor.settings import Settings
-from auditor.spec import parse_spec
-from auditor.storage import Store, utcnow
-from auditor.trail import acting_as, list_events, verify_store
+from auditor.storage.store import Store, utcnow
 from tests.support.api import RecordingDispatcher, evaluation_spec, world_bundle
 from tests.support.specs import small_spec
 from tests.support.webhooks import Receiver, assert_signed
@@ -336,7 +336,7 @@ def test_scheduled_runs_call_afresh_pin_what_they_used_and_catch_planted_drift(
 
 
 def schedules_deliveries(store: Store, schedule_id: str) -> list[Any]:
-    from auditor.governance import deliveries_of
+    from auditor.services.governance import deliveries_of
 
     return deliveries_of(store, schedule_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from auditor.storage import CallResult, PlannedCall, Store
+from auditor.storage.store import CallResult, PlannedCall, Store
 
 
 def planned(n: int) -> list[PlannedCall]:

@@ -1,4 +1,4 @@
-"""The audit trail (auditor.trail): a hash chain whose every edit, rewrite, deletion or
+"""The audit trail (auditor.services.trail): a hash chain whose every edit, rewrite, deletion or
 truncation `auditor trail verify` names exactly. References: SHA-256 recomputed here with
 hashlib over the canonical JSON the module documents; tampering done with plain SQL on the
 stored rows, as someone with database access would."""
@@ -15,14 +15,13 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from auditor.auth import create_key, revoke_key
-from auditor.bundle import Bundle
 from auditor.cli import app as cli_app
 from auditor.ecosystem import Ecosystem, EcosystemConfig
-from auditor.services import submit_audit
-from auditor.spec import parse_spec
-from auditor.storage import Store
-from auditor.trail import (
+from auditor.schemas.bundle import Bundle
+from auditor.schemas.spec import parse_spec
+from auditor.services.audits import submit_audit
+from auditor.services.keys import create_key, revoke_key
+from auditor.services.trail import (
     GENESIS_HASH,
     EventRecord,
     acting_as,
@@ -32,6 +31,7 @@ from auditor.trail import (
     verify_chain,
     verify_store,
 )
+from auditor.storage.store import Store
 
 runner = CliRunner()
 
@@ -243,7 +243,7 @@ def test_every_action_of_the_services_is_recorded_with_actor_and_object_hash(
 
 
 def test_a_stored_result_changed_after_its_audit_finished_is_named(store: Store) -> None:
-    from auditor.governance import audit_finished
+    from auditor.services.governance import audit_finished
 
     audit, _ = store.create_audit(
         {"name": "a"}, tenant="acme", name="a", evaluation_id=None, budget_usd=None

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from auditor import schedules
-from auditor.governance import check_webhook_url, create_delivery, get_delivery
+from auditor.services import schedules
+from auditor.services.governance import check_webhook_url, create_delivery, get_delivery
+from auditor.services.trail import list_events, verify_store
 from auditor.settings import Settings
-from auditor.storage import Store
-from auditor.trail import list_events, verify_store
+from auditor.storage.store import Store
 from tests.support.services import postgres_database, redis_databases, service_env, worker_process
 from tests.support.webhooks import SECRET, Receiver, assert_signed
 

@@ -16,10 +16,10 @@ import pytest
 import redis
 from celery import Celery
 
-from auditor.results import AffinityReport
-from auditor.services import TERMINAL_STATUSES, audit_status, submit_audit
-from auditor.spec import parse_spec
-from auditor.storage import Store
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import parse_spec
+from auditor.services.audits import TERMINAL_STATUSES, audit_status, submit_audit
+from auditor.storage.store import Store
 from tests.support.pipeline import report_of, run_audit
 from tests.support.services import (
     RedisServer,

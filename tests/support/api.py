@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from auditor.bundle import Bundle
 from auditor.ecosystem import Ecosystem, EcosystemConfig
+from auditor.schemas.bundle import Bundle
 
 FAMILIES = [{"name": "atlas", "size": 3}, {"name": "boreal", "size": 3}]
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from auditor.affinity import analyze
 from auditor.ecosystem import Ecosystem
-from auditor.results import AffinityReport
-from auditor.services import audit_status, submit_audit
+from auditor.probes.affinity import analyze
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import parse_spec
+from auditor.services.audits import audit_status, submit_audit
 from auditor.settings import Settings
-from auditor.spec import parse_spec
-from auditor.storage import Store
+from auditor.storage.store import Store
 from workers.local import run_local
 
 

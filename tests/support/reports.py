@@ -2,9 +2,9 @@
 
 The bundles come from the planted-truth ecosystem (`auditor.ecosystem`), damaged on purpose in
 the ways real audits are (unparseable verdicts, a discrete-only model, a pair with no valid
-verdict, configured exclusions), then analyzed by `auditor.affinity.analyze` with provenance
-shaped as `auditor.services.finalize_audit` records it. The tests render these objects; they do
-not check the statistics (that is `tests/test_affinity.py`).
+verdict, configured exclusions), then analyzed by `auditor.probes.affinity.analyze` with provenance
+shaped as `auditor.services.audits.finalize_audit` records it. The tests render these objects; they
+do not check the statistics (that is `tests/test_affinity.py`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from auditor.affinity import analyze
-from auditor.bundle import Bundle, Output, Verdict
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.probes.affinity import analyze
 from auditor.prompts import BUILTIN_JUDGE_TEMPLATES
-from auditor.results import AffinityReport, AnalysisSettings
+from auditor.schemas.bundle import Bundle, Output, Verdict
+from auditor.schemas.result import AffinityReport, AnalysisSettings
 
 
 @dataclass(frozen=True)

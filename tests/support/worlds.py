@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from auditor.affinity import analyze
-from auditor.drift import (
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.probes.affinity import analyze
+from auditor.schemas.result import AnalysisSettings
+from auditor.services.drift import (
     RunSnapshot,
 )
-from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.results import AnalysisSettings
 
 JUDGES = ("atlas-1", "boreal-1", "cygnus-1")
 

@@ -22,11 +22,11 @@ from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
 from auditor.api.policy import spec_problems
 from auditor.api.redaction import Redactor
 from auditor.api.schemas import AuditOut, AuditPage, ErrorBody
-from auditor.bundle import Problem
-from auditor.results import AffinityReport
-from auditor.services import audit_status, submit_audit
-from auditor.spec import AuditSpec, SpecError
-from auditor.storage import AuditRow, Store
+from auditor.schemas.bundle import Problem
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import AuditSpec, SpecError
+from auditor.services.audits import audit_status, submit_audit
+from auditor.storage.store import AuditRow, Store
 
 __all__ = ["REPORT_MEDIA_TYPES", "router"]
 

@@ -19,7 +19,7 @@ from auditor.api.deps import (
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
 from auditor.api.ingest import StreamImporter
 from auditor.api.schemas import ErrorBody, EvaluationOut, EvaluationPage
-from auditor.bundle import Bundle, Normalization, validate_bundle
+from auditor.schemas.bundle import Bundle, Normalization, validate_bundle
 
 __all__ = ["FEED_BYTES", "router", "upload_router"]
 

@@ -7,14 +7,19 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from auditor import trail
 from auditor.api.deps import AuditId, RedactorDep, StoreDep, TenantDep, current_tenant
 from auditor.api.errors import ERROR_RESPONSES
 from auditor.api.schemas import ErrorBody
-from auditor.governance import GovernanceSettings, sign_report_files
-from auditor.results import AffinityReport
-from auditor.signing import PublicKeyInfo, SignedManifest, load_or_create_key, public_key_info
-from auditor.trail import EventRecord
+from auditor.schemas.result import AffinityReport
+from auditor.services import trail
+from auditor.services.governance import GovernanceSettings, sign_report_files
+from auditor.services.signing import (
+    PublicKeyInfo,
+    SignedManifest,
+    load_or_create_key,
+    public_key_info,
+)
+from auditor.services.trail import EventRecord
 
 __all__ = ["PREFIX", "public_router", "router"]
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from auditor import schedules
 from auditor.api.deps import (
     ID_PATTERN,
     RawBody,
@@ -22,16 +21,17 @@ from auditor.api.deps import (
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
 from auditor.api.policy import spec_problems
 from auditor.api.settings import ApiSettings
-from auditor.bundle import Problem
-from auditor.governance import (
+from auditor.schemas.bundle import Problem
+from auditor.schemas.spec import AuditSpec, SpecError
+from auditor.services import schedules
+from auditor.services.governance import (
     GovernanceSettings,
     check_webhook_url,
     deliveries_of,
     validate_timing,
 )
-from auditor.schedules import NotifyPolicy, ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
-from auditor.spec import AuditSpec, SpecError
-from auditor.storage import Store
+from auditor.services.schedules import NotifyPolicy, ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
+from auditor.storage.store import Store
 
 __all__ = ["PREFIX", "router"]
 

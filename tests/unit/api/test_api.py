@@ -23,12 +23,12 @@ from auditor.api import create_app
 from auditor.api.deps import get_dispatcher, get_store
 from auditor.api.ingest import ROWS_PER_CHUNK, StreamImporter
 from auditor.api.settings import ApiSettings
-from auditor.auth import create_key, revoke_key
-from auditor.bundle import Bundle, BundleError
-from auditor.pipeline import answers_of, judge_calls
 from auditor.prompts import ANSWER_DELIMITER, BUILTIN_JUDGE_TEMPLATES
-from auditor.services import finalize_audit, load_base
-from auditor.storage import CallResult, ItemRow, OutputRow, PlannedCall, Store, utcnow
+from auditor.schemas.bundle import Bundle, BundleError
+from auditor.services.audits import finalize_audit, load_base
+from auditor.services.keys import create_key, revoke_key
+from auditor.services.planning import answers_of, judge_calls
+from auditor.storage.store import CallResult, ItemRow, OutputRow, PlannedCall, Store, utcnow
 from tests.support.api import (
     JUDGES,
     PROVIDER_SECRET,

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from auditor.affinity import analyze
-from auditor.bundle import bundle_json_schema, load_bundle, response_matrix
 from auditor.cli import app
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.results import AnalysisSettings
-from auditor.similarity import capa_matrix
+from auditor.probes.affinity import analyze
+from auditor.schemas.bundle import bundle_json_schema, load_bundle, response_matrix
+from auditor.schemas.result import AnalysisSettings
+from auditor.stats.similarity import capa_matrix
 
 runner = CliRunner()
 

@@ -23,9 +23,9 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor import importers
-from auditor.bundle import BundleError, load_bundle
 from auditor.cli import app
 from auditor.importers import import_inspect, import_lm_eval, import_table
+from auditor.schemas.bundle import BundleError, load_bundle
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "importers"
 LM_EVAL = DATA / "lm-eval"
@@ -196,7 +196,11 @@ def test_lm_eval_items_that_differ_between_files_name_both_files(tmp_path: Path)
     assert problems_of(error) == [
         f"{samples} line 2: item 'arc_easy/1' differs from the one read at {SAMPLES_160M} "
         "line 2: options ['coal', 'wind', 'oil'] here, ['coal', 'wind', 'natural gas'] there; "
-        "gold 2 here, 1 there"
+        "gold 2 here, 1 there",
+        # the edit also changed the file's mean acc, which no longer matches its results file
+        f"{samples}: its samples' mean acc is 0.666667, but "
+        f"{other / 'results_2024-05-01T11-02-07.918245.json'} reports acc 1 for this task: this "
+        "samples file is not that run's (it would be given the wrong model)",
     ]
 
 
@@ -425,10 +429,13 @@ def test_inspect_cli_writes_a_bundle_that_similarity_reads(tmp_path: Path) -> No
         ["import", "inspect", str(INSPECT_MC), str(INSPECT_OPEN), str(haiku), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
-        f"imported 4 items, 2 models, 7 outputs, 4 verdicts (skipped multiple-choice samples "
-        f"with no answer letter: 1; unparseable verdicts kept as null: 1) -> {out}\n"
-    )
+    assert result.stdout.splitlines() == [
+        "read: 3 logs, 12 samples",
+        "skipped: multiple-choice samples with no answer letter: 1",
+        "skipped: unparseable verdicts kept as null: 1",
+        "imported: 4 items, 2 models, 7 outputs, 4 verdicts",
+        f"wrote {out}",
+    ]
     assert len(load_bundle(out).verdicts) == 4
 
     similarity = runner.invoke(app, ["similarity", str(out)])
@@ -552,7 +559,7 @@ def test_csv_cli_output_runs_through_similarity(tmp_path: Path) -> None:
     out = tmp_path / "bundle.jsonl"
     result = runner.invoke(app, ["import", "csv", str(DATA / "table.csv"), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("imported 2 items, 3 models, 6 outputs, 4 verdicts")
+    assert "imported: 2 items, 3 models, 6 outputs, 4 verdicts" in result.stdout.splitlines()
     assert load_bundle(out) == import_table(DATA / "table.csv", table_format="csv").bundle
     similarity = runner.invoke(app, ["similarity", str(out)])
     assert similarity.exit_code == 0, similarity.output

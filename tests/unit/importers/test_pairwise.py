@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from auditor.bundle import BundleError, load_bundle
 from auditor.cli import app
 from auditor.importers.pairwise import import_pairwise, write_pairwise
+from auditor.schemas.bundle import BundleError, load_bundle
 
 ROWS = [
     {

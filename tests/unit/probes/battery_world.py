@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.bundle import Bundle, Comparison, HumanChoice, Item, ModelInfo, Output, Verdict
 from auditor.probes import REGISTRY, ProbeContext
 from auditor.probes.cues import CUES
 from auditor.probes.injection import INJECTIONS
-from auditor.results import AnalysisSettings
+from auditor.schemas.bundle import Bundle, Comparison, HumanChoice, Item, ModelInfo, Output, Verdict
+from auditor.schemas.result import AnalysisSettings
 
 CANDIDATES = ("m1", "m2", "m3", "m4")
 FAMILY = {"m1": "alpha", "m2": "beta", "m3": "gamma", "m4": "delta"}

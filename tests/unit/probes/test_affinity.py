@@ -1,4 +1,4 @@
-"""Tests of `auditor.affinity`, the affinity-bias analysis of SCIENCE.md section 2.
+"""Tests of `auditor.probes.affinity`, the affinity-bias analysis of SCIENCE.md section 2.
 
 Every statistical test names its reference: pingouin (an independent implementation of the
 partial correlation), numpy least squares, statsmodels, a hand-worked example, a slow reference
@@ -22,8 +22,9 @@ from pydantic import TypeAdapter
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-import auditor.affinity as affinity
-from auditor.affinity import (
+import auditor.probes.affinity as affinity
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig, _stable_uniform
+from auditor.probes.affinity import (
     adjust_p_values,
     analyze,
     bootstrap_partial_r,
@@ -34,9 +35,8 @@ from auditor.affinity import (
     partial_correlation,
     permutation_p,
 )
-from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
-from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig, _stable_uniform
-from auditor.results import AffinityReport, AnalysisSettings
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.result import AffinityReport, AnalysisSettings
 
 Z_975 = stats.norm.ppf(0.975)  # independent critical value for the Fisher-z checks
 
@@ -174,7 +174,7 @@ def test_docstring_examples_run() -> None:
 
 def test_import_does_not_load_heavy_statistics_packages() -> None:
     code = (
-        "import sys, auditor.affinity; "
+        "import sys, auditor.probes.affinity; "
         "print(sorted(m for m in ('pingouin', 'statsmodels', 'litellm', 'celery') "
         "if m in sys.modules))"
     )

@@ -9,10 +9,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from auditor.bundle import Bundle, Comparison, HumanChoice, Item, ModelInfo, Output, Verdict
 from auditor.probes import REGISTRY, ProbeContext
 from auditor.probes.verbosity import PADDINGS, length_slope, pad_answer
-from auditor.results import AnalysisSettings
+from auditor.schemas.bundle import Bundle, Comparison, HumanChoice, Item, ModelInfo, Output, Verdict
+from auditor.schemas.result import AnalysisSettings
 from auditor.stats.proportions import newcombe_difference
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, Verdict
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes import REGISTRY, probe_named
 from auditor.probes.correlated_errors import analyze_correlated_errors
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
 from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
 from auditor.stats.inflation import judge_inflation
 

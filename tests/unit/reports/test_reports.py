@@ -4,8 +4,8 @@ The HTML report is opened in headless Chromium over the DevTools protocol (conso
 network requests, a laptop-size screenshot); the PDF is rasterized with poppler's pdftoppm and
 read back with pdftotext; the summary table's numbers are parsed from the HTML and compared
 with the JSON report (the versioned result object). The results come from
-`auditor.affinity.analyze` on planted-truth ecosystems (`tests/support/reports.py`): 9 judges x
-40 models, and 3 judges x 6 models with a judge that has too few candidates.
+`auditor.probes.affinity.analyze` on planted-truth ecosystems (`tests/support/reports.py`): 9
+judges x 40 models, and 3 judges x 6 models with a judge that has too few candidates.
 
 Chromium and poppler-utils are installed by `scripts/test`; when they are missing these tests
 fail and say so (they do not skip).
@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 import reports
-from auditor.results import AffinityReport
+from auditor.schemas.result import AffinityReport
 from reports.formatting import MISSING
 from tests.support.reports import HeadlessChromium, large_report, small_report
 
@@ -226,7 +226,7 @@ def test_stored_result_renders_to_the_same_bytes_in_a_new_process(
     stored = tmp_path / "result.json"
     stored.write_bytes(reports.render(small, "json"))
     code = (
-        "import sys, reports; from auditor.results import AffinityReport; "
+        "import sys, reports; from auditor.schemas.result import AffinityReport; "
         "r = AffinityReport.model_validate_json(open(sys.argv[1], 'rb').read()); "
         "open(sys.argv[2], 'wb').write(reports.render(r, 'html')); "
         "open(sys.argv[3], 'wb').write(reports.render(r, 'md'))"

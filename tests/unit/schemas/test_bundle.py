@@ -1,4 +1,4 @@
-"""Tests of `auditor.bundle`: validation messages, normalization, JSONL, loading, the JSON
+"""Tests of `auditor.schemas.bundle`: validation messages, normalization, JSONL, loading, the JSON
 schema, and the stacked array view (`response_matrix`) checked against hand-written arrays."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from auditor.bundle import (
+from auditor.schemas.bundle import (
     SCHEMA_VERSION,
     Bundle,
     BundleError,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from auditor.bundle import BundleError, parse_bundle, parse_records
+from auditor.schemas.bundle import BundleError, parse_bundle, parse_records
 from auditor.schemas.candidates import parse_candidate, variant_id
 
 

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from auditor.bundle import BundleError, parse_bundle, parse_records, primary_view, response_matrix
+from auditor.schemas.bundle import (
+    BundleError,
+    parse_bundle,
+    parse_records,
+    primary_view,
+    response_matrix,
+)
 
 
 def _document() -> dict[str, Any]:

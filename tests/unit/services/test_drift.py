@@ -1,6 +1,6 @@
-"""Drift between two runs (auditor.drift). References: pingouin.partial_corr (point estimates and
-a slow loop over the same bootstrap draws), hand-worked verdict flips, and simulated worlds with
-a planted affinity that changes (or does not) between runs."""
+"""Drift between two runs (auditor.services.drift). References: pingouin.partial_corr (point
+estimates and a slow loop over the same bootstrap draws), hand-worked verdict flips, and simulated
+worlds with a planted affinity that changes (or does not) between runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pingouin
 import pytest
 
-from auditor.affinity import partial_r
-from auditor.drift import (
+from auditor.probes.affinity import partial_r
+from auditor.services.drift import (
     Against,
     DriftComparison,
     RunSnapshot,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.bundle import Bundle, Item
-from auditor.pipeline import CallOutcome, MissingVerdicts, fan_out_verdicts, judge_calls
-from auditor.spec import AuditSpec
+from auditor.schemas.bundle import Bundle, Item
+from auditor.schemas.spec import AuditSpec
+from auditor.services.planning import CallOutcome, MissingVerdicts, fan_out_verdicts, judge_calls
 
 
 def _plan() -> list:

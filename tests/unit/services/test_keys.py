@@ -1,4 +1,5 @@
-"""API keys and tenants (auditor.auth, `auditor keys`): hashes only, shown once, revocable."""
+"""API keys and tenants (auditor.services.keys, `auditor keys`): hashes only, shown once,
+revocable."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from auditor.auth import (
+from auditor.cli import app as cli_app
+from auditor.services.keys import (
     ApiKeyRow,
     TenantRow,
     authenticate,
@@ -19,8 +21,7 @@ from auditor.auth import (
     revoke_key,
     validate_tenant,
 )
-from auditor.cli import app as cli_app
-from auditor.storage import Store
+from auditor.storage.store import Store
 
 
 @pytest.fixture

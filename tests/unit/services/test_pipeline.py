@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.services import audit_status
+from auditor.services.audits import audit_status
 from tests.support.pipeline import (
     assert_same_numbers,
     ledger_lines,

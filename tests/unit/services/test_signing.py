@@ -1,6 +1,6 @@
-"""Signed report manifests (auditor.signing) and `auditor verify REPORT`: every changed byte of
-a report file, of the manifest or of the signing key is named. References: hashlib for the file
-hashes, cryptography's Ed25519 verification for the signature, the canonical-JSON recipe of
+"""Signed report manifests (auditor.services.signing) and `auditor verify REPORT`: every changed
+byte of a report file, of the manifest or of the signing key is named. References: hashlib for the
+file hashes, cryptography's Ed25519 verification for the signature, the canonical-JSON recipe of
 reports.canonical for the result hash."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from typer.testing import CliRunner
 
 from auditor.cli import app as cli_app
-from auditor.signing import (
+from auditor.services.signing import (
     SignedManifest,
     key_id_of,
     load_or_create_key,
@@ -25,8 +25,8 @@ from auditor.signing import (
     sign_manifest,
     verify_report,
 )
-from auditor.storage import Store
-from auditor.trail import list_events, verify_store
+from auditor.services.trail import list_events, verify_store
+from auditor.storage.store import Store
 from reports.canonical import result_sha256
 from tests.support.worlds import world_run
 
@@ -241,7 +241,7 @@ def test_the_api_serves_the_key_and_a_manifest_that_verifies_the_report_offline(
 
     from auditor.api import create_app
     from auditor.api.settings import ApiSettings
-    from auditor.auth import create_key
+    from auditor.services.keys import create_key
 
     app = create_app(
         ApiSettings(

@@ -32,6 +32,14 @@ def test_quantile_bins_with_ties_equal_pandas_qcut() -> None:
     assert got.max() < 4  # repeated edges dropped: ties are never split
 
 
+def test_quantile_bins_never_leave_an_empty_bin() -> None:
+    # The quantiles of these are 0, 0, 0.5, 0.5 + 1e-16, 1, 1: pandas.qcut numbers the bins
+    # 0, 0, 0, 0, 2, 2 (bin 1 empty); ours are consecutive.
+    values = [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    assert list(pd.qcut(values, 5, labels=False, duplicates="drop")) == [0, 0, 0, 0, 2, 2]
+    assert quantile_bins(values, 5).tolist() == [0, 0, 0, 0, 1, 1]
+
+
 def test_quantile_bins_bad_input_names_the_value() -> None:
     with pytest.raises(ValueError, match="n_bins must be a positive integer; got 0"):
         quantile_bins([1.0, 2.0], 0)

@@ -15,8 +15,8 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from auditor.ecosystem import ErrorWorld, ErrorWorldConfig
-from auditor.similarity import error_agreement
 from auditor.stats.pair_regression import pair_design, pair_regression
+from auditor.stats.similarity import error_agreement
 
 ALPHA = 0.05
 WORLD = {"n_providers": 5, "families_per_provider": 2, "models_per_family": 3, "n_items": 1000}

@@ -1,4 +1,4 @@
-"""Tests of `auditor.similarity`.
+"""Tests of `auditor.stats.similarity`.
 
 References: lm-sim 0.1.1 (`lmsim.metrics.CAPA`, `EC`, the authors' implementation of Goel et al.
 2025) for probabilistic CAPA, discrete CAPA and error consistency; plain Python loops written
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from lmsim.metrics import CAPA, EC
 
-from auditor.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, response_matrix
-from auditor.similarity import (
+from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, ResponseMatrix, response_matrix
+from auditor.stats.similarity import (
     METRICS,
     UNDEFINED_REASONS,
     Metric,

@@ -1,0 +1,685 @@
+"""The `auditor` command line: a thin shell over the services and the statistics core.
+
+Heavy imports (litellm, celery, pingouin, matplotlib) happen inside the commands that need
+them, so `auditor similarity` and `auditor schema` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
+
+if TYPE_CHECKING:  # the result models are imported by the commands that use them (start-up)
+    from auditor.schemas.result import AffinityReport
+
+app = typer.Typer(
+    name="auditor",
+    help="Judge Auditor: audit LLM judges for affinity bias (CAPA) and other judging biases.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+EXIT_INVALID = 2
+DEFAULT_TENANT = "default"
+REPORT_FORMATS = ("html", "md", "json", "pdf")
+DEMO_ITEMS = 80
+
+
+def _fail(problems: list[str]) -> None:
+    for problem in problems:  # one line each, never wrapped, so tools can read them
+        sys.stderr.write(f"error: {problem}\n")
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _load(path: Path, normalize: Normalization) -> Any:
+    """The bundle at ``path`` (JSON, JSONL or Parquet) as columns, validated; exit 2 on
+    problems, all of them listed."""
+    from auditor.schemas.formats import load_columns
+
+    try:
+        return load_columns(path, normalize=normalize)
+    except BundleError as error:
+        _fail([str(p) for p in error.problems])
+
+
+def _store(db: str | None) -> Any:
+    from auditor.settings import get_settings
+    from auditor.storage.store import Store
+
+    store = Store(db or get_settings().database_url)
+    store.migrate()
+    return store
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.sqlite)."
+    ),
+]
+
+
+@app.command()
+def schema(
+    what: Annotated[str, typer.Argument(help="bundle, spec or result")] = "bundle",
+) -> None:
+    """Print the JSON Schema of the evaluation bundle (or of the audit spec / result)."""
+    if what == "bundle":
+        document = bundle_json_schema()
+    elif what == "spec":
+        from auditor.schemas.spec import AuditSpec
+
+        document = AuditSpec.model_json_schema()
+    elif what == "result":
+        from auditor.schemas.result import AffinityReport
+
+        document = AffinityReport.model_json_schema()
+    else:
+        _fail([f"what: must be bundle, spec or result; got {what!r}"])
+    out.print_json(json.dumps(document))
+
+
+@app.command()
+def similarity(
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle (.json, .jsonl or a Parquet directory).")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="capa, capa-discrete, error-consistency or error-agreement")
+    ] = "capa",
+    normalize: Annotated[
+        str, typer.Option(help="none, sum or softmax (for scores, logits or log-probabilities)")
+    ] = "none",
+) -> None:
+    """Print the model-by-model similarity matrix as JSON."""
+    import orjson
+
+    from auditor.schemas.columns import response_matrix_from_columns
+    from auditor.stats.similarity import METRICS, similarity_matrix
+
+    if metric not in METRICS:
+        _fail([f"--metric: must be one of {', '.join(METRICS)}; got {metric!r}"])
+    data = _load(bundle, _normalization(normalize))
+    matrix = similarity_matrix(response_matrix_from_columns(data), metric)  # type: ignore[arg-type]
+    sys.stdout.write(orjson.dumps(matrix.to_json()).decode() + "\n")
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path, typer.Argument(help="Bundle to read: .json, .jsonl or a Parquet directory.")
+    ],
+    target: Annotated[
+        Path, typer.Argument(help="Bundle to write: .json, .jsonl, or NAME.parquet (a directory).")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option(help="json, jsonl or parquet (default: by the target's name)."),
+    ] = None,
+    normalize: Annotated[
+        str, typer.Option(help="none, sum or softmax: normalize probabilities on the way")
+    ] = "none",
+) -> None:
+    """Convert a bundle between JSON, JSONL and Parquet (validated on the way, all problems
+    listed)."""
+    from auditor.schemas.formats import FORMATS, bundle_format, write_columns
+
+    if to is not None and to not in FORMATS:
+        _fail([f"--to: must be one of {', '.join(FORMATS)}; got {to!r}"])
+    data = _load(source, _normalization(normalize))
+    kind = to or bundle_format(target)
+    write_columns(data, target, kind)  # type: ignore[arg-type]
+    out.print(
+        f"{target} ({kind}): {len(data.items)} items, {len(data.models)} models, "
+        f"{data.n_outputs} outputs, {data.n_verdicts} verdicts"
+    )
+
+
+def _normalization(value: str) -> Normalization:
+    if value not in ("none", "sum", "softmax"):
+        _fail([f"--normalize: must be none, sum or softmax; got {value!r}"])
+    return value  # type: ignore[return-value]
+
+
+def _write_reports(report: AffinityReport, directory: Path, formats: list[str]) -> dict[str, Path]:
+    from reports import write_reports  # matplotlib and jinja2: only when writing reports
+
+    return write_reports(report, directory, formats=tuple(formats))  # type: ignore[arg-type]
+
+
+def _judge_table(report: AffinityReport) -> Table:
+    table = Table(title="Affinity bias per judge (partial r of score on CAPA | accuracy)")
+    for column in ("judge", "n", "partial r", "95% CI", "p", "p adj.", "flagged"):
+        table.add_column(column, justify="left" if column == "judge" else "right")
+    for judge in report.judges:
+        if judge.status != "ok":
+            table.add_row(
+                judge.judge,
+                str(judge.n_candidates),
+                "—",
+                "—",
+                "—",
+                "—",
+                f"insufficient data: {judge.reason}",
+            )
+            continue
+        ci = judge.ci95
+        table.add_row(
+            judge.judge,
+            str(judge.n_candidates),
+            f"{judge.partial_r:+.3f}",
+            f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "—",
+            f"{judge.p_value:.2g}" if judge.p_value is not None else "—",
+            f"{judge.p_adjusted:.2g}" if judge.p_adjusted is not None else "—",
+            "[bold red]YES[/]" if judge.flagged else "no",
+        )
+    return table
+
+
+@app.command()
+def analyze(
+    bundle: Annotated[
+        Path, typer.Argument(help="Evaluation bundle with verdicts (.json, .jsonl, Parquet).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
+        Path("audit-output")
+    ),
+    formats: Annotated[
+        list[str], typer.Option("--format", help="Report formats (repeat): json, html, md, pdf.")
+    ] = ["json"],  # noqa: B006
+    normalize: Annotated[str, typer.Option(help="none, sum or softmax")] = "none",
+    method: Annotated[str, typer.Option(help="pearson or spearman")] = "pearson",
+    alpha: Annotated[float, typer.Option(help="Significance level for flags.")] = 0.05,
+    correction: Annotated[str, typer.Option(help="holm or fdr_bh")] = "holm",
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
+    n_permutations: Annotated[int, typer.Option(help="Permutations.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of resampling.")] = 0,
+    exclude_same_family: Annotated[
+        bool, typer.Option(help="Exclude same-family candidates.")
+    ] = False,
+) -> None:
+    """Analyze a bundle's verdicts for affinity bias and write the report."""
+    from pydantic import ValidationError
+
+    from auditor.probes.affinity import analyze as run_analysis
+
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
+    try:
+        from auditor.schemas.result import AnalysisSettings
+
+        settings = AnalysisSettings(
+            method=method,  # type: ignore[arg-type]  # pydantic validates the value
+            alpha=alpha,
+            correction=correction,  # type: ignore[arg-type]
+            n_bootstrap=n_bootstrap,
+            n_permutations=n_permutations,
+            seed=seed,
+            exclude_same_family=exclude_same_family,
+        )
+    except ValidationError as error:
+        _fail(
+            [
+                f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e['input']!r})"
+                for e in error.errors()
+            ]
+        )
+    data = _load(bundle, _normalization(normalize))
+    if not data.n_verdicts:
+        _fail([f"{bundle}: verdicts: the bundle has no judge verdicts to analyze"])
+    report = run_analysis(data, settings)
+    written = _write_reports(report, out_dir, formats)
+    out.print(_judge_table(report))
+    for fmt, path in written.items():
+        out.print(f"{fmt}: {path}")
+
+
+@app.command("correlated-errors")
+def correlated_errors(
+    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
+        Path("audit-output")
+    ),
+    formats: Annotated[
+        list[str], typer.Option("--format", help="Report formats (repeat): json, html, md, pdf.")
+    ] = ["json"],  # noqa: B006
+    normalize: Annotated[str, typer.Option(help="none, sum or softmax")] = "none",
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    n_permutations: Annotated[int, typer.Option(help="Permutations (inflation test).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of resampling.")] = 0,
+    clustering: Annotated[
+        str, typer.Option(help="dyadic-conservative, dyadic or two-way (pair regression SEs)")
+    ] = "dyadic-conservative",
+) -> None:
+    """Correlated errors (Kim et al. 2025): error agreement, the pair regression, judge
+    inflation, monoculture and the effective number of judges; writes correlated_errors.json."""
+    from pydantic import ValidationError
+
+    from auditor.probes.correlated_errors import analyze_correlated_errors
+    from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
+
+    allowed = ("json", "html", "md", "pdf")
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    try:
+        settings = CorrelatedErrorsSettings(
+            alpha=alpha,
+            n_bootstrap=n_bootstrap,
+            n_permutations=n_permutations,
+            seed=seed,
+            clustering=clustering,  # type: ignore[arg-type]  # pydantic validates the value
+        )
+    except ValidationError as error:
+        _fail(
+            [
+                f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']} "
+                f"(got {e['input']!r})"
+                for e in error.errors()
+            ]
+        )
+    data = _load(bundle, _normalization(normalize))
+    result = analyze_correlated_errors(data, settings)
+    from reports.correlated_errors import write_correlated_errors  # matplotlib: only here
+
+    written = write_correlated_errors(result, out_dir, tuple(formats))
+    if result.status != "ok":
+        console.print(f"insufficient data: {result.reason}")
+    regression = result.regression
+    if regression is not None and regression.status == "ok":
+        table = Table(title=f"{regression.formula} ({regression.n_pairs} pairs)")
+        for column in ("term", "coef", "se", "95% CI", "p"):
+            table.add_column(column)
+        for name, term in regression.terms.items():
+            table.add_row(
+                name,
+                f"{term.coef:.3f}",
+                f"{term.se:.3f}",
+                f"[{term.ci95[0]:.3f}, {term.ci95[1]:.3f}]",
+                f"{term.p:.3g}",
+            )
+        out.print(table)
+    for finding in result.findings:
+        if finding.flagged:
+            out.print(
+                f"flagged: {finding.judge} inflates its own provider by {finding.estimate:.3f}"
+            )
+    for fmt, path in written.items():
+        out.print(f"{fmt}: {path}")
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
+    """The demo: 24 simulated models in 6 families and 4 judges, two of which carry a planted
+    affinity bias (s = 0.8) while two grade by the truth alone (s = 0)."""
+    families = ["atlas", "boreal", "cygnus", "draco", "eridan", "fornax"]
+    affinity = {"atlas-1": 0.8, "boreal-1": 0.8, "cygnus-1": 0.0, "draco-1": 0.0}
+    judges = list(affinity)
+    return {
+        "name": "demo: simulated judges, two with planted affinity bias",
+        "simulation": {
+            "seed": seed,
+            "n_items": n_items,
+            "families": [
+                {"name": f, "size": 4, "provider": f"{f}-labs", "trap_strength": 2.5}
+                for f in families
+            ],
+            "judges": judges,
+            "judge_affinity": affinity,
+            "p_hit": 0.95,
+            "p_miss": 0.05,
+        },
+        "judges": [{"model": f"sim/{j}", "name": j, "family": j.split("-")[0]} for j in judges],
+        "candidates": [
+            {"model": f"sim/{f}-{k}", "name": f"{f}-{k}", "family": f}
+            for f in families
+            for k in range(1, 5)
+            if f"{f}-{k}" not in judges
+        ],
+        "analysis": {"n_bootstrap": 10_000, "n_permutations": 10_000, "seed": seed},
+    }
+
+
+def _progress_line(status: Any) -> str:
+    parts = []
+    for kind, counts in status.progress.items():
+        total = counts.done + counts.failed + counts.pending
+        parts.append(
+            f"{kind} {counts.done + counts.failed}/{total}"
+            + (f" ({counts.failed} failed)" if counts.failed else "")
+        )
+    return f"[{status.stage}] " + "  ".join(parts) + f"  cost ${status.cost_usd:.4f}"
+
+
+def _watch(store: Any, audit_id: str, done: threading.Event | None, interval: float = 0.5) -> Any:
+    from auditor.services.audits import TERMINAL_STATUSES, audit_status
+
+    last = ""
+    with console.status("starting…") as spinner:
+        while True:
+            audit = store.get_audit(audit_id)
+            status = audit_status(store, audit)
+            line = _progress_line(status)
+            if line != last:
+                spinner.update(line)
+                last = line
+            if status.status in TERMINAL_STATUSES or (done is not None and done.is_set()):
+                break
+            time.sleep(interval)
+    console.print(_progress_line(audit_status(store, store.get_audit(audit_id))))
+    return audit_status(store, store.get_audit(audit_id))
+
+
+def _run_spec(
+    spec_document: dict[str, Any],
+    *,
+    db: str | None,
+    out_dir: Path,
+    broker: bool,
+    formats: list[str],
+    tenant: str,
+) -> None:
+    from auditor.schemas.spec import parse_spec
+    from auditor.services.audits import submit_audit
+
+    try:
+        spec = parse_spec(spec_document)
+    except BundleError as error:
+        _fail([str(p) for p in error.problems])
+    store = _store(db)
+    try:
+        audit, _ = submit_audit(store, spec, tenant=tenant)
+    except (BundleError, KeyError) as error:
+        problems = getattr(error, "problems", None)
+        _fail([str(p) for p in problems] if problems else [str(error)])
+    console.print(f"audit {audit.id}: {spec.name}")
+    done = threading.Event()
+    failure: list[BaseException] = []
+    if broker:
+        from workers.app import app as celery_app
+
+        celery_app.send_task("auditor.start", args=[audit.id])  # no litellm import here
+        console.print(
+            "submitted to the broker; waiting for workers (Ctrl-C stops waiting, not the audit)"
+        )
+    else:
+        from auditor.settings import get_settings
+        from workers.local import run_local
+
+        settings = get_settings().model_copy(update={"database_url": store.url})
+
+        def run() -> None:
+            try:
+                run_local(settings, audit.id)
+            except BaseException as error:  # shown below, after the progress display stops
+                failure.append(error)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="audit", daemon=True).start()
+    status = _watch(store, audit.id, None if broker else done)
+    if failure:
+        raise failure[0]
+    if status.status != "succeeded":
+        console.print(f"audit {audit.id} ended {status.status}: {status.error or ''}")
+        for item in status.failures:
+            console.print(f"  {item['model']}: {item['reason']}", markup=False)
+        raise typer.Exit(1)
+    from auditor.schemas.result import AffinityReport
+
+    report = AffinityReport.model_validate(store.get_result(audit.id))
+    written = _write_reports(report, out_dir, formats)
+    out.print(_judge_table(report))
+    for item in status.failures:
+        out.print(f"model failed for good: {item['model']}: {item['reason']}", markup=False)
+    for fmt, path in written.items():
+        out.print(f"{fmt}: {path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where reports go.")] = Path(
+        "auditor-demo"
+    ),
+    items: Annotated[int, typer.Option(help="Items in the simulated benchmark.")] = DEMO_ITEMS,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", help="Report formats (default: all).")
+    ] = None,
+) -> None:
+    """Run a complete simulated audit offline (no keys, no network) and write its reports."""
+    formats = formats or list(REPORT_FORMATS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite:///{(out_dir / 'auditor.sqlite').resolve()}"
+    started = time.perf_counter()
+    _run_spec(
+        demo_spec(seed, items),
+        db=db,
+        out_dir=out_dir,
+        broker=False,
+        formats=formats,
+        tenant=DEFAULT_TENANT,
+    )
+    out.print(f"demo finished in {time.perf_counter() - started:.1f} s; database {db}")
+
+
+def _print_plan(spec: Any) -> None:
+    """The planned calls and estimated cost per part; exit 2 if the design cannot answer."""
+    from auditor.schemas.bundle import load_bundle
+    from auditor.services.planning import (
+        base_bundle,
+        check_design,
+        plan_summary,
+        simulation_api_base,
+    )
+
+    try:
+        evaluation = load_bundle(spec.bundle) if spec.bundle is not None else None
+        base = base_bundle(spec, evaluation) if spec.evaluation_id is None else None
+    except (BundleError, ValueError) as error:
+        problems = getattr(error, "problems", None)
+        _fail([str(p) for p in problems] if problems else [str(error)])
+    if base is None:  # a stored evaluation: planned by the service that loads it
+        return
+    problems = check_design(spec, base)
+    parts = plan_summary(spec, base)
+    prices = _prices(spec, simulation_api_base(spec))
+    total_calls, total_cost, unknown = 0, 0.0, set()
+    console.print("planned calls (upper bounds: every answer assumed to arrive):")
+    for part in parts:
+        cost = 0.0
+        for model, (_, prompt, completion) in part.by_model.items():
+            price = prices.get(model)
+            if price is None:
+                unknown.add(model)
+                continue
+            cost += prompt * price[0] + completion * price[1]
+        total_calls += part.calls
+        total_cost += cost
+        console.print(f"  {part.part:<16} {part.calls:>8} calls  ~${cost:.4f}")
+    note = f" (no price known for {sorted(unknown)})" if unknown else ""
+    console.print(f"  {'total':<16} {total_calls:>8} calls  ~${total_cost:.4f}{note}")
+    if problems:
+        _fail([f"design: {p}" for p in problems])
+
+
+def _prices(spec: Any, sim_base: str | None) -> dict[str, tuple[float, float]]:
+    """Per display name: (input, output) USD per token from litellm's cost map, where known."""
+    import litellm  # only `auditor run`, which calls models anyway, pays for this import
+
+    from workers.simulated import PRICE_PER_TOKEN
+
+    prices = {}
+    for model in spec.all_models:
+        if model.model.startswith("sim/"):
+            prices[model.display_name] = PRICE_PER_TOKEN
+            continue
+        entry = litellm.model_cost.get(model.model) or litellm.model_cost.get(
+            model.model.split("/", 1)[-1]
+        )
+        if entry and "input_cost_per_token" in entry:
+            prices[model.display_name] = (
+                float(entry["input_cost_per_token"]),
+                float(entry.get("output_cost_per_token", 0.0)),
+            )
+    return prices
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Audit spec (YAML or JSON).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where reports go.")] = Path(
+        "audit-output"
+    ),
+    broker: Annotated[
+        bool,
+        typer.Option(
+            "--broker", help="Run on Redis workers (`auditor worker`) instead of in this process."
+        ),
+    ] = False,
+    formats: Annotated[list[str], typer.Option("--format", help="Report formats.")] = ["json"],  # noqa: B006
+    db: DbOption = None,
+    tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned calls and cost, send nothing.")
+    ] = False,
+) -> None:
+    """Run an audit spec to completion and write its reports.
+
+    First prints the calls each part of the audit plans (answers, pointwise verdicts, each
+    battery probe) with their estimated cost, and checks that the design can answer the
+    battery's questions; `--dry-run` stops there."""
+    from auditor.schemas.spec import SpecError, load_spec
+
+    try:
+        loaded = load_spec(spec)
+    except SpecError as error:
+        _fail([str(p) for p in error.problems])
+    _print_plan(loaded)
+    if dry_run:
+        return
+    document = loaded.model_dump(mode="json")
+    _run_spec(document, db=db, out_dir=out_dir, broker=broker, formats=formats, tenant=tenant)
+
+
+@app.command()
+def status(
+    audit_id: Annotated[str, typer.Argument(help="Audit id.")],
+    db: DbOption = None,
+    watch: Annotated[bool, typer.Option(help="Follow until the audit ends.")] = False,
+) -> None:
+    """Show an audit's status and progress as JSON."""
+    from auditor.services.audits import audit_status
+
+    store = _store(db)
+    audit = store.get_audit(audit_id)
+    if audit is None:
+        _fail([f"audit: no audit {audit_id!r}"])
+    if watch:
+        _watch(store, audit_id, None)
+        audit = store.get_audit(audit_id)
+    sys.stdout.write(audit_status(store, audit).model_dump_json(indent=2) + "\n")
+
+
+@app.command()
+def report(
+    audit_id: Annotated[str, typer.Argument(help="Audit id.")],
+    formats: Annotated[
+        list[str], typer.Option("--format", help="html, md, json or pdf (repeat).")
+    ] = ["html"],  # noqa: B006
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory.")] = Path("audit-output"),
+    db: DbOption = None,
+) -> None:
+    """Render a finished audit's stored result again (nothing is re-run), with a signed
+    manifest of the files (`auditor verify` checks it) and an entry in the audit trail."""
+    from auditor.cli.governance import write_signed_report
+    from auditor.services import trail
+
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
+    store = _store(db)
+    if store.get_result(audit_id) is None:
+        _fail([f"audit: no finished result for {audit_id!r}"])
+    with trail.acting_as(trail.cli_actor()):
+        written = write_signed_report(store, audit_id, out_dir, formats)
+    for name, path in written.items():
+        out.print(f"{name}: {path}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    queues: Annotated[str | None, typer.Option(help="Queues to consume.")] = None,
+) -> None:
+    """Start a Celery worker (model calls) on the configured Redis broker."""
+    from workers.app import app as celery_app
+
+    _store(None)  # migrate before taking work
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    if queues:
+        argv.append(f"--queues={queues}")
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def beat(
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+) -> None:
+    """Start Celery beat (sweeps of stalled audits, scheduled audits)."""
+    from workers.app import app as celery_app
+
+    _store(None)
+    schedule_file = os.environ.get("AUDITOR_BEAT_SCHEDULE", "celerybeat-schedule")
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
+
+
+@app.command()
+def migrate(db: DbOption = None) -> None:
+    """Create or upgrade the database schema."""
+    store = _store(db)
+    out.print(f"schema is current: {store.url.split('@')[-1]}")
+
+
+def _register_service_commands() -> None:
+    from auditor.cli.governance import schedules_app, trail_app, verify
+    from auditor.cli.imports import import_app, merge
+    from auditor.cli.service import keys_app, serve
+
+    app.add_typer(keys_app, name="keys")
+    app.command()(serve)
+    app.add_typer(schedules_app, name="schedules")
+    app.add_typer(trail_app, name="trail")
+    app.command()(verify)
+    app.add_typer(import_app, name="import")
+    app.command()(merge)
+
+
+_register_service_commands()
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

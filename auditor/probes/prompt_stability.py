@@ -1,0 +1,170 @@
+"""Prompt stability (Zhou et al., Nature 2024: answers change with the prompt's wording).
+
+A spec may ask every model the multiple-choice question under K >= 2 templates and every judge
+to grade under K >= 2 judge templates; records carry the template's name in `variant` (null =
+the primary template, named ``primary`` here). Per model, over the items it answered under
+every one of its templates: the share of items whose correctness is not the same under all
+templates (Wilson 95% interval), the accuracy under each template and their SD, and Cochran's
+Q of whether the templates' accuracies differ (`auditor.stats.stability`). Per judge, the same
+for its verdicts on every (candidate, answer) it graded under all its templates (self-judgments
+and answers with an unparseable verdict under any template left out).
+
+A row is flagged when its flip share exceeds ``FLIP_TOLERANCE`` by an exact one-sided binomial
+test at alpha (the finding's p). Flips in both directions can leave the templates' overall
+rates equal, which Cochran's Q (reported beside it) would not see; a judge's own noise floor
+at a fixed prompt is the `repeat` probe's.
+
+Example: correctness (1, 1), (1, 0), (1, 0), (0, 0) under two templates: flips 2 of 4.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+from auditor.probes._outcomes import rate
+from auditor.probes.base import ProbeContext
+from auditor.schemas.bundle import Bundle
+from auditor.schemas.probe import ProbeResult
+from auditor.schemas.prompt_stability import (
+    PRIMARY_TEMPLATE,
+    PromptStabilityResult,
+    StabilityFinding,
+    TemplateStabilityRow,
+)
+from auditor.stats.stability import template_stability
+
+__all__ = ["FLIP_TOLERANCE", "PromptStabilityProbe", "stability_row"]
+
+FLIP_TOLERANCE: Final = 0.05
+"""Flip share across paraphrased templates tolerated before a model or judge is flagged."""
+
+MEANING: Final = (
+    "share of items (models: MCQ correctness) or judged answers (judges: verdicts) whose "
+    f"outcome changes across prompt templates; p: exact binomial test of it > {FLIP_TOLERANCE:g}"
+)
+
+
+def _template(variant: str | None) -> str:
+    return PRIMARY_TEMPLATE if variant is None else variant
+
+
+def stability_row(
+    name: str, role: str, cells: dict[Any, dict[str, int | None]]
+) -> TemplateStabilityRow:
+    """Stability of one model's (or judge's) 0/1 outcomes; ``cells`` maps a unit to its
+    outcome under each template (None: unparseable)."""
+    templates = sorted(
+        {t for by_template in cells.values() for t in by_template},
+        key=lambda t: (t != PRIMARY_TEMPLATE, t),
+    )
+    complete = [
+        [by_template[t] for t in templates]
+        for by_template in cells.values()
+        if all(by_template.get(t) is not None for t in templates)
+    ]
+    table = np.array(complete, dtype=np.int64).reshape(len(complete), len(templates))
+    stability = template_stability(table)
+    return TemplateStabilityRow(
+        name=name,
+        role=role,  # type: ignore[arg-type]
+        templates=templates,
+        n_units=stability.n_units,
+        flips=rate(stability.flips, stability.n_units),
+        rates=dict(zip(templates, stability.rates, strict=True)) if stability.rates else {},
+        rate_sd=stability.rate_sd,
+        cochran_q=stability.q,
+        p_value=stability.p_value,
+        reason=stability.reason,
+    )
+
+
+def _model_cells(bundle: Bundle) -> dict[str, dict[Any, dict[str, int | None]]]:
+    gold = {item.id: item.gold for item in bundle.items}
+    cells: dict[str, dict[Any, dict[str, int | None]]] = defaultdict(lambda: defaultdict(dict))
+    for output in bundle.outputs:
+        choice = output.choice
+        if choice is None and output.probs is not None:
+            choice = int(np.argmax(output.probs))  # ties to the lowest index
+        if choice is None or output.item not in gold:
+            continue
+        cells[output.model][output.item][_template(output.variant)] = int(
+            choice == gold[output.item]
+        )
+    return cells
+
+
+def _judge_cells(bundle: Bundle) -> dict[str, dict[Any, dict[str, int | None]]]:
+    cells: dict[str, dict[Any, dict[str, int | None]]] = defaultdict(lambda: defaultdict(dict))
+    for verdict in bundle.verdicts:
+        if verdict.candidate == verdict.judge:
+            continue
+        unit = (verdict.candidate, verdict.item)
+        cells[verdict.judge][unit][_template(verdict.variant)] = verdict.verdict
+    return cells
+
+
+def _has_variants(records: Sequence[Any]) -> set[str]:
+    return {r.model if hasattr(r, "model") else r.judge for r in records if r.variant is not None}
+
+
+def _flip_p(row: TemplateStabilityRow) -> float | None:
+    if row.n_units == 0:
+        return None
+    test = _scipy_stats.binomtest(row.flips.k, row.n_units, FLIP_TOLERANCE, alternative="greater")
+    return float(test.pvalue)
+
+
+class PromptStabilityProbe:
+    name: ClassVar[str] = "prompt_stability"
+    title: ClassVar[str] = "Prompt stability across templates"
+    result_model: ClassVar[type[ProbeResult]] = PromptStabilityResult
+
+    def missing_inputs(self, bundle: Bundle) -> str | None:
+        if not any(o.variant for o in bundle.outputs) and not any(
+            v.variant for v in bundle.verdicts
+        ):
+            return "no outputs or verdicts under a template variant"
+        return None
+
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
+        return ()
+
+    def compute(self, context: ProbeContext) -> PromptStabilityResult:
+        bundle = context.bundle
+        alpha = context.settings.alpha
+        order = {m.name: i for i, m in enumerate(bundle.models)}
+
+        def ordered(names: set[str]) -> list[str]:
+            return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+
+        model_cells, judge_cells = _model_cells(bundle), _judge_cells(bundle)
+        rows = [
+            stability_row(m, "model", model_cells[m])
+            for m in ordered(_has_variants(bundle.outputs))
+        ] + [
+            stability_row(j, "judge", judge_cells[j])
+            for j in ordered(_has_variants(bundle.verdicts))
+        ]
+        findings = [
+            StabilityFinding(
+                judge=row.name,
+                role=row.role,
+                status="ok" if row.n_units else "insufficient_data",
+                reason=None if row.n_units else "no unit seen under every template",
+                n=row.n_units,
+                estimate=row.flips.rate,
+                ci95=row.flips.ci95,
+                p_value=(p := _flip_p(row)),
+                flagged=p is not None and p < alpha and row.flips.k > FLIP_TOLERANCE * row.n_units,
+            )
+            for row in rows
+        ]
+        return PromptStabilityResult(estimate_meaning=MEANING, rows=rows, findings=findings)
+
+
+PROBE = PromptStabilityProbe()

@@ -1,0 +1,1230 @@
+"""The evaluation bundle as columns: the fast way to load, validate and analyze large bundles.
+
+A `Bundle` holds one pydantic object per output and verdict; building 100,000 of them costs
+seconds, while the statistics only need integer codes and one flat array of probabilities.
+`BundleColumns` is that array view: ``outputs`` and ``verdicts`` as numpy columns coded against
+the bundle's ``models`` and ``items`` (which stay pydantic records: they are few).
+
+`columns_from_document` and `columns_from_records` read decoded JSON (or JSONL records) and
+apply exactly the rules of `auditor.schemas.bundle.validate_bundle`, column-wise with numpy, and
+report every problem at once with the texts of the record-by-record path: a record whose fields are
+not plainly typed (a string where a number belongs, an unknown field) is validated by its pydantic
+model, so its problems read the same; the cross-record rules (unknown references, duplicates,
+option counts, probabilities, indices) run vectorized over all remaining records, and only the
+flagged records are formatted. A document with sections this module does not know (added to
+`Bundle` later) is handed to the record-by-record path whole, so nothing is ever accepted here
+that `validate_bundle` would reject.
+
+`response_matrix_from_columns` stacks the columns into the `ResponseMatrix` the statistics use
+without a Python loop over outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, get_args
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from auditor.schemas.bundle import (
+    PROBABILITY_TOLERANCE,
+    SCHEMA_VERSION,
+    Bundle,
+    BundleError,
+    Comparison,
+    Item,
+    Label,
+    ModelInfo,
+    Normalization,
+    Output,
+    Problem,
+    ResponseMatrix,
+    Verdict,
+    _comparison_problems,
+    _label_problems,
+    _normalized,
+    _pydantic_problems,
+    _segment_argmax,
+    validate_bundle,
+)
+
+__all__ = [
+    "BundleColumns",
+    "bundle_columns",
+    "canonical_json",
+    "columns_from_document",
+    "columns_from_records",
+    "columns_sha256",
+    "response_matrix_from_columns",
+]
+
+_OUTPUT_FIELDS: Final = frozenset({"model", "item", "probs", "choice", "response", "variant"})
+_VERDICT_FIELDS: Final = frozenset({"judge", "candidate", "item", "verdict", "raw", "variant"})
+_DOCUMENT_FIELDS: Final = frozenset(
+    {"schema_version", "items", "models", "outputs", "verdicts", "comparisons", "labels"}
+)
+_SECTIONS: Final = {
+    "item": "items",
+    "model": "models",
+    "output": "outputs",
+    "verdict": "verdicts",
+    "comparison": "comparisons",
+    "label": "labels",
+}
+"""JSONL record kinds and their sections, in the order `auditor.schemas.bundle` names them."""
+_RECORD_KINDS: Final[dict[str, type[BaseModel]]] = {
+    "item": Item,
+    "model": ModelInfo,
+    "comparison": Comparison,
+    "label": Label,
+}
+"""Kinds kept as pydantic records (few; validated by their models and `auditor.schemas.bundle`'s
+rules)."""
+_MISSING: Final = object()
+_SUM_MARGIN: Final = 1e-12
+"""A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
+exact sum (``math.fsum``) decides the rest, as the record-by-record path does."""
+
+
+def fast_path_matches_schema() -> bool:
+    """True when `Output`, `Verdict` and `Bundle` have exactly the fields (and plain types) this
+    module was written for; otherwise every load takes the record-by-record path."""
+    return (
+        set(Output.model_fields) == _OUTPUT_FIELDS
+        and set(Verdict.model_fields) == _VERDICT_FIELDS
+        and set(Bundle.model_fields) == _DOCUMENT_FIELDS
+        # Constraints are only the ones checked here: a non-empty `variant`.
+        and all(not i.metadata for n, i in Output.model_fields.items() if n != "variant")
+        and all(not i.metadata for n, i in Verdict.model_fields.items() if n != "variant")
+    )
+
+
+# --- the columnar bundle -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BundleColumns:
+    """A validated bundle with ``outputs`` and ``verdicts`` as columns.
+
+    Codes index ``models`` and ``items``. An output's probabilities (when it has them:
+    ``output_has_probs``) are the next ``len(item.options)`` values of ``output_probs``, in
+    output order. ``output_choice`` and ``verdict_value`` are -1 where null. ``output_response``,
+    ``output_variant``, ``verdict_raw`` and ``verdict_variant`` are None when every value is
+    null. ``comparisons`` and ``labels`` stay records.
+    """
+
+    items: list[Item]
+    models: list[ModelInfo]
+    output_model: np.ndarray
+    output_item: np.ndarray
+    output_has_probs: np.ndarray
+    output_probs: np.ndarray
+    output_choice: np.ndarray
+    output_response: list[str | None] | None
+    verdict_judge: np.ndarray
+    verdict_candidate: np.ndarray
+    verdict_item: np.ndarray
+    verdict_value: np.ndarray
+    verdict_raw: list[str | None] | None
+    output_variant: list[str | None] | None = None
+    verdict_variant: list[str | None] | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    schema_version: str = SCHEMA_VERSION
+    option_counts: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        counts = np.fromiter((len(i.options) for i in self.items), np.int64, len(self.items))
+        object.__setattr__(self, "option_counts", counts)
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.output_model.size)
+
+    @property
+    def n_verdicts(self) -> int:
+        return int(self.verdict_value.size)
+
+    def primary_outputs(self) -> np.ndarray:
+        """Mask of the outputs under the primary prompt template (no ``variant``), the ones
+        every measure but prompt stability reads (`auditor.schemas.bundle.primary_view`)."""
+        if self.output_variant is None:
+            return np.ones(self.n_outputs, dtype=bool)
+        return np.array([v is None for v in self.output_variant], dtype=bool)
+
+    def primary_verdicts(self) -> np.ndarray:
+        """Mask of the verdicts under the primary judge template (no ``variant``)."""
+        if self.verdict_variant is None:
+            return np.ones(self.n_verdicts, dtype=bool)
+        return np.array([v is None for v in self.verdict_variant], dtype=bool)
+
+    def probs_offsets(self) -> np.ndarray:
+        """Start of each output's probabilities in ``output_probs`` (n_outputs + 1 entries;
+        an output without probabilities has an empty range)."""
+        lengths = np.where(self.output_has_probs, self.option_counts[self.output_item], 0)
+        offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return offsets
+
+    def to_bundle(self) -> Bundle:
+        """The record form (one pydantic object per output and verdict; slow for large bundles)."""
+        names = [m.name for m in self.models]
+        ids = [i.id for i in self.items]
+        offsets = self.probs_offsets().tolist()
+        values = self.output_probs.tolist()
+        responses = self.output_response or itertools.repeat(None)
+        output_variants = self.output_variant or itertools.repeat(None)
+        outputs: list[dict[str, Any]] = [
+            {
+                "model": names[m],
+                "item": ids[i],
+                "probs": values[offsets[k] : offsets[k + 1]] if has else None,
+                "choice": None if c < 0 else c,
+                "response": r,
+                "variant": variant,
+            }
+            for k, (m, i, has, c, r, variant) in enumerate(
+                zip(
+                    self.output_model.tolist(),
+                    self.output_item.tolist(),
+                    self.output_has_probs.tolist(),
+                    self.output_choice.tolist(),
+                    responses,
+                    output_variants,
+                    strict=False,
+                )
+            )
+        ]
+        raws = self.verdict_raw or itertools.repeat(None)
+        verdict_variants = self.verdict_variant or itertools.repeat(None)
+        verdicts: list[dict[str, Any]] = [
+            {
+                "judge": names[j],
+                "candidate": names[c],
+                "item": ids[i],
+                "verdict": None if v < 0 else v,
+                "raw": r,
+                "variant": variant,
+            }
+            for j, c, i, v, r, variant in zip(
+                self.verdict_judge.tolist(),
+                self.verdict_candidate.tolist(),
+                self.verdict_item.tolist(),
+                self.verdict_value.tolist(),
+                raws,
+                verdict_variants,
+                strict=False,
+            )
+        ]
+        # One validation of the whole document: pydantic's loop runs in Rust.
+        return Bundle.model_validate(
+            {
+                "schema_version": self.schema_version,
+                "items": list(self.items),
+                "models": list(self.models),
+                "outputs": outputs,
+                "verdicts": verdicts,
+                "comparisons": list(self.comparisons),
+                "labels": list(self.labels),
+            }
+        )
+
+
+def bundle_columns(bundle: Bundle) -> BundleColumns:
+    """The columns of a validated `Bundle` (one pass per attribute over its records)."""
+    model_code = {m.name: k for k, m in enumerate(bundle.models)}
+    item_code = {i.id: k for k, i in enumerate(bundle.items)}
+    outputs, verdicts = bundle.outputs, bundle.verdicts
+    probs = [o.probs for o in outputs]
+    responses = [o.response for o in outputs]
+    raws = [v.raw for v in verdicts]
+    output_variants = [o.variant for o in outputs]
+    verdict_variants = [v.variant for v in verdicts]
+    return BundleColumns(
+        items=list(bundle.items),
+        models=list(bundle.models),
+        output_model=_int_column([model_code[o.model] for o in outputs]),
+        output_item=_int_column([item_code[o.item] for o in outputs]),
+        output_has_probs=np.array([p is not None for p in probs], dtype=bool),
+        output_probs=np.array(
+            list(itertools.chain.from_iterable(p for p in probs if p is not None)),
+            dtype=np.float64,
+        ),
+        output_choice=_int_column([-1 if o.choice is None else o.choice for o in outputs]),
+        output_response=responses if any(r is not None for r in responses) else None,
+        verdict_judge=_int_column([model_code[v.judge] for v in verdicts]),
+        verdict_candidate=_int_column([model_code[v.candidate] for v in verdicts]),
+        verdict_item=_int_column([item_code[v.item] for v in verdicts]),
+        verdict_value=np.array(
+            [-1 if v.verdict is None else v.verdict for v in verdicts], dtype=np.int8
+        ),
+        verdict_raw=raws if any(r is not None for r in raws) else None,
+        output_variant=output_variants if _any_not_none(output_variants) else None,
+        verdict_variant=verdict_variants if _any_not_none(verdict_variants) else None,
+        comparisons=list(bundle.comparisons),
+        labels=list(bundle.labels),
+        schema_version=bundle.schema_version,
+    )
+
+
+def _int_column(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int64) if values else np.zeros(0, dtype=np.int64)
+
+
+# --- raw columns, before the cross-record rules --------------------------------------------------
+
+
+@dataclass
+class RawOutputs:
+    """Outputs as read, names not yet resolved: ``model``/``item`` are codes into
+    ``model_names``/``item_names`` (the distinct strings in order of appearance); ``keep``
+    is False for records already reported (their pydantic problems are in the problem list)."""
+
+    model: np.ndarray
+    model_names: list[str]
+    item: np.ndarray
+    item_names: list[str]
+    has_probs: np.ndarray
+    lengths: np.ndarray
+    values: np.ndarray
+    has_choice: np.ndarray
+    choice: np.ndarray
+    response: list[str | None] | None
+    keep: np.ndarray
+    variant: list[str | None] | None = None
+
+
+@dataclass
+class RawVerdicts:
+    """Verdicts as read (see `RawOutputs`); ``value`` is -1 where null."""
+
+    judge: np.ndarray
+    candidate: np.ndarray
+    item: np.ndarray
+    names: list[str]
+    item_names: list[str]
+    value: np.ndarray
+    raw: list[str | None] | None
+    keep: np.ndarray
+    variant: list[str | None] | None = None
+
+
+def _factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes into the distinct values in order of appearance (C-level loops: map, fromkeys)."""
+    uniques = list(dict.fromkeys(values))
+    index = {value: k for k, value in enumerate(uniques)}
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), uniques
+
+
+def _field(records: list[dict[str, Any]], name: str, default: Any = None) -> list[Any]:
+    """``record.get(name, default)`` of every record (map over dict.get runs at C speed)."""
+    return list(map(dict.get, records, itertools.repeat(name), itertools.repeat(default)))
+
+
+class _Fallback(Exception):
+    """The input needs the record-by-record path (an unusual value the columns do not carry)."""
+
+
+def _types(values: Iterable[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _not_none(values: list[Any]) -> Iterable[bool]:
+    """``value is not None`` for each value (C-level: operator.is_not over a repeat)."""
+    return map(operator.is_not, values, itertools.repeat(None))
+
+
+def _any_not_none(values: list[Any]) -> bool:
+    return values.count(None) != len(values)
+
+
+def _plain_variants(plain: list[bool], variants: list[Any]) -> list[bool]:
+    """A ``variant`` is plain when null or a non-empty string (the schema's `min_length=1`)."""
+    if not _any_not_none(variants):
+        return plain
+    return [
+        ok and (v is None or (type(v) is str and v != ""))
+        for ok, v in zip(plain, variants, strict=True)
+    ]
+
+
+def raw_outputs(
+    records: list[Any], location: Callable[[int], str], problems: list[tuple[int, Problem]]
+) -> RawOutputs:
+    """Read output records (decoded JSON objects) into columns.
+
+    A record that is not a plain object of plainly typed fields is validated by `Output`
+    itself: its problems go to ``problems`` (keyed by its index) in pydantic's words, or, when
+    pydantic accepts it (lax numbers such as ``"0.5"``), its validated values are used.
+    """
+    n = len(records)
+    plain = [True] * n
+    if _types(records) != {dict} and n:
+        plain = [type(r) is dict for r in records]
+    dicts = [r if ok else {} for r, ok in zip(records, plain, strict=True)]
+    keys: set[str] = set().union(*dicts) if dicts else set()
+    if not keys <= _OUTPUT_FIELDS:
+        plain = [ok and r.keys() <= _OUTPUT_FIELDS for r, ok in zip(dicts, plain, strict=True)]
+    models = _field(dicts, "model")
+    items = _field(dicts, "item")
+    probs = _field(dicts, "probs")
+    choices = _field(dicts, "choice")
+    responses = _field(dicts, "response")
+    variants = _field(dicts, "variant")
+    if _types(models) != {str} or _types(items) != {str}:
+        plain = [
+            ok and type(m) is str and type(i) is str
+            for ok, m, i in zip(plain, models, items, strict=True)
+        ]
+    if not _types(probs) <= {list, type(None)}:
+        plain = [ok and (p is None or type(p) is list) for ok, p in zip(plain, probs, strict=True)]
+        probs = [p if type(p) is list else None for p in probs]
+    flat = list(itertools.chain.from_iterable(filter(None, probs)))
+    if not _types(flat) <= {float, int}:
+        plain = [
+            ok and (p is None or _types(p) <= {float, int})
+            for ok, p in zip(plain, probs, strict=True)
+        ]
+    if not _types(choices) <= {int, type(None)}:
+        plain = [ok and (c is None or type(c) is int) for ok, c in zip(plain, choices, strict=True)]
+    if not _types(responses) <= {str, type(None)}:
+        plain = [
+            ok and (r is None or type(r) is str) for ok, r in zip(plain, responses, strict=True)
+        ]
+    plain = _plain_variants(plain, variants)
+    keep = [True] * n
+    plain_all = all(plain)
+    for k in [k for k, ok in enumerate(plain) if not ok]:
+        try:
+            output = Output.model_validate(records[k])
+        except ValidationError as error:
+            problems.extend((k, p) for p in _pydantic_problems(error, location(k)))
+            keep[k] = False
+            models[k], items[k], probs[k], choices[k], responses[k] = "", "", None, None, None
+            variants[k] = None
+            continue
+        models[k], items[k], probs[k] = output.model, output.item, output.probs
+        choices[k], responses[k] = output.choice, output.response
+        variants[k] = output.variant
+    if not plain_all:
+        flat = list(itertools.chain.from_iterable(filter(None, probs)))
+    has_probs = np.fromiter(_not_none(probs), bool, n)
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[has_probs] = np.fromiter(map(len, itertools.compress(probs, has_probs)), np.int64)
+    has_choice = np.fromiter(_not_none(choices), bool, n)
+    try:
+        values = np.array(flat, dtype=np.float64)
+        choice = np.full(n, -1, dtype=np.int64)
+        if has_choice.all():
+            choice = np.array(choices, dtype=np.int64)
+        elif has_choice.any():
+            choice[has_choice] = np.array(
+                list(itertools.compress(choices, has_choice)), dtype=np.int64
+            )
+    except OverflowError:  # an integer beyond int64 / float64: rare, let pydantic word it
+        raise _Fallback from None
+    model, model_names = _factorize(models)
+    item, item_names = _factorize(items)
+    return RawOutputs(
+        model=model,
+        model_names=model_names,
+        item=item,
+        item_names=item_names,
+        has_probs=has_probs,
+        lengths=lengths,
+        values=values,
+        has_choice=has_choice,
+        choice=choice,
+        response=responses if _any_not_none(responses) else None,
+        keep=np.array(keep, dtype=bool),
+        variant=variants if _any_not_none(variants) else None,
+    )
+
+
+def raw_verdicts(
+    records: list[Any], location: Callable[[int], str], problems: list[tuple[int, Problem]]
+) -> RawVerdicts:
+    """Read verdict records into columns (see `raw_outputs`)."""
+    n = len(records)
+    plain = [True] * n
+    if _types(records) != {dict} and n:
+        plain = [type(r) is dict for r in records]
+    dicts = [r if ok else {} for r, ok in zip(records, plain, strict=True)]
+    keys: set[str] = set().union(*dicts) if dicts else set()
+    if not keys <= _VERDICT_FIELDS:
+        plain = [ok and r.keys() <= _VERDICT_FIELDS for r, ok in zip(dicts, plain, strict=True)]
+    judges = _field(dicts, "judge")
+    candidates = _field(dicts, "candidate")
+    items = _field(dicts, "item")
+    values = _field(dicts, "verdict", _MISSING)
+    raws = _field(dicts, "raw")
+    variants = _field(dicts, "variant")
+    for column in (judges, candidates, items):
+        if _types(column) != {str}:
+            plain = [ok and type(v) is str for ok, v in zip(plain, column, strict=True)]
+    if not _types(values) <= {int, type(None)} or not set(values) <= {0, 1, None}:
+        plain = [
+            ok and (v is None or (type(v) is int and v in (0, 1)))
+            for ok, v in zip(plain, values, strict=True)
+        ]
+    if not _types(raws) <= {str, type(None)}:
+        plain = [ok and (r is None or type(r) is str) for ok, r in zip(plain, raws, strict=True)]
+    plain = _plain_variants(plain, variants)
+    keep = [True] * n
+    for k in [k for k, ok in enumerate(plain) if not ok]:
+        try:
+            verdict = Verdict.model_validate(records[k])
+        except ValidationError as error:
+            problems.extend((k, p) for p in _pydantic_problems(error, location(k)))
+            keep[k] = False
+            judges[k] = candidates[k] = items[k] = ""
+            values[k], raws[k], variants[k] = None, None, None
+            continue
+        judges[k], candidates[k], items[k] = verdict.judge, verdict.candidate, verdict.item
+        values[k], raws[k], variants[k] = verdict.verdict, verdict.raw, verdict.variant
+    # Judges and candidates share one table of names, so one lookup resolves both.
+    codes, names = _factorize(judges + candidates)
+    item, item_names = _factorize(items)
+    value = np.full(n, -1, dtype=np.int8)
+    valued = np.fromiter(_not_none(values), bool, n)
+    value[valued] = np.array(list(itertools.compress(values, valued)), dtype=np.int8)
+    return RawVerdicts(
+        judge=codes[:n],
+        candidate=codes[n:],
+        item=item,
+        names=names,
+        item_names=item_names,
+        value=value,
+        raw=raws if _any_not_none(raws) else None,
+        keep=np.array(keep, dtype=bool),
+        variant=variants if _any_not_none(variants) else None,
+    )
+
+
+# --- the cross-record rules, vectorized ----------------------------------------------------------
+
+
+def _check_normalize(normalize: str) -> None:
+    if normalize not in get_args(Normalization):
+        raise ValueError(
+            f"normalize: must be one of {', '.join(get_args(Normalization))}; got {normalize!r}"
+        )
+
+
+def _header_problems(
+    items: list[Item],
+    models: list[ModelInfo],
+    where: Callable[[str, int, str], str],
+    has_comparisons: bool = False,
+) -> list[Problem]:
+    """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
+    problems: list[Problem] = []
+    if not items and not has_comparisons:
+        problems.append(Problem("items", "must contain at least one item (or comparisons)"))
+    if not models:
+        problems.append(Problem("models", "must contain at least one model"))
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        at = where("items", i, f"id={item.id!r}")
+        if item.id in seen:
+            problems.append(Problem(f"{at}.id", f"duplicate item id {item.id!r}"))
+        seen.add(item.id)
+        if len(item.options) < 2:
+            problems.append(
+                Problem(f"{at}.options", f"needs at least 2 options; got {len(item.options)}")
+            )
+        elif not 0 <= item.gold < len(item.options):
+            problems.append(
+                Problem(
+                    f"{at}.gold",
+                    f"must be an option index in 0..{len(item.options) - 1}; got {item.gold}",
+                )
+            )
+    names: set[str] = set()
+    for i, model in enumerate(models):
+        if model.name in names:
+            at = where("models", i, f"name={model.name!r}")
+            problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r}"))
+        names.add(model.name)
+    return problems
+
+
+def _variant_codes(variants: list[str | None] | None, n: int) -> tuple[np.ndarray, int]:
+    """Codes of the ``variant`` column (null is a value of its own) and how many there are."""
+    if variants is None:
+        return np.zeros(n, dtype=np.int64), 1
+    codes, uniques = _factorize(variants)  # type: ignore[arg-type]
+    return codes, len(uniques)
+
+
+def _later_duplicates(key: np.ndarray) -> np.ndarray:
+    """Indices whose key appeared at a lower index already (every repeat after the first)."""
+    if key.size < 2:
+        return np.zeros(0, dtype=np.int64)
+    # A dense count is cheaper than sorting, and almost every bundle has no duplicate.
+    if int(key.max()) < 4 * key.size and not (np.bincount(key) > 1).any():
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+    return np.sort(order[repeat])
+
+
+def _lookup(names: list[str], index: dict[str, int]) -> np.ndarray:
+    """Code of each name in ``index``, -1 where unknown."""
+    return _int_column([index.get(name, -1) for name in names])
+
+
+def _segment_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    sums = np.zeros(lengths.size, dtype=np.float64)
+    nonempty = lengths > 0
+    if values.size:
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        sums[nonempty] = np.add.reduceat(values, starts)
+    return sums
+
+
+def _probability_checks(
+    values: np.ndarray, lengths: np.ndarray, normalize: Normalization
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flag the segments that may be invalid, and the (normalized) values.
+
+    Returns ``(suspect, values)``: ``suspect`` marks every segment the exact scalar rules might
+    reject (a superset: the caller re-checks those with `auditor.schemas.bundle._normalized`);
+    values of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
+    than `math.fsum`: equal within a few units in the last place.
+    """
+    n = lengths.size
+    suspect = np.zeros(n, dtype=bool)
+    if values.size == 0:
+        return suspect, values
+    if normalize == "none":
+        # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
+        # infinity makes the sum non-finite, a negative value shows in the minimum.
+        nonempty = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        with np.errstate(invalid="ignore", over="ignore"):
+            totals = np.zeros(n)
+            totals[nonempty] = np.add.reduceat(values, starts)
+            minima = np.zeros(n)
+            minima[nonempty] = np.minimum.reduceat(values, starts)
+        suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+        suspect |= minima < 0
+        return suspect, values
+    segment = np.repeat(np.arange(n), lengths)
+    if normalize == "softmax":
+        bad = np.isnan(values) | (values == np.inf)
+        suspect[segment[bad]] = True
+        starts = (np.cumsum(lengths) - lengths)[lengths > 0]
+        top = np.full(n, -np.inf)
+        top[lengths > 0] = np.maximum.reduceat(values, starts)
+        suspect |= (lengths > 0) & ~np.isfinite(top)  # every value -inf (or bad)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            exps = np.exp(values - shift[segment])
+            totals = _segment_sums(exps, lengths)
+            out = exps / totals[segment]
+        return suspect, out
+    bad = ~np.isfinite(values) | (values < 0)
+    suspect[segment[bad]] = True
+    with np.errstate(invalid="ignore", over="ignore"):
+        totals = _segment_sums(values, lengths)
+    suspect |= ~(totals > 0) | ~np.isfinite(totals)  # normalize == "sum"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = values / totals[segment]
+    return suspect, out
+
+
+@dataclass
+class _Found:
+    """Problems keyed for ordering: (record index, rule order, path suffix, message)."""
+
+    entries: list[tuple[int, int, str, str]] = field(default_factory=list)
+
+    def add(self, indices: Iterable[int], rule: int, suffix: str, message: Callable[[int], str]):
+        self.entries.extend((int(k), rule, suffix, message(int(k))) for k in indices)
+
+
+def check_outputs(
+    raw: RawOutputs,
+    items: list[Item],
+    models: list[ModelInfo],
+    normalize: Normalization,
+    details_location: Callable[[int, str], str],
+    problems: list[tuple[int, Problem]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the cross-record rules of outputs; return (model codes, item codes, values).
+
+    Appends located problems to ``problems``; the returned arrays are meaningful only when no
+    problem was found.
+    """
+    model_index = {m.name: k for k, m in enumerate(models)}
+    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
+    model_of_name = _lookup(raw.model_names, model_index)
+    item_of_name = _lookup(raw.item_names, item_index)
+    model = model_of_name[raw.model]
+    item = item_of_name[raw.item]
+    keep = raw.keep
+    counts = np.fromiter((len(i.options) for i in items), np.int64, len(items))
+    n_options = np.where(item >= 0, counts[np.maximum(item, 0)] if counts.size else 0, -1)
+    found = _Found()
+    found.add(
+        np.flatnonzero(keep & (model < 0)),
+        0,
+        ".model",
+        lambda k: f"unknown model {raw.model_names[raw.model[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (item < 0)),
+        1,
+        ".item",
+        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
+    )
+    # Duplicates are judged on the names as written (unknown ones included), as in the loop.
+    variant, n_variants = _variant_codes(raw.variant, raw.model.size)
+    pair = (raw.model * max(len(raw.item_names), 1) + raw.item) * n_variants + variant
+    kept = np.flatnonzero(keep)
+    found.add(
+        kept[_later_duplicates(pair[kept])],
+        2,
+        "",
+        lambda k: "duplicate output for this model, item and variant",
+    )
+    found.add(
+        np.flatnonzero(keep & ~raw.has_probs & ~raw.has_choice),
+        3,
+        "",
+        lambda k: "needs `probs`, `choice`, or both",
+    )
+    checked = keep & (n_options >= 2)
+    with_probs = raw.has_probs
+    wrong_length = checked & with_probs & (raw.lengths != n_options)
+    found.add(
+        np.flatnonzero(wrong_length),
+        4,
+        ".probs",
+        lambda k: f"has {raw.lengths[k]} values but the item has {n_options[k]} options",
+    )
+    suspect, values = _probability_checks(raw.values, raw.lengths[with_probs], normalize)
+    starts = np.cumsum(raw.lengths) - raw.lengths  # records without probs have length 0
+    flagged = np.flatnonzero(with_probs)[suspect]
+    flagged = flagged[checked[flagged] & ~wrong_length[flagged]]
+    messages: dict[int, str] = {}
+    for k in flagged.tolist():
+        start, stop = int(starts[k]), int(starts[k] + raw.lengths[k])
+        result = _normalized(raw.values[start:stop].tolist(), normalize)
+        if isinstance(result, str):
+            messages[k] = result
+        else:  # the exact rules accept it: their values are the ones kept
+            values[start:stop] = result
+    found.add(sorted(messages), 5, ".probs", messages.__getitem__)
+    bad_choice = checked & raw.has_choice & ((raw.choice < 0) | (raw.choice >= n_options))
+    found.add(
+        np.flatnonzero(bad_choice),
+        6,
+        ".choice",
+        lambda k: f"must be an option index in 0..{n_options[k] - 1}; got {raw.choice[k]}",
+    )
+    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
+        location = details_location(
+            k, f"model={raw.model_names[raw.model[k]]!r}, item={raw.item_names[raw.item[k]]!r}"
+        )
+        problems.append((k, Problem(f"{location}{suffix}", message)))
+    return model, item, values
+
+
+def check_verdicts(
+    raw: RawVerdicts,
+    items: list[Item],
+    models: list[ModelInfo],
+    details_location: Callable[[int, str], str],
+    problems: list[tuple[int, Problem]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the cross-record rules of verdicts; return (judge, candidate, item) codes."""
+    model_index = {m.name: k for k, m in enumerate(models)}
+    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
+    model_of_name = _lookup(raw.names, model_index)
+    item_of_name = _lookup(raw.item_names, item_index)
+    judge, candidate = model_of_name[raw.judge], model_of_name[raw.candidate]
+    item = item_of_name[raw.item]
+    keep = raw.keep
+    found = _Found()
+    found.add(
+        np.flatnonzero(keep & (judge < 0)),
+        0,
+        ".judge",
+        lambda k: f"unknown model {raw.names[raw.judge[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (candidate < 0)),
+        1,
+        ".candidate",
+        lambda k: f"unknown model {raw.names[raw.candidate[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (item < 0)),
+        2,
+        ".item",
+        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
+    )
+    n_names, n_items = max(len(raw.names), 1), max(len(raw.item_names), 1)
+    variant, n_variants = _variant_codes(raw.variant, raw.judge.size)
+    key = ((raw.judge * n_names + raw.candidate) * n_items + raw.item) * n_variants + variant
+    kept = np.flatnonzero(keep)
+    found.add(
+        kept[_later_duplicates(key[kept])],
+        3,
+        "",
+        lambda k: "duplicate verdict for this judge, candidate, item and variant",
+    )
+    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
+        location = details_location(
+            k,
+            f"judge={raw.names[raw.judge[k]]!r}, candidate={raw.names[raw.candidate[k]]!r}, "
+            f"item={raw.item_names[raw.item[k]]!r}",
+        )
+        problems.append((k, Problem(f"{location}{suffix}", message)))
+    return judge, candidate, item
+
+
+# --- whole documents -----------------------------------------------------------------------------
+
+
+def _validate_header(document: dict[str, Any]) -> tuple[Bundle | None, list[Problem]]:
+    """Items, models, comparisons, labels, the schema version and unknown top-level fields, by
+    the `Bundle` model (everything but outputs and verdicts)."""
+    shallow = {k: v for k, v in document.items() if k not in ("outputs", "verdicts")}
+    try:
+        return Bundle.model_validate(shallow), []
+    except ValidationError as error:
+        return None, _pydantic_problems(error, "")
+
+
+def _section(document: dict[str, Any], name: str, problems: list[Problem]) -> list[Any]:
+    value = document.get(name, [])
+    if type(value) is list:
+        return value
+    try:
+        Bundle.model_validate({"items": [], "models": [], name: value})
+    except ValidationError as error:
+        problems.extend(p for p in _pydantic_problems(error, "") if p.path.startswith(name))
+    return []
+
+
+def assemble(
+    items: list[Item],
+    models: list[ModelInfo],
+    outputs: RawOutputs,
+    verdicts: RawVerdicts,
+    normalize: Normalization,
+    problems: list[Problem],
+    *,
+    record_problems: Sequence[tuple[str, list[tuple[int, Problem]]]] = (),
+    where: Callable[[str, int, str], str] | None = None,
+    header_valid: bool = True,
+    comparisons: Sequence[Comparison] = (),
+    labels: Sequence[Label] = (),
+) -> BundleColumns:
+    """Run the cross-record rules over read columns; raise `BundleError` with every problem.
+
+    ``problems`` holds the document-level ones (header, items, models); ``record_problems``
+    the per-record pydantic ones of outputs and verdicts, merged in record order with the
+    cross-record ones. ``where(section, index, details)`` words a record's location. When an
+    item or model record itself is invalid (``header_valid`` False) nothing is checked against
+    the items and models: every reference would look unknown.
+    """
+    locate = where or (lambda section, index, details: f"{section}[{index}] ({details})")
+    if header_valid:
+        problems = problems + _header_problems(items, models, locate, bool(comparisons))
+    else:
+        outputs.keep[:] = False
+        verdicts.keep[:] = False
+    output_problems: list[tuple[int, Problem]] = []
+    verdict_problems: list[tuple[int, Problem]] = []
+    for section, found in record_problems:
+        (output_problems if section == "outputs" else verdict_problems).extend(found)
+    model, item, values = check_outputs(
+        outputs,
+        items,
+        models,
+        normalize,
+        lambda k, details: locate("outputs", k, details),
+        output_problems,
+    )
+    judge, candidate, verdict_item = check_verdicts(
+        verdicts,
+        items,
+        models,
+        lambda k, details: locate("verdicts", k, details),
+        verdict_problems,
+    )
+    problems += [p for _, p in sorted(output_problems, key=lambda e: e[0])]
+    problems += [p for _, p in sorted(verdict_problems, key=lambda e: e[0])]
+    if header_valid:
+        names = {m.name for m in models}
+        problems += _comparison_problems(list(comparisons), names, locate)
+        problems += _label_problems(list(labels), names, {i.id for i in items}, locate)
+    if problems:
+        raise BundleError(problems)
+    return BundleColumns(
+        items=items,
+        models=models,
+        output_model=model,
+        output_item=item,
+        output_has_probs=outputs.has_probs,
+        output_probs=values,
+        output_choice=outputs.choice,
+        output_response=outputs.response,
+        verdict_judge=judge,
+        verdict_candidate=candidate,
+        verdict_item=verdict_item,
+        verdict_value=verdicts.value,
+        verdict_raw=verdicts.raw,
+        output_variant=outputs.variant,
+        verdict_variant=verdicts.variant,
+        comparisons=list(comparisons),
+        labels=list(labels),
+    )
+
+
+def columns_from_document(document: Any, *, normalize: Normalization = "none") -> BundleColumns:
+    """Validate a decoded JSON bundle document into columns; raise `BundleError` listing every
+    problem (the same rules and texts as `auditor.schemas.bundle.parse_bundle`, all in one pass)."""
+    _check_normalize(normalize)
+    if not isinstance(document, dict):
+        raise BundleError([Problem("<document>", "a bundle must be a JSON object")])
+    if not fast_path_matches_schema() or not document.keys() <= _DOCUMENT_FIELDS:
+        return _record_by_record(document, normalize)
+    header, header_problems = _validate_header(document)
+    problems = list(header_problems)
+    outputs_list = _section(document, "outputs", problems)
+    verdicts_list = _section(document, "verdicts", problems)
+    output_problems: list[tuple[int, Problem]] = []
+    verdict_problems: list[tuple[int, Problem]] = []
+    try:
+        outputs = raw_outputs(outputs_list, lambda k: f"outputs[{k}]", output_problems)
+    except _Fallback:
+        return _record_by_record(document, normalize)
+    verdicts = raw_verdicts(verdicts_list, lambda k: f"verdicts[{k}]", verdict_problems)
+    return assemble(
+        list(header.items) if header else [],
+        list(header.models) if header else [],
+        outputs,
+        verdicts,
+        normalize,
+        problems,
+        record_problems=(("outputs", output_problems), ("verdicts", verdict_problems)),
+        header_valid=header is not None,
+        comparisons=header.comparisons if header else (),
+        labels=header.labels if header else (),
+    )
+
+
+def _record_by_record(document: Any, normalize: Normalization) -> BundleColumns:
+    from auditor.schemas.bundle import parse_bundle
+
+    return bundle_columns(parse_bundle(document, normalize=normalize))
+
+
+def columns_from_records(
+    records: Iterable[tuple[str, Any]],
+    *,
+    normalize: Normalization = "none",
+) -> BundleColumns:
+    """Validate JSONL records, given as ``(where, decoded record)`` pairs (``where`` names the
+    line, e.g. ``"eval.jsonl line 7"``), into columns; every problem at once, located by line."""
+    _check_normalize(normalize)
+    outputs: list[Any] = []
+    verdicts: list[Any] = []
+    parsed_records: dict[str, list[Any]] = {section: [] for section in _SECTIONS.values()}
+    lines: dict[str, list[str]] = {section: [] for section in _SECTIONS.values()}
+    problems: list[Problem] = []
+    header_valid = True
+    for where, record in records:
+        if not isinstance(record, dict):
+            problems.append(Problem(where, "a record must be a JSON object"))
+            continue
+        kind = record.pop("kind", None)
+        if kind == "header":
+            version = record.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                problems.append(
+                    Problem(f"{where}.schema_version", f"unsupported version {version!r}")
+                )
+            continue
+        if kind == "output":
+            outputs.append(record)
+            lines["outputs"].append(where)
+        elif kind == "verdict":
+            verdicts.append(record)
+            lines["verdicts"].append(where)
+        elif kind in _RECORD_KINDS:
+            try:
+                parsed = _RECORD_KINDS[kind].model_validate(record)
+            except ValidationError as error:
+                problems.extend(_pydantic_problems(error, f"{where} ({kind})"))
+                header_valid = False
+                continue
+            parsed_records[_SECTIONS[kind]].append(parsed)
+            lines[_SECTIONS[kind]].append(where)
+        else:
+            problems.append(
+                Problem(
+                    f"{where}.kind",
+                    f"must be one of header, {', '.join(_SECTIONS)}; got {kind!r}",
+                )
+            )
+    output_problems: list[tuple[int, Problem]] = []
+    verdict_problems: list[tuple[int, Problem]] = []
+    raw_out = raw_outputs(outputs, lambda k: f"{lines['outputs'][k]} (output)", output_problems)
+    raw_ver = raw_verdicts(
+        verdicts, lambda k: f"{lines['verdicts'][k]} (verdict)", verdict_problems
+    )
+
+    def locate(section: str, index: int, details: str) -> str:
+        return f"{section}[{index}] ({lines[section][index]}, {details})"
+
+    return assemble(
+        parsed_records["items"],
+        parsed_records["models"],
+        raw_out,
+        raw_ver,
+        normalize,
+        problems,
+        record_problems=(("outputs", output_problems), ("verdicts", verdict_problems)),
+        where=locate,
+        header_valid=header_valid,
+        comparisons=parsed_records["comparisons"],
+        labels=parsed_records["labels"],
+    )
+
+
+def validate_columns(bundle: Bundle, *, normalize: Normalization = "none") -> BundleColumns:
+    """`auditor.schemas.bundle.validate_bundle` then `bundle_columns` (for bundles built in
+    code)."""
+    return bundle_columns(validate_bundle(bundle, normalize=normalize))
+
+
+# --- the array view ------------------------------------------------------------------------------
+
+
+def response_matrix_from_columns(
+    columns: BundleColumns, models: Iterable[str] | None = None
+) -> ResponseMatrix:
+    """Stack validated columns into a `ResponseMatrix` (same layout and rules as
+    `auditor.schemas.bundle.response_matrix`: choice, else the argmax of probs with ties to the
+    lowest index; discrete-only models hold one-hot rows). Vectorized: no loop over outputs.
+
+    When every model answered every item with probabilities, in model-major order, and the
+    rows are the bundle's models, the probability matrix is a reshape of the values (no copy).
+    Outputs under a template ``variant`` are left out, as in `auditor.schemas.bundle.primary_view`.
+    """
+    known = [m.name for m in columns.models]
+    names = tuple(models) if models is not None else tuple(known)
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"models: {duplicate!r} is named more than once")
+    position = {name: k for k, name in enumerate(known)}
+    unknown = sorted(set(names).difference(position))
+    if unknown:
+        raise ValueError(f"models: {unknown!r} not in the bundle")
+    row_of_code = np.full(len(known), -1, dtype=np.int64)
+    row_of_code[[position[name] for name in names]] = np.arange(len(names))
+
+    counts = columns.option_counts
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    gold = np.fromiter((i.gold for i in columns.items), np.int64, len(columns.items))
+    n_models, n_items, n_columns = len(names), len(columns.items), int(offsets[-1])
+
+    row_of = row_of_code[columns.output_model]
+    col_of = columns.output_item
+    with_probs = columns.output_has_probs
+    lengths = counts[col_of[with_probs]]
+    values = columns.output_probs
+    choice_of = columns.output_choice.copy()
+    if values.size:
+        if lengths.size and bool((lengths == lengths[0]).all()):  # no temporaries this way
+            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
+        else:
+            argmax = _segment_argmax(values, lengths)
+        unstated = choice_of[with_probs] < 0
+        choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
+
+    selected = (row_of >= 0) & columns.primary_outputs()  # variants: prompt stability only
+    complete = (
+        names == tuple(known)
+        and bool(with_probs.all())
+        and columns.n_outputs == n_models * n_items
+        and np.array_equal(row_of, np.repeat(np.arange(n_models), n_items))
+        and np.array_equal(col_of, np.tile(np.arange(n_items), n_models))
+    )
+    if complete:
+        probs = values.reshape(n_models, n_columns)
+    else:
+        probs = np.zeros((n_models, n_columns), dtype=np.float64)
+        if values.size:
+            keep_values = np.repeat(selected[with_probs], lengths)
+            segment_start = np.cumsum(lengths) - lengths
+            within = np.arange(values.size, dtype=np.int64) - np.repeat(segment_start, lengths)
+            target_cols = np.repeat(offsets[col_of[with_probs]], lengths) + within
+            target_rows = np.repeat(row_of[with_probs], lengths)
+            probs[target_rows[keep_values], target_cols[keep_values]] = values[keep_values]
+
+    choice = np.full((n_models, n_items), -1, dtype=np.int64)
+    present = np.zeros((n_models, n_items), dtype=bool)
+    choice[row_of[selected], col_of[selected]] = choice_of[selected]
+    present[row_of[selected], col_of[selected]] = True
+    probabilistic = np.ones(n_models, dtype=bool)
+    probabilistic[row_of[selected & ~with_probs]] = False
+    probabilistic &= present.any(axis=1)
+    discrete = np.flatnonzero(~probabilistic)
+    if discrete.size:
+        if complete:
+            probs = probs.copy()
+        probs[discrete] = 0.0
+        sub_rows, sub_cols = np.nonzero(present[discrete])
+        model_rows = discrete[sub_rows]
+        probs[model_rows, offsets[sub_cols] + choice[model_rows, sub_cols]] = 1.0
+    return ResponseMatrix(
+        models=names,
+        items=tuple(item.id for item in columns.items),
+        offsets=offsets,
+        gold=gold,
+        probs=probs,
+        choice=choice,
+        present=present,
+        probabilistic=probabilistic,
+    )
+
+
+# --- the canonical JSON, for the input hash ------------------------------------------------------
+
+
+def _python_float_tokens(values: np.ndarray) -> list[str]:
+    """Each float as ``repr`` writes it (and so ``json.dumps``), for finite values below 1e15.
+
+    orjson writes the shortest round-trip digits like ``repr`` but words exponents and small
+    numbers differently (``1e-7`` for ``1e-07``, ``0.00002`` for ``2e-05``); those few tokens
+    are rewritten by ``repr``, the rest are taken as orjson writes them (C speed).
+    """
+    import orjson
+
+    tokens = orjson.dumps(values.tolist()).decode()[1:-1].split(",")
+    odd = np.flatnonzero((np.abs(values) < 1e-4) & (values != 0))
+    for k in odd.tolist():
+        tokens[k] = repr(float(values[k]))
+    return tokens
+
+
+def _json_strings(values: list[str | None] | None) -> Iterable[str]:
+    """Each value as json.dumps writes it (``null`` for None), or ``null`` forever."""
+    if values is None:
+        return itertools.repeat("null")
+    encode = json.encoder.encode_basestring_ascii
+    return ["null" if v is None else encode(v) for v in values]
+
+
+CANONICAL_BLOCK: Final = 65_536
+"""Outputs (and verdicts) written per block of canonical JSON: bounds the text held at once."""
+
+
+def canonical_parts(columns: BundleColumns) -> Iterable[str]:
+    """The bundle's canonical JSON in consecutive parts (see `canonical_json`), block by block
+    of outputs and verdicts, so a bundle of millions of outputs is hashed in bounded memory."""
+    encode = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+    head = json.dumps(
+        {
+            "comparisons": [c.model_dump(mode="json") for c in columns.comparisons],
+            "items": [item.model_dump(mode="json") for item in columns.items],
+            "labels": [label.model_dump(mode="json") for label in columns.labels],
+            "models": [model.model_dump(mode="json") for model in columns.models],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    names = [encode(model.name) for model in columns.models]
+    ids = [encode(item.id) for item in columns.items]
+    offsets = columns.probs_offsets()
+    yield f'{head[:-1]},"outputs":['
+    for start in range(0, columns.n_outputs, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_outputs)
+        values = columns.output_probs[offsets[start] : offsets[stop]]
+        if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
+            tokens = _python_float_tokens(values)
+        else:  # not produced by validation; json.dumps is always right
+            tokens = [json.dumps(v) for v in values.tolist()]
+        local = (offsets[start : stop + 1] - offsets[start]).tolist()
+        has_probs = columns.output_has_probs[start:stop].tolist()
+        probs_text = [
+            "[" + ",".join(tokens[local[k] : local[k + 1]]) + "]" if has else "null"
+            for k, has in enumerate(has_probs)
+        ]
+        choices = ["null" if c < 0 else str(c) for c in columns.output_choice[start:stop].tolist()]
+        responses = _json_strings(_block(columns.output_response, start, stop))
+        variants = _json_strings(_block(columns.output_variant, start, stop))
+        text = ",".join(
+            f'{{"choice":{c},"item":{ids[i]},"model":{names[m]},"probs":{p},"response":{r},'
+            f'"variant":{v}}}'
+            for c, i, m, p, r, v in zip(
+                choices,
+                columns.output_item[start:stop].tolist(),
+                columns.output_model[start:stop].tolist(),
+                probs_text,
+                responses,
+                variants,
+                strict=False,
+            )
+        )
+        yield text if start == 0 else "," + text
+    yield f'],"schema_version":{encode(columns.schema_version)},"verdicts":['
+    verdict_text = {-1: "null", 0: "0", 1: "1"}
+    for start in range(0, columns.n_verdicts, CANONICAL_BLOCK):
+        stop = min(start + CANONICAL_BLOCK, columns.n_verdicts)
+        raws = _json_strings(_block(columns.verdict_raw, start, stop))
+        variants = _json_strings(_block(columns.verdict_variant, start, stop))
+        text = ",".join(
+            f'{{"candidate":{names[c]},"item":{ids[i]},"judge":{names[j]},'
+            f'"raw":{r},"variant":{variant},"verdict":{verdict_text[v]}}}'
+            for j, c, i, v, r, variant in zip(
+                columns.verdict_judge[start:stop].tolist(),
+                columns.verdict_candidate[start:stop].tolist(),
+                columns.verdict_item[start:stop].tolist(),
+                columns.verdict_value[start:stop].tolist(),
+                raws,
+                variants,
+                strict=False,
+            )
+        )
+        yield text if start == 0 else "," + text
+    yield "]}"
+
+
+def _block(values: list[Any] | None, start: int, stop: int) -> list[Any] | None:
+    return None if values is None else values[start:stop]
+
+
+def canonical_json(columns: BundleColumns) -> str:
+    """The bundle's canonical JSON, the text hashed into ``provenance.input_sha256``::
+
+        json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    for ``bundle = columns.to_bundle()``, written from the columns without building records
+    (probabilities formatted by orjson, the few tokens it writes differently from ``repr``
+    rewritten). The tests check it against the expression above.
+    """
+    return "".join(canonical_parts(columns))
+
+
+def columns_sha256(columns: BundleColumns) -> str:
+    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to
+    `auditor.probes.affinity.bundle_sha256` of the same bundle in record form."""
+    digest = hashlib.sha256()
+    for part in canonical_parts(columns):
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()

@@ -1,0 +1,324 @@
+"""The audit spec: what to audit, with which models, prompts, limits and analysis settings.
+
+A spec is YAML or JSON. It never holds credentials: a model names the environment variable
+that holds its key (``api_key_env``), and the worker reads it at call time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from auditor.ecosystem import EcosystemConfig
+from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
+from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.result import AnalysisSettings
+
+__all__ = [
+    "SPEC_SCHEMA_VERSION",
+    "AuditSpec",
+    "Battery",
+    "JudgePrompt",
+    "ModelSpec",
+    "ProviderLimits",
+    "Sampling",
+    "SimulatedProvider",
+    "SpecError",
+    "load_spec",
+    "parse_spec",
+]
+
+SPEC_SCHEMA_VERSION: Final = "1.0"
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(BaseModel):
+    """A model called through litellm."""
+
+    model_config = _STRICT
+
+    model: str = Field(
+        min_length=1,
+        description="litellm model string with its provider prefix, e.g. `openai/gpt-4o-mini`, "
+        "`anthropic/claude-3-5-haiku-latest`, `sim/atlas-1`.",
+    )
+    name: str | None = Field(
+        default=None, description="Name in results (default: the model string)."
+    )
+    api_base: str | None = Field(default=None, description="Base URL of the provider's API.")
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the API key (never the key).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Extra completion parameters (e.g. top_p, seed)."
+    )
+    provider: str | None = Field(default=None, description="Provider, for the report.")
+    family: str | None = Field(default=None, description="Model family, for exclusions.")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.model
+
+    @property
+    def provider_key(self) -> str:
+        """Which rate-limit bucket the model's calls draw from."""
+        return self.provider or self.model.split("/", 1)[0]
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> ModelSpec:
+        forbidden = {"api_key", "key", "token", "authorization"} & {k.lower() for k in self.params}
+        if forbidden:
+            raise ValueError(
+                f"params must not hold credentials ({', '.join(sorted(forbidden))}); name an "
+                "environment variable in api_key_env instead"
+            )
+        return self
+
+
+class SpecError(BundleError):
+    """An invalid audit spec; ``problems`` names every bad field."""
+
+
+class JudgePrompt(BaseModel):
+    """Which judge prompt to use: a built-in (`paper`, `reference`) or a custom one."""
+
+    model_config = _STRICT
+
+    template: str = Field(
+        default="paper",
+        description="`paper` (question and answer only; Goel et al. 2025), `reference` "
+        "(also shows the gold answer), or `custom`.",
+    )
+    system: str | None = Field(default=None, description="Custom system message.")
+    user: str | None = Field(
+        default=None,
+        description="Custom user message with placeholders {question}, {answer}, {reference}.",
+    )
+
+    def resolve(self) -> JudgeTemplate:
+        if self.template == "custom":
+            if not self.user or "{answer}" not in self.user:
+                raise ValueError("judge_prompt.user: a custom template needs an {answer} field")
+            return JudgeTemplate(name="custom", system=self.system or "", user=self.user)
+        try:
+            return BUILTIN_JUDGE_TEMPLATES[self.template]
+        except KeyError:
+            raise ValueError(
+                f"judge_prompt.template: must be paper, reference or custom; got {self.template!r}"
+            ) from None
+
+
+class Sampling(BaseModel):
+    model_config = _STRICT
+
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature.")
+    answer_max_tokens: int = Field(default=256, ge=1, description="Free-form answer length.")
+    verdict_max_tokens: int = Field(default=4, ge=1, description="Judge reply length.")
+    top_logprobs: int = Field(default=20, ge=1, le=20, description="Log-probs per MCQ answer.")
+
+
+class ProviderLimits(BaseModel):
+    model_config = _STRICT
+
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute (shared).")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (shared).")
+    max_concurrency: int = Field(
+        default=32, ge=1, description="Calls in flight per model within one task."
+    )
+
+
+TransientKind = Literal["rate_limit", "server_error", "timeout", "connection"]
+TRANSIENT_KINDS: tuple[TransientKind, ...] = ("rate_limit", "server_error", "timeout", "connection")
+
+
+class SimulatedProvider(BaseModel):
+    """How the simulated provider behaves (latency and injected faults, for tests and
+    benchmarks). Not part of any call's key: it changes whether a call succeeds, not what a
+    successful call returns."""
+
+    model_config = _STRICT
+
+    latency: float = Field(default=0.0, ge=0, description="Seconds per call.")
+    transient_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of calls that fail with a transient error."
+    )
+    transient_kinds: list[TransientKind] = Field(
+        default_factory=lambda: list(TRANSIENT_KINDS), description="Transient errors drawn from."
+    )
+    permanent_models: list[str] = Field(
+        default_factory=list, description="Simulated models whose calls fail with an auth error."
+    )
+    garbage_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of judge replies that are not 0 or 1."
+    )
+    discrete_models: list[str] = Field(
+        default_factory=list, description="Simulated models that return no log-probabilities."
+    )
+    ledger: str | None = Field(
+        default=None, description="File to which every simulated call appends a line (tests)."
+    )
+
+
+BATTERY_PROBES: Final = (
+    "position",
+    "verbosity",
+    "self_preference",
+    "cues",
+    "injection",
+    "repeat",
+)
+"""Probes whose model calls an audit can plan (human agreement needs human labels instead)."""
+
+
+class Battery(BaseModel):
+    """Which judging protocol an audit uses and which battery probes it plans calls for."""
+
+    model_config = _STRICT
+
+    protocol: Literal["pointwise", "pairwise", "both"] = Field(
+        default="pointwise",
+        description="`pointwise`: each answer graded 1/0 (the paper's protocol); `pairwise`: "
+        "two answers compared, each pair in both orders; `both`.",
+    )
+    probes: list[str] = Field(
+        default_factory=list,
+        description=f"Battery probes to plan calls for, any of {', '.join(BATTERY_PROBES)} "
+        "(empty: all that the protocol supports).",
+    )
+    seed: int = Field(default=0, description="Seed of pair choice, padding and nonces.")
+    min_comparisons: int = Field(
+        default=20,
+        ge=1,
+        description="Fewer planned comparisons per judge and probe than this fails the design "
+        "check before anything is sent.",
+    )
+
+    @model_validator(mode="after")
+    def _check_probes(self) -> Battery:
+        unknown = [p for p in self.probes if p not in BATTERY_PROBES]
+        if unknown:
+            raise ValueError(
+                f"battery.probes: unknown {unknown!r}; known: {', '.join(BATTERY_PROBES)}"
+            )
+        return self
+
+    @property
+    def pointwise(self) -> bool:
+        return self.protocol in ("pointwise", "both")
+
+    @property
+    def pairwise(self) -> bool:
+        return self.protocol in ("pairwise", "both")
+
+    def planned_probes(self) -> tuple[str, ...]:
+        """The chosen probes, or every probe the protocol supports (self_preference reads the
+        pointwise verdicts; the others need pairwise comparisons)."""
+        if self.probes:
+            return tuple(self.probes)
+        return tuple(
+            p
+            for p in BATTERY_PROBES
+            if (self.pointwise if p == "self_preference" else self.pairwise)
+        )
+
+
+class AuditSpec(BaseModel):
+    """An audit: items, judges, candidates, prompt, sampling, limits, budget and analysis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal["1.0"] = SPEC_SCHEMA_VERSION
+    name: str = Field(default="audit", description="A label for people.")
+    bundle: str | None = Field(
+        default=None, description="Path of an evaluation bundle (JSON/JSONL) to audit."
+    )
+    evaluation_id: str | None = Field(default=None, description="A stored evaluation's id.")
+    simulation: EcosystemConfig | None = Field(
+        default=None,
+        description="A simulated world: its items are audited and `sim/<name>` models answer "
+        "from it (offline, for demos and tests).",
+    )
+    simulated_provider: SimulatedProvider = Field(
+        default_factory=SimulatedProvider,
+        description="Behaviour of `sim/` models (latency, injected faults).",
+    )
+    judges: list[ModelSpec] = Field(min_length=1, description="The judges audited.")
+    candidates: list[ModelSpec] = Field(
+        default_factory=list,
+        description="Candidates (judges are candidates too, except of themselves).",
+    )
+    judge_prompt: JudgePrompt = Field(default_factory=JudgePrompt)
+    sampling: Sampling = Field(default_factory=Sampling)
+    limits: dict[str, ProviderLimits] = Field(
+        default_factory=dict, description="Limits per provider key (e.g. `openai`, `sim`)."
+    )
+    budget_usd: float | None = Field(
+        default=None, ge=0, description="Stop scheduling calls when this much is spent."
+    )
+    max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    battery: Battery = Field(
+        default_factory=Battery,
+        description="Judging protocol (pointwise, pairwise, both) and the battery probes planned.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> AuditSpec:
+        sources = [s for s in (self.bundle, self.evaluation_id, self.simulation) if s is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "exactly one of bundle, evaluation_id or simulation must give the items; got "
+                f"{len(sources)}"
+            )
+        names = [m.display_name for m in self.all_models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {duplicates}")
+        self.judge_prompt.resolve()
+        return self
+
+    @property
+    def all_models(self) -> list[ModelSpec]:
+        judges = {m.display_name for m in self.judges}
+        return list(self.judges) + [m for m in self.candidates if m.display_name not in judges]
+
+    @property
+    def candidate_models(self) -> list[ModelSpec]:
+        """Everyone judged: the candidates and the judges (self-pairs are skipped)."""
+        return self.all_models
+
+    def public_dict(self) -> dict[str, Any]:
+        """The spec as stored and reported (it holds no credentials by construction)."""
+        return self.model_dump(mode="json")
+
+
+def parse_spec(document: Any) -> AuditSpec:
+    try:
+        return AuditSpec.model_validate(document)
+    except ValidationError as error:
+        problems = [
+            Problem(".".join(str(p) for p in e["loc"]) or "<spec>", e["msg"])
+            for e in error.errors()
+        ]
+        raise SpecError(problems) from None
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError([Problem(str(path), error.strerror or str(error))]) from None
+    try:
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise SpecError([Problem(str(path), f"cannot be read: {error}")]) from None
+    spec = parse_spec(document)
+    if spec.bundle is not None and not Path(spec.bundle).is_absolute():
+        spec = spec.model_copy(update={"bundle": str((path.parent / spec.bundle).resolve())})
+    return spec

@@ -1,0 +1,213 @@
+"""Service functions shared by the CLI, the REST API and the workers.
+
+They tie storage to the pure pipeline and statistics; they never call models or Celery (the
+workers do), so they are safe to use from any process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, Field
+
+from auditor.schemas.bundle import Bundle, load_bundle, validate_bundle
+from auditor.schemas.result import AffinityReport
+from auditor.schemas.spec import AuditSpec
+from auditor.services.governance import annotate_scheduled_result, call_scope, record_audit_started
+from auditor.services.planning import (
+    CallKind,
+    CallOutcome,
+    answers_of,
+    assemble_bundle,
+    base_bundle,
+    fan_out_verdicts,
+    judge_calls,
+    reading_notes,
+)
+from auditor.storage.store import AuditRow, Store
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "AuditStatus",
+    "StageProgress",
+    "audit_status",
+    "finalize_audit",
+    "load_base",
+    "outcomes_of",
+    "submit_audit",
+]
+
+ACTIVE_STATUSES = ("queued", "running")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+STAGES = ("new", "collect", "judge", "analyze", "done")
+
+
+AuditState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class StageProgress(BaseModel):
+    done: int = 0
+    failed: int = 0
+    pending: int = 0
+
+
+class AuditStatus(BaseModel):
+    """What a client polls while an audit runs."""
+
+    id: str
+    name: str
+    status: AuditState
+    stage: str = Field(description="new, collect, judge, analyze or done.")
+    progress: dict[str, StageProgress] = Field(
+        description="Calls per kind (mcq, answer, judge): done, failed, pending."
+    )
+    cost_usd: float
+    budget_usd: float | None
+    budget_exhausted: bool
+    failures: list[dict[str, Any]] = Field(description="Models that failed for good, and why.")
+    error: str | None
+    evaluation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def submit_audit(
+    store: Store, spec: AuditSpec, *, tenant: str, idempotency_key: str | None = None
+) -> tuple[AuditRow, bool]:
+    """Validate what the spec references and create the audit (status ``queued``).
+
+    A spec that names a bundle file stores it as an evaluation first, so workers on other
+    machines read the same data. Returns (audit, created).
+    """
+    evaluation_id = spec.evaluation_id
+    if spec.evaluation_id is not None:
+        if store.get_evaluation(spec.evaluation_id, tenant=tenant) is None:
+            raise KeyError(f"evaluation_id: no evaluation {spec.evaluation_id!r}")
+    elif spec.bundle is not None:
+        evaluation_id = store.add_evaluation(
+            load_bundle(spec.bundle), tenant=tenant, name=spec.name
+        )
+    stored_spec = (
+        spec.model_copy(update={"bundle": None, "evaluation_id": evaluation_id})
+        if (spec.bundle is not None)
+        else spec
+    )
+    audit, created = store.create_audit(
+        stored_spec.public_dict(),
+        tenant=tenant,
+        name=spec.name,
+        evaluation_id=evaluation_id,
+        budget_usd=spec.budget_usd,
+        idempotency_key=idempotency_key,
+    )
+    if created:  # the audit trail
+        record_audit_started(store, audit)
+    return audit, created
+
+
+def audit_status(store: Store, audit: AuditRow) -> AuditStatus:
+    progress = {
+        kind: StageProgress(**counts) for kind, counts in sorted(store.progress(audit.id).items())
+    }
+    return AuditStatus(
+        id=audit.id,
+        name=audit.name,
+        status=cast(AuditState, audit.status),
+        stage=audit.stage,
+        progress=progress,
+        cost_usd=audit.cost_usd,
+        budget_usd=audit.budget_usd,
+        budget_exhausted=audit.budget_exhausted,
+        failures=audit.failures,
+        error=audit.error,
+        evaluation_id=audit.evaluation_id,
+        created_at=audit.created_at,
+        updated_at=audit.updated_at,
+        finished_at=audit.finished_at,
+    )
+
+
+def load_base(store: Store, audit: AuditRow) -> tuple[AuditSpec, Bundle]:
+    spec = AuditSpec.model_validate(audit.spec)
+    evaluation = store.get_bundle(audit.evaluation_id) if audit.evaluation_id is not None else None
+    return spec, base_bundle(spec, evaluation)
+
+
+def outcomes_of(store: Store, audit_id: str, kind: str | None = None) -> list[CallOutcome]:
+    return [
+        CallOutcome(
+            kind=cast(CallKind, row.stage),
+            model=row.model,
+            item=row.item,
+            candidate=row.candidate,
+            status=row.status,
+            text=row.text,
+            parsed=row.parsed,
+            key=row.key,
+            error=row.error,
+        )
+        for row in store.calls_of(audit_id, stage=kind)
+    ]
+
+
+def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[str, str], str]:
+    return answers_of(base, outcomes_of(store, audit_id, "answer"))
+
+
+def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
+    """Assemble everything collected, analyze it, and store the versioned result."""
+    from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
+
+    spec, base = load_base(store, audit)
+    outcomes = outcomes_of(store, audit.id)
+    # Every planned verdict, one per (judge, candidate, item), even where candidates' equal
+    # answers shared one call; a planned verdict with no outcome stops the analysis here.
+    planned = judge_calls(spec, call_scope(store, audit), base, answers_of(base, outcomes))
+    outcomes = [o for o in outcomes if o.kind != "judge"] + fan_out_verdicts(planned, outcomes)
+    bundle = validate_bundle(assemble_bundle(spec, base, outcomes))
+    template = spec.judge_prompt.resolve()
+    provenance = {
+        "audit_id": audit.id,
+        "spec": audit.spec,
+        "models": [
+            {
+                "name": m.display_name,
+                "model": m.model,
+                "api_base": m.api_base,
+                "params": m.params,
+                "provider": m.provider,
+                "family": m.family,
+            }
+            for m in spec.all_models
+        ],
+        "prompt_templates": {template.name: template.sha256},
+        "judge_prompt": {"name": template.name, "system": template.system, "user": template.user},
+    }
+    report = analyze(bundle, spec.analysis, provenance=provenance)
+    failed = store.call_failures(audit.id)
+    unparseable_mcq = sum(
+        1
+        for o in outcomes
+        if o.kind == "mcq" and o.status == "done" and (o.parsed or {}).get("choice") is None
+    )
+    notes = list(report.coverage.notes)
+    if unparseable_mcq:
+        notes.append(
+            f"{unparseable_mcq} multiple-choice replies named no option and were left "
+            "out (the model has no answer on those items)."
+        )
+    notes.extend(reading_notes(outcomes))
+    for failure in audit.failures:
+        notes.append(f"Model {failure.get('model')} failed for good: {failure.get('reason')}")
+    if audit.budget_exhausted:
+        notes.append("The cost budget was reached; calls not yet made were not scheduled.")
+    report = report.model_copy(
+        update={
+            "coverage": report.coverage.model_copy(update={"failed_calls": failed, "notes": notes})
+        }
+    )
+    report = annotate_scheduled_result(store, audit, report)  # scheduled runs: pins and drift
+    store.save_result(audit.id, report.model_dump(mode="json"))
+    return report

@@ -1,0 +1,706 @@
+"""Service functions of scheduled audits, drift, notifications and signed reports.
+
+They tie storage (`auditor.services.schedules`, `auditor.services.trail`,
+`auditor.services.signing`) to the pure drift statistics (`auditor.services.drift`) and to the
+audit services; the CLI, the REST API, beat's scheduler and the worker tasks call them, and none of
+them calls a model or Celery.
+
+What happens to a scheduled run:
+
+1. beat's scheduler calls `start_due_runs`: due schedules are claimed by compare-and-set (one
+   run for the latest missed slot, see `auditor.services.schedules`) and each claimed run becomes an
+   audit (idempotency key ``schedule-run:<run id>``); beat then sends ``auditor.start``.
+2. the run's model calls are keyed in the scope `call_scope` gives (``<tenant>/run/<run id>``),
+   so every run asks the providers afresh instead of reusing the previous run's stored calls:
+   a re-audit must see what the judge answers today.
+3. `annotate_scheduled_result` (from `auditor.services.audits.finalize_audit`, before the result is
+   stored) pins what the run used and compares it with the previous run and the baseline; the
+   drift, the partial-r history and the alerts go into the run and into the result's
+   provenance (``provenance.scheduled_run``, ``provenance.drift``).
+4. `audit_finished` (from the worker, once the audit's final status is set) appends
+   ``audit.finished`` to the audit trail and turns the run's alerts into a webhook delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select, update
+
+from auditor.schemas.result import AffinityReport, Provenance
+from auditor.services import schedules
+from auditor.services.drift import (
+    DriftComparison,
+    RunSnapshot,
+    compare_runs,
+    drift_alerts,
+    history_point,
+)
+from auditor.services.schedules import (
+    NotifyPolicy,
+    ScheduleRow,
+    ScheduleRunRow,
+    WebhookDeliveryRow,
+)
+from auditor.services.signing import (
+    SignedManifest,
+    load_or_create_key,
+    manifest_sha256,
+    sign_manifest,
+)
+from auditor.services.trail import acting_as, audit_sha256, record_event
+from auditor.storage.store import AuditRow, ResultRow, Store, canonical_sha256, new_id, utcnow
+
+__all__ = [
+    "DRIFT_SEED_STREAM",
+    "GovernanceSettings",
+    "annotate_scheduled_result",
+    "audit_finished",
+    "call_scope",
+    "check_webhook_url",
+    "record_audit_started",
+    "run_pins",
+    "sign_report_files",
+    "start_due_runs",
+    "validate_timing",
+    "verify_results",
+]
+
+log = logging.getLogger(__name__)
+
+DRIFT_SEED_STREAM: Final = 0x6472696674
+"""Second entropy word of the drift bootstrap's seed (``[analysis seed, this]``), so drift
+draws never coincide with the analysis' own resampling streams."""
+HISTORY_LIMIT: Final = 200
+"""Runs shown in a drift history (the latest)."""
+SCHEDULER_ACTOR: Final = "system:scheduler"
+WORKER_ACTOR: Final = "system:worker"
+PAYLOAD_SCHEMA_VERSION: Final = "1.0"
+
+
+class GovernanceSettings(BaseSettings):
+    """Settings of schedules, webhooks and signing (environment, prefix ``AUDITOR_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDITOR_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///auditor.sqlite", description="As `auditor.settings.Settings`."
+    )
+    signing_key_path: str | None = Field(
+        default=None,
+        description="PEM file of the Ed25519 report signing key (created there if missing). "
+        "Unset: a key generated on first use and kept in the database.",
+    )
+    schedule_poll_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between beat's reads of the schedules table."
+    )
+    schedule_min_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="Shortest time between two slots a schedule may have, in seconds.",
+    )
+    drift_bootstrap: int = Field(
+        default=2000, ge=0, description="Bootstrap resamples of the drift CI (per judge)."
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST.")
+    webhook_max_attempts: int = Field(default=6, ge=1, description="Attempts per notification.")
+    webhook_retry_base_delay: float = Field(
+        default=2.0, ge=0, description="Seconds before the 2nd attempt (doubles each time)."
+    )
+    webhook_retry_max_delay: float = Field(
+        default=600.0, ge=0, description="Longest wait between two attempts."
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback and private networks (off: a tenant could "
+        "otherwise make the service call internal addresses).",
+    )
+
+
+# --- validation at the boundary -----------------------------------------------------------------
+
+
+def validate_timing(cron: str, timezone: str, *, min_interval: float) -> str:
+    """The cleaned cron expression; ValueError if invalid or more frequent than allowed."""
+    cron = schedules.validate_cron(cron)
+    schedules.validate_timezone(timezone)
+    period = schedules.shortest_period(cron, timezone, utcnow())
+    if period.total_seconds() < min_interval:
+        raise ValueError(
+            f"cron: runs every {period.total_seconds():g} s at times; this server allows "
+            f"schedules no more frequent than every {min_interval:g} s"
+        )
+    return cron
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> str:
+    """The URL if it is http(s) without credentials and its host resolves to public addresses
+    only (unless ``allow_private``); ValueError naming the problem otherwise. Checked when a
+    schedule is stored and again before every delivery (DNS answers change). Connections are
+    not pinned to the address checked: a resolver that answers differently a moment later
+    is not defended against here."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook_url: must be an http or https URL; got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("webhook_url: must not carry credentials (the body is signed instead)")
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        # Not resolvable now (a typo, or DNS down): nothing private to reach either. A
+        # delivery then fails as a connection error, is retried, and checked again.
+        return url
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise ValueError(
+                f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a public "
+                "address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
+            )
+    return url
+
+
+# --- trail hooks of the audit services ----------------------------------------------------------
+
+
+def record_audit_started(store: Store, audit: AuditRow) -> None:
+    """Trail entry of a newly created audit (a bundle file it stored as an evaluation has
+    its own entry, from storage)."""
+    record_event(
+        store,
+        tenant=audit.tenant,
+        action="audit.started",
+        object_type="audit",
+        object_id=audit.id,
+        object_sha256=audit_sha256(audit),
+        detail={"name": audit.name, "evaluation_id": audit.evaluation_id},
+    )
+
+
+# --- starting scheduled runs --------------------------------------------------------------------
+
+
+def call_scope(store: Store, audit: AuditRow) -> str:
+    """What call keys are scoped by: the tenant, or ``<tenant>/run/<run id>`` for a scheduled
+    run (so it asks the providers again rather than reusing an earlier run's answers)."""
+    run = schedules.run_of_audit(store, audit.id)
+    return audit.tenant if run is None else f"{audit.tenant}/run/{run.id}"
+
+
+def _run_spec(run: ScheduleRunRow) -> Any:
+    from auditor.schemas.spec import AuditSpec
+
+    spec = AuditSpec.model_validate(run.spec)
+    slot = run.slot_at.strftime("%Y-%m-%d %H:%M:%S")
+    return spec.model_copy(update={"name": f"{spec.name} (scheduled {slot} UTC)"[:200]})
+
+
+def start_due_runs(store: Store, *, now: datetime | None = None) -> list[str]:
+    """Claim every due run and create its audit; returns the audit ids to start.
+
+    Runs claimed earlier whose audit was never created (the scheduler stopped in between)
+    are created now too; creation is idempotent per run.
+    """
+    from auditor.schemas.spec import SpecError
+    from auditor.services.audits import submit_audit
+
+    schedules.claim_due(store, now=now)
+    started: list[str] = []
+    with acting_as(SCHEDULER_ACTOR):
+        for run in schedules.unstarted_runs(store):
+            try:
+                audit, _ = submit_audit(
+                    store,
+                    _run_spec(run),
+                    tenant=run.tenant,
+                    idempotency_key=f"schedule-run:{run.id}",
+                )
+            except (SpecError, KeyError, ValueError) as error:
+                log.warning("scheduled run %s cannot start: %s", run.id, error)
+                schedules.fail_run(store, run.id, f"{type(error).__name__}: {error}")
+                continue
+            schedules.mark_started(store, run.id, audit.id)
+            started.append(audit.id)
+    return started
+
+
+# --- what a run used ----------------------------------------------------------------------------
+
+
+def run_pins(store: Store, audit: AuditRow) -> dict[str, Any]:
+    """What a run used: models as requested and as the provider reported them, sampling,
+    judge prompt template hashes, the item set's hash, the data source."""
+    from auditor.prompts import PROMPTS_VERSION
+    from auditor.services.audits import load_base
+
+    spec, base = load_base(store, audit)
+    reported: dict[str, set[str]] = {}
+    for call in store.calls_of(audit.id, status="done"):
+        if call.provider_model:
+            reported.setdefault(call.model, set()).add(call.provider_model)
+    template = spec.judge_prompt.resolve()
+    items = [
+        {"id": i.id, "question": i.question, "options": i.options, "gold": i.gold}
+        for i in base.items
+    ]
+    evaluation = store.get_evaluation(audit.evaluation_id) if audit.evaluation_id else None
+    return {
+        "schema_version": "1.0",
+        "audit_id": audit.id,
+        "call_scope": call_scope(store, audit),
+        "models": [
+            {
+                "name": m.display_name,
+                "requested": m.model,
+                "api_base": m.api_base,
+                "params": m.params,
+                "provider_reported": sorted(reported.get(m.display_name, ())),
+                "role": "judge" if m in spec.judges else "candidate",
+            }
+            for m in spec.all_models
+        ],
+        "sampling": spec.sampling.model_dump(mode="json"),
+        "prompt_templates": {template.name: template.sha256},
+        "prompts_version": PROMPTS_VERSION,
+        "item_set_sha256": canonical_sha256(items),
+        "n_items": len(items),
+        "evaluation": {"id": evaluation.id, "sha256": evaluation.sha256} if evaluation else None,
+        "simulation_sha256": canonical_sha256(spec.simulation.model_dump(mode="json"))
+        if spec.simulation is not None
+        else None,
+    }
+
+
+# --- drift --------------------------------------------------------------------------------------
+
+
+def _verdicts(store: Store, audit_id: str) -> dict[tuple[str, str, str], int | None]:
+    verdicts: dict[tuple[str, str, str], int | None] = {}
+    for call in store.calls_of(audit_id, stage="judge", status="done"):
+        if call.candidate is None:
+            continue
+        value = (call.parsed or {}).get("verdict")
+        verdicts[(call.model, call.candidate, call.item)] = value if value in (0, 1) else None
+    return verdicts
+
+
+def _snapshot(store: Store, audit_id: str, report: AffinityReport | None = None) -> RunSnapshot:
+    if report is None:
+        document = store.get_result(audit_id)
+        if document is None:
+            raise KeyError(f"audit {audit_id} has no stored result")
+        report = AffinityReport.model_validate(document)
+    return RunSnapshot(audit_id=audit_id, report=report, verdicts=_verdicts(store, audit_id))
+
+
+def _succeeded_runs_before(store: Store, run: ScheduleRunRow) -> list[ScheduleRunRow]:
+    """Earlier runs of the schedule whose audit succeeded, oldest first."""
+    with store.session() as session:
+        rows = session.execute(
+            select(ScheduleRunRow)
+            .join(AuditRow, AuditRow.id == ScheduleRunRow.audit_id)
+            .where(
+                ScheduleRunRow.schedule_id == run.schedule_id,
+                ScheduleRunRow.claimed_at < run.claimed_at,
+                AuditRow.status == "succeeded",
+            )
+            .order_by(ScheduleRunRow.claimed_at, ScheduleRunRow.id)
+        ).scalars()
+        return list(rows)
+
+
+def _rng(report: AffinityReport, against: str) -> np.random.Generator:
+    return np.random.default_rng(
+        [report.settings.seed, DRIFT_SEED_STREAM, int(against == "baseline")]
+    )
+
+
+def annotate_scheduled_result(
+    store: Store, audit: AuditRow, report: AffinityReport, *, n_bootstrap: int | None = None
+) -> AffinityReport:
+    """For a scheduled run: the result with its pins and drift in the provenance (also kept
+    on the run). Any other audit's result is returned unchanged. Never raises: drift is
+    secondary to the result, so a failure is logged and kept on the run instead."""
+    run = schedules.run_of_audit(store, audit.id)
+    if run is None:
+        return report
+    try:
+        return _annotate(store, audit, run, report, n_bootstrap)
+    except Exception as error:  # the audit's own result must still be stored
+        log.exception("drift of scheduled run %s failed", run.id)
+        schedules.fail_analysis(store, run.id, f"drift failed: {type(error).__name__}: {error}")
+        return report
+
+
+def _annotate(
+    store: Store,
+    audit: AuditRow,
+    run: ScheduleRunRow,
+    report: AffinityReport,
+    n_bootstrap: int | None,
+) -> AffinityReport:
+    settings = GovernanceSettings()
+    resamples = settings.drift_bootstrap if n_bootstrap is None else n_bootstrap
+    schedule = _schedule_row(store, run.schedule_id)
+    pins = run_pins(store, audit)
+    earlier = _succeeded_runs_before(store, run)
+    current = _snapshot(store, audit.id, report)
+    previous_run = earlier[-1] if earlier else None
+    baseline_id = schedule.baseline_audit_id if schedule else None
+    if baseline_id is None or baseline_id == audit.id or store.get_result(baseline_id) is None:
+        baseline_id = earlier[0].audit_id if earlier else None
+    vs_previous: DriftComparison | None = None
+    vs_baseline: DriftComparison | None = None
+    if previous_run is not None and previous_run.audit_id is not None:
+        vs_previous = compare_runs(
+            _snapshot(store, previous_run.audit_id),
+            current,
+            against="previous",
+            n_bootstrap=resamples,
+            rng=_rng(report, "previous"),
+        )
+    if baseline_id is not None:
+        if vs_previous is not None and baseline_id == vs_previous.before_audit_id:
+            vs_baseline = vs_previous.model_copy(update={"against": "baseline"})
+        else:
+            vs_baseline = compare_runs(
+                _snapshot(store, baseline_id),
+                current,
+                against="baseline",
+                n_bootstrap=resamples,
+                rng=_rng(report, "baseline"),
+            )
+    previous_vs_baseline = None
+    if previous_run is not None and previous_run.drift and previous_run.drift.get("baseline"):
+        previous_vs_baseline = DriftComparison.model_validate(previous_run.drift["baseline"])
+    policy = NotifyPolicy.model_validate(schedule.notify if schedule else {})
+    alerts = drift_alerts(
+        vs_previous,
+        vs_baseline,
+        on_flag=policy.on_flag,
+        effect_growth=policy.effect_growth,
+        require_significant=policy.require_significant,
+        previous_against_baseline=previous_vs_baseline,
+    )
+    history = [
+        {
+            "audit_id": r.audit_id,
+            "slot_at": r.slot_at.isoformat() + "Z",
+            "judges": (r.drift or {}).get("point")
+            or history_point(_snapshot(store, r.audit_id).report),
+        }
+        for r in earlier[-(HISTORY_LIMIT - 1) :]
+        if r.audit_id is not None
+    ]
+    point = history_point(report)
+    history.append(
+        {"audit_id": audit.id, "slot_at": run.slot_at.isoformat() + "Z", "judges": point}
+    )
+    drift = {
+        "schema_version": "1.0",
+        "schedule_id": run.schedule_id,
+        "run_id": run.id,
+        "slot_at": run.slot_at.isoformat() + "Z",
+        "missed_slots": run.missed_slots,
+        "previous_audit_id": vs_previous.before_audit_id if vs_previous else None,
+        "baseline_audit_id": baseline_id,
+        "previous": vs_previous.model_dump(mode="json") if vs_previous else None,
+        "baseline": vs_baseline.model_dump(mode="json") if vs_baseline else None,
+        "alerts": [a.model_dump(mode="json") for a in alerts],
+        "point": point,
+        "history": history,
+        "note": None
+        if vs_previous is not None
+        else "first successful run of the schedule: nothing to compare with yet",
+    }
+    schedules.save_run_analysis(store, run.id, pins=pins, drift=drift)
+    provenance = report.provenance.model_dump(mode="json")
+    provenance["scheduled_run"] = {
+        "schedule_id": run.schedule_id,
+        "run_id": run.id,
+        "slot_at": run.slot_at.isoformat() + "Z",
+        "missed_slots": run.missed_slots,
+        "pins": pins,
+    }
+    provenance["drift"] = {k: v for k, v in drift.items() if k != "point"}
+    return report.model_copy(update={"provenance": Provenance.model_validate(provenance)})
+
+
+def _schedule_row(store: Store, schedule_id: str) -> ScheduleRow | None:
+    with store.session() as session:
+        return session.get(ScheduleRow, schedule_id)
+
+
+# --- finishing ----------------------------------------------------------------------------------
+
+
+def audit_finished(store: Store, audit_id: str) -> list[str]:
+    """Trail entry of a finished audit; for a scheduled run, the first success becomes the
+    schedule's baseline and the run's alerts become a webhook delivery. Returns the ids of
+    deliveries to send. Call once per audit, when its final status was set."""
+    audit = store.get_audit(audit_id)
+    if audit is None:
+        return []
+    with store.session() as session:
+        result = session.get(ResultRow, audit_id)
+        result_sha = result.sha256 if result is not None else None
+    with acting_as(WORKER_ACTOR):
+        record_event(
+            store,
+            tenant=audit.tenant,
+            action="audit.finished",
+            object_type="audit",
+            object_id=audit.id,
+            object_sha256=result_sha,
+            detail={"status": audit.status, "error": audit.error, "cost_usd": audit.cost_usd},
+        )
+        run = schedules.run_of_audit(store, audit_id)
+        if run is None or audit.status != "succeeded":
+            return []
+        schedule = _schedule_row(store, run.schedule_id)
+        if schedule is None:
+            return []
+        if schedule.baseline_audit_id is None:
+            schedules.set_baseline(
+                store, schedule.id, tenant=schedule.tenant, audit_id=audit.id, only_if_unset=True
+            )
+        alerts = (run.drift or {}).get("alerts") or []
+        if not alerts or not schedule.webhook_url:
+            return []
+        return [create_delivery(store, schedule, run, alerts)]
+
+
+def webhook_payload(
+    schedule: ScheduleRow, run: ScheduleRunRow, alerts: list[dict[str, Any]], delivery_id: str
+) -> dict[str, Any]:
+    """The JSON a webhook receives (versioned)."""
+    drift = run.drift or {}
+    return {
+        "schema_version": PAYLOAD_SCHEMA_VERSION,
+        "event": "drift.alert",
+        "delivery_id": delivery_id,
+        "tenant": schedule.tenant,
+        "schedule": {"id": schedule.id, "name": schedule.name},
+        "run": {
+            "id": run.id,
+            "audit_id": run.audit_id,
+            "slot_at": run.slot_at.isoformat() + "Z",
+            "previous_audit_id": drift.get("previous_audit_id"),
+            "baseline_audit_id": drift.get("baseline_audit_id"),
+        },
+        "alerts": alerts,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+def create_delivery(
+    store: Store, schedule: ScheduleRow, run: ScheduleRunRow | None, alerts: list[dict[str, Any]]
+) -> str:
+    """Store a notification to the schedule's webhook (status ``pending``); returns its id."""
+    settings = GovernanceSettings()
+    delivery_id = new_id()
+    payload = (
+        webhook_payload(schedule, run, alerts, delivery_id)
+        if run is not None
+        else {
+            "schema_version": PAYLOAD_SCHEMA_VERSION,
+            "event": "test",
+            "delivery_id": delivery_id,
+            "tenant": schedule.tenant,
+            "schedule": {"id": schedule.id, "name": schedule.name},
+            "alerts": alerts,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+    )
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    now = utcnow()
+    with store.session() as session, session.begin():
+        session.add(
+            WebhookDeliveryRow(
+                id=delivery_id,
+                tenant=schedule.tenant,
+                schedule_id=schedule.id,
+                run_id=run.id if run is not None else None,
+                event=str(payload["event"]),
+                url=schedule.webhook_url or "",
+                body=body,
+                status="pending",
+                attempts=0,
+                max_attempts=settings.webhook_max_attempts,
+                last_status_code=None,
+                last_error=None,
+                history=[],
+                created_at=now,
+                updated_at=now,
+                delivered_at=None,
+            )
+        )
+    return delivery_id
+
+
+def deliveries_of(store: Store, schedule_id: str) -> list[WebhookDeliveryRow]:
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.schedule_id == schedule_id)
+                .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+            )
+        )
+
+
+def claim_attempt(store: Store, delivery_id: str, attempt: int) -> WebhookDeliveryRow | None:
+    """Take attempt number ``attempt`` of a pending delivery (compare-and-set on the attempt
+    count, so a redelivered task message does not POST twice); None if not ours to make."""
+    with store.session() as session, session.begin():
+        result = session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.id == delivery_id,
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.attempts == attempt - 1,
+            )
+            .values(attempts=attempt, updated_at=utcnow())
+        )
+        if not getattr(result, "rowcount", 0):
+            return None
+        return session.get(WebhookDeliveryRow, delivery_id)
+
+
+def record_attempt(
+    store: Store,
+    delivery_id: str,
+    *,
+    attempt: int,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: float,
+    outcome: str,
+) -> None:
+    """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
+    ``failed`` (gave up); the final outcomes are appended to the audit trail."""
+    now = utcnow()
+    with store.session() as session, session.begin():
+        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+        if row is None:
+            return
+        row.history = [
+            *row.history,
+            {
+                "attempt": attempt,
+                "at": now.isoformat() + "Z",
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": round(duration_ms, 1),
+            },
+        ]
+        row.status = outcome
+        row.last_status_code = status_code
+        row.last_error = error
+        row.updated_at = now
+        if outcome == "delivered":
+            row.delivered_at = now
+        tenant, schedule_id, body = row.tenant, row.schedule_id, row.body
+    if outcome in ("delivered", "failed"):
+        with acting_as(WORKER_ACTOR):
+            record_event(
+                store,
+                tenant=tenant,
+                action=f"webhook.{outcome}",
+                object_type="webhook_delivery",
+                object_id=delivery_id,
+                object_sha256=hashlib.sha256(body.encode()).hexdigest(),
+                detail={"schedule_id": schedule_id, "attempts": attempt, "status": status_code},
+            )
+
+
+def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
+    with store.session() as session:
+        return session.get(WebhookDeliveryRow, delivery_id)
+
+
+# --- stored objects against the trail ----------------------------------------------------------
+
+
+def verify_results(store: Store) -> list[str]:
+    """Every stored result checked against the hash the trail recorded when its audit
+    finished (``audit.finished``): a result edited afterwards is named. The chain itself is
+    checked by `auditor.services.trail.verify_store`."""
+    from auditor.services.trail import iter_events
+
+    problems: list[str] = []
+    for event in iter_events(store):
+        if event.action != "audit.finished" or event.object_sha256 is None:
+            continue
+        with store.session() as session:
+            row = session.get(ResultRow, event.object_id)
+            if row is None:
+                problems.append(
+                    f"result of audit {event.object_id}: recorded at entry {event.seq} but no "
+                    "longer stored (deleted)"
+                )
+                continue
+            found = canonical_sha256(row.report)
+        if found != event.object_sha256:
+            problems.append(
+                f"result of audit {event.object_id}: the stored result hashes to {found} but "
+                f"entry {event.seq} recorded {event.object_sha256} when the audit finished "
+                "(the result was changed afterwards)"
+            )
+    return problems
+
+
+# --- signed reports -----------------------------------------------------------------------------
+
+
+def sign_report_files(
+    store: Store,
+    audit_id: str,
+    files: Mapping[str, bytes],
+    *,
+    report: AffinityReport,
+    tenant: str,
+    key_path: str | None = None,
+) -> SignedManifest:
+    """Sign a manifest of rendered report files and append ``report.rendered`` to the trail.
+
+    The result SHA-256 is that of the report's JSON document, as the JSON report holds it
+    (the recipe of `reports.canonical`)."""
+    from auditor.services.signing import result_sha256_of_json
+
+    key = load_or_create_key(store, key_path)
+    signed = sign_manifest(
+        files,
+        key=key,
+        result_sha256=result_sha256_of_json(json.loads(report.model_dump_json())),
+        audit_id=audit_id,
+        tenant=tenant,
+        input_sha256=report.provenance.input_sha256,
+    )
+    record_event(
+        store,
+        tenant=tenant,
+        action="report.rendered",
+        object_type="audit",
+        object_id=audit_id,
+        object_sha256=manifest_sha256(signed),
+        detail={
+            "files": [f.name for f in signed.manifest.files],
+            "key_id": signed.manifest.key_id,
+            "result_sha256": signed.manifest.result_sha256,
+        },
+    )
+    return signed

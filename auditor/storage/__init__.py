@@ -1,0 +1,1 @@
+"""Storage: the database engine, the tables and the repositories (`auditor.storage.store`)."""

@@ -1,0 +1,53 @@
+"""The correlated-errors section renders every part of a result, deterministically."""
+
+from __future__ import annotations
+
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.probes.correlated_errors import analyze_correlated_errors
+from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
+from reports.correlated_errors import (
+    correlated_errors_figures,
+    render_correlated_errors_html,
+    render_correlated_errors_markdown,
+)
+
+FAMILIES = [
+    FamilyConfig(name=name, size=2, provider=provider)
+    for name, provider in (("a", "P1"), ("b", "P1"), ("c", "P2"), ("d", "P2"))
+]
+SETTINGS = CorrelatedErrorsSettings(n_bootstrap=50, n_permutations=100)
+
+
+def test_sections_and_figures_from_the_result() -> None:
+    world = Ecosystem(
+        EcosystemConfig(seed=4, n_items=40, families=FAMILIES, same_provider_inflation=0.4)
+    )
+    result = analyze_correlated_errors(world.bundle(), SETTINGS)
+    figures = correlated_errors_figures(result)
+    assert [f.id for f in figures] == ["figure-agreement", "figure-inflation", "figure-monoculture"]
+    html = render_correlated_errors_html(result).decode()
+    for anchor in (
+        "ce-agreement",
+        "ce-regression",
+        "ce-inflation",
+        "ce-monoculture",
+        "ce-effective",
+        "ce-capability",
+    ):
+        assert f'id="{anchor}"' in html
+    assert "same_provider" in html and "nan" not in html.lower().replace("nanoseconds", "")
+    assert render_correlated_errors_html(result) == render_correlated_errors_html(result)
+    markdown = render_correlated_errors_markdown(result).decode()
+    assert "| `same_provider` |" in markdown and "| a-1 | P1 |" in markdown
+
+
+def test_insufficient_result_renders_its_reason() -> None:
+    world = Ecosystem(EcosystemConfig(seed=4, n_items=20, families=FAMILIES))
+    bundle = world.bundle(with_verdicts=False)
+    bundle = bundle.model_copy(
+        update={"models": [m.model_copy(update={"provider": None}) for m in bundle.models]}
+    )
+    result = analyze_correlated_errors(bundle, SETTINGS)
+    html = render_correlated_errors_html(result).decode()
+    assert "Insufficient data" in html and "no model has a provider" in html
+    assert "Not estimated" in render_correlated_errors_markdown(result).decode()

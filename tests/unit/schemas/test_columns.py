@@ -1,0 +1,352 @@
+"""The columnar bundle: the same rules and texts as the record-by-record path (`parse_bundle`,
+the reference here), every problem at once, the same arrays, the same input hash, and the
+JSON / JSONL / Parquet formats agreeing with each other."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+from auditor.probes.affinity import analyze, bundle_sha256
+from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
+from auditor.schemas.columns import (
+    bundle_columns,
+    canonical_json,
+    columns_from_document,
+    fast_path_matches_schema,
+    response_matrix_from_columns,
+)
+from auditor.schemas.formats import load_columns, write_columns
+from auditor.schemas.result import AnalysisSettings
+
+ARRAYS = (
+    "output_model",
+    "output_item",
+    "output_has_probs",
+    "output_probs",
+    "output_choice",
+    "verdict_judge",
+    "verdict_candidate",
+    "verdict_item",
+    "verdict_value",
+)
+
+
+def world_document(seed: int = 3) -> dict[str, Any]:
+    world = Ecosystem(
+        EcosystemConfig(
+            seed=seed,
+            n_items=25,
+            families=[FamilyConfig(name=f, size=3) for f in ("a", "b", "c")],
+            judges=["a-1", "b-1"],
+        )
+    )
+    return world.bundle().model_dump(mode="json")
+
+
+def mixed_document() -> dict[str, Any]:
+    """Uneven option counts, choice-only and probs-only outputs, null verdicts, responses, raw
+    texts, non-ASCII names and tiny probabilities (the float forms orjson and repr differ on)."""
+    return {
+        "schema_version": "1.0",
+        "items": [
+            {"id": "q1", "question": "Q1?", "options": ["a", "b", "c"], "gold": 2},
+            {"id": "q2", "question": "Q2?", "options": ["yes", "no"], "gold": 0},
+            {"id": "q3", "question": "Größe?", "options": ["x", "y", "z", "w"], "gold": 1},
+        ],
+        "models": [{"name": "m1", "family": "f"}, {"name": "m-é"}, {"name": "m3"}],
+        "outputs": [
+            {"model": "m1", "item": "q1", "probs": [0.2, 0.3, 0.5], "response": 'say "c"'},
+            {"model": "m1", "item": "q2", "choice": 1},
+            {"model": "m-é", "item": "q1", "probs": [1e-07, 2.5e-05, 0.999974900], "choice": 2},
+            {"model": "m-é", "item": "q3", "probs": [0.25, 0.25, 0.25, 0.25]},
+            {"model": "m3", "item": "q2", "probs": [1, 0]},
+        ],
+        "verdicts": [
+            {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 1, "raw": "1"},
+            {"judge": "m1", "candidate": "m3", "item": "q2", "verdict": None, "raw": "hm"},
+            {"judge": "m3", "candidate": "m1", "item": "q3", "verdict": 0},
+        ],
+    }
+
+
+def rich_document() -> dict[str, Any]:
+    """`mixed_document` plus answers and verdicts under prompt variants, pairwise comparisons
+    and three-way labels (the sections other probes read)."""
+    document = mixed_document()
+    document["outputs"].append({"model": "m1", "item": "q1", "choice": 0, "variant": "terse"})
+    document["verdicts"] += [
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 0, "variant": "strict"},
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 1, "variant": "lenient"},
+    ]
+    document["comparisons"] = [
+        {
+            "judge": "m1",
+            "item": "q1",
+            "candidate_a": "m-é",
+            "candidate_b": "m3",
+            "winner": "m3",
+            "human": [{"annotator": "ann", "choice": "tie"}],
+        }
+    ]
+    document["labels"] = [
+        {"item": "q2", "candidate": "m3", "outcome": "avoidant", "annotator": "ann"}
+    ]
+    return document
+
+
+def assert_same_columns(left: Any, right: Any) -> None:
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(left, name), getattr(right, name), err_msg=name)
+    assert left.output_response == right.output_response
+    assert left.verdict_raw == right.verdict_raw
+    assert left.items == right.items and left.models == right.models
+    assert left.output_variant == right.output_variant
+    assert left.verdict_variant == right.verdict_variant
+    assert left.comparisons == right.comparisons and left.labels == right.labels
+
+
+def write_parquet_tables(document: dict[str, Any], directory: Path) -> None:
+    """The document's sections as Parquet tables as they are, unvalidated (every record given
+    every column, so pyarrow does not infer the columns from the first record alone)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory.mkdir()
+    for name in ("items", "models", "outputs", "verdicts"):
+        columns = list(dict.fromkeys(key for record in document[name] for key in record))
+        rows = [{key: record.get(key) for key in columns} for record in document[name]]
+        pq.write_table(pa.Table.from_pylist(rows), directory / f"{name}.parquet")
+
+
+def problems_of(function: Any, *args: Any, **kwargs: Any) -> list[str]:
+    with pytest.raises(BundleError) as caught:
+        function(*args, **kwargs)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_the_fast_path_is_written_for_the_current_schema() -> None:
+    # When this fails a field was added to Output, Verdict or Bundle: every load then takes
+    # the slow record-by-record path until auditor/schemas/columns.py learns the field.
+    assert fast_path_matches_schema()
+
+
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
+def test_columns_equal_the_record_path(document: dict[str, Any]) -> None:
+    reference = bundle_columns(parse_bundle(copy.deepcopy(document)))
+    columns = columns_from_document(copy.deepcopy(document))
+    assert_same_columns(columns, reference)
+    assert columns.to_bundle() == parse_bundle(copy.deepcopy(document))
+
+
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
+def test_response_matrix_equals_the_record_path(document: dict[str, Any]) -> None:
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    names = [m.name for m in bundle.models]
+    for models in (None, names[::-1], names[:2]):
+        expected = response_matrix(bundle, models)
+        got = response_matrix_from_columns(columns, models)
+        assert got.models == expected.models and got.items == expected.items
+        for name in ("offsets", "gold", "probs", "choice", "present", "probabilistic"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
+
+
+def test_a_complete_bundle_shares_its_values_with_the_matrix() -> None:
+    columns = columns_from_document(world_document())
+    matrix = response_matrix_from_columns(columns)
+    assert np.shares_memory(matrix.probs, columns.output_probs)
+
+
+@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
+def test_canonical_json_is_the_specified_expression(document: dict[str, Any]) -> None:
+    bundle = parse_bundle(copy.deepcopy(document))
+    expected = json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    columns = columns_from_document(copy.deepcopy(document))
+    assert canonical_json(columns) == expected
+    assert bundle_sha256(columns) == bundle_sha256(bundle)
+
+
+def test_analysis_of_columns_equals_analysis_of_records() -> None:
+    document = world_document(seed=11)
+    settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
+    from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
+    from_columns = analyze(columns_from_document(copy.deepcopy(document)), settings)
+    exclude = {"provenance": {"created_at"}}
+    assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
+
+
+@pytest.mark.parametrize("normalize", ["sum", "softmax"])
+def test_normalization_equals_the_record_path(normalize: str) -> None:
+    document = mixed_document()
+    document["outputs"][0]["probs"] = [2.0, 3.0, 5.0]
+    document["outputs"][3]["probs"] = [-1.5, 0.0, float("-inf"), 2.0]
+    document["outputs"][4]["probs"] = [1e308, 1e308]
+    if normalize == "sum":
+        document["outputs"][3]["probs"] = [1.5, 0.0, 0.0, 2.0]
+    reference = bundle_columns(parse_bundle(copy.deepcopy(document), normalize=normalize))  # type: ignore[arg-type]
+    columns = columns_from_document(copy.deepcopy(document), normalize=normalize)  # type: ignore[arg-type]
+    np.testing.assert_allclose(columns.output_probs, reference.output_probs, rtol=0, atol=1e-15)
+
+
+def test_cross_record_problems_read_like_the_record_path() -> None:
+    document = mixed_document()
+    document["items"].append({"id": "q1", "question": "again", "options": ["a", "b"], "gold": 3})
+    document["models"].append({"name": "m3"})
+    document["outputs"] += [
+        {"model": "ghost", "item": "q9", "choice": 0},
+        {"model": "m1", "item": "q1", "probs": [0.2, 0.3, 0.5]},
+        {"model": "m3", "item": "q1"},
+        {"model": "m3", "item": "q3", "probs": [0.5, 0.5]},
+        {"model": "m1", "item": "q3", "probs": [0.5, 0.5, 0.5, -0.5], "choice": 4},
+        {"model": "m1", "item": "q3", "probs": [0.1, 0.2, 0.3, 0.4000011]},
+        {"model": "m3", "item": "q3", "probs": [float("nan"), 0.5, 0.25, 0.25]},
+    ]
+    document["verdicts"] += [
+        {"judge": "nobody", "candidate": "m1", "item": "q1", "verdict": 1},
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 0},
+        {"judge": "m1", "candidate": "who", "item": "q0", "verdict": None},
+    ]
+    expected = problems_of(parse_bundle, copy.deepcopy(document))
+    assert len(expected) >= 12
+    assert problems_of(columns_from_document, copy.deepcopy(document)) == expected
+
+
+def test_variant_and_section_problems_read_like_the_record_path() -> None:
+    document = rich_document()
+    document["outputs"].append({"model": "m1", "item": "q1", "choice": 1, "variant": "terse"})
+    document["verdicts"].append(
+        {"judge": "m1", "candidate": "m-é", "item": "q1", "verdict": 1, "variant": "strict"}
+    )
+    document["comparisons"][0]["winner"] = "nobody"
+    document["labels"].append(
+        {"item": "q9", "candidate": "m3", "outcome": "correct", "annotator": "ann"}
+    )
+    expected = problems_of(parse_bundle, copy.deepcopy(document))
+    assert len(expected) == 4
+    assert problems_of(columns_from_document, copy.deepcopy(document)) == expected
+
+
+def test_type_problems_and_cross_record_problems_come_in_one_pass() -> None:
+    document = mixed_document()
+    document["outputs"] += [
+        {"model": "m1", "item": "q3", "probs": "high", "extra": 1},
+        {"model": "m3", "item": "q1", "probs": [0.5, 0.5, 0.5]},
+    ]
+    document["verdicts"].append({"judge": "m1", "candidate": "m3", "item": "q1", "verdict": 2})
+    record_pass = problems_of(parse_bundle, copy.deepcopy(document))  # stops at the types
+    problems = problems_of(columns_from_document, copy.deepcopy(document))
+    assert set(record_pass) <= set(problems)
+    assert any(
+        p.startswith("outputs[5].probs") and "Input should be a valid list" in p for p in problems
+    )
+    assert any(p.startswith("outputs[5].extra") for p in problems)
+    assert any(p.startswith("verdicts[3].verdict") for p in problems)
+    # ... and, in the same run, the cross-record problem the record path shows only next time
+    assert any(
+        p.startswith("outputs[6] (model='m3', item='q1').probs") and "sum to 1" in p
+        for p in problems
+    )
+    # in record order
+    indices = [int(p.split("[")[1].split("]")[0]) for p in problems if p.startswith("outputs")]
+    assert indices == sorted(indices)
+
+
+def test_lax_values_are_accepted_as_pydantic_accepts_them() -> None:
+    document = mixed_document()
+    document["outputs"][1]["choice"] = 1.0  # an exact float for an int: pydantic takes it
+    document["outputs"][0]["probs"] = ["0.2", 0.3, 0.5]  # a numeric string for a float
+    reference = bundle_columns(parse_bundle(copy.deepcopy(document)))
+    assert_same_columns(columns_from_document(copy.deepcopy(document)), reference)
+
+
+def test_an_invalid_item_stops_reference_checks_but_not_record_checks() -> None:
+    document = mixed_document()
+    document["items"][0]["gold"] = "two"
+    document["outputs"][1]["choice"] = "one"
+    problems = problems_of(columns_from_document, document)
+    assert any(p.startswith("items[0].gold") for p in problems)
+    assert any(p.startswith("outputs[1].choice") for p in problems)
+    assert not any("unknown" in p for p in problems)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
+def test_every_format_round_trips(tmp_path: Path, suffix: str) -> None:
+    columns = columns_from_document(rich_document())
+    path = write_columns(columns, tmp_path / f"bundle{suffix}")
+    assert_same_columns(load_columns(path), columns)
+
+
+def test_formats_report_the_same_problems(tmp_path: Path) -> None:
+    document = mixed_document()
+    document["outputs"] += [
+        {"model": "ghost", "item": "q1", "choice": 0},
+        {"model": "m1", "item": "q1", "probs": [0.2, 0.3, 0.6]},
+        {"model": "m1", "item": "q2", "choice": 7},
+    ]
+    document["verdicts"].append({"judge": "m1", "candidate": "m3", "item": "q2", "verdict": 1})
+    expected = problems_of(parse_bundle, copy.deepcopy(document))
+    directory = tmp_path / "bad.parquet"
+    write_parquet_tables(document, directory)
+    assert problems_of(load_columns, directory) == expected
+    jsonl = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"kind": "header", "schema_version": "1.0"})]
+    for section, kind in (
+        ("items", "item"),
+        ("models", "model"),
+        ("outputs", "output"),
+        ("verdicts", "verdict"),
+    ):
+        lines += [json.dumps({"kind": kind, **record}) for record in document[section]]
+    jsonl.write_text("\n".join(lines) + "\n")
+    from_lines = problems_of(load_columns, jsonl)
+    # JSONL names the line as well: "outputs[5] (bad.jsonl line 13, model='ghost', ...)"
+    assert [p.replace(p[p.index("(") : p.index(", ") + 2], "(") for p in from_lines] == expected
+
+
+def test_parquet_with_a_null_name_and_an_unknown_column_is_reported(tmp_path: Path) -> None:
+    document = mixed_document()
+    document["outputs"][2]["model"] = None
+    document["outputs"][0]["logits"] = [0.0, 0.0, 0.0]
+    directory = tmp_path / "b.parquet"
+    write_parquet_tables(document, directory)
+    problems = problems_of(load_columns, directory)
+    assert any("outputs.parquet: unknown column 'logits'" in p for p in problems)
+    assert any(p.startswith("outputs[2].model: Input should be a valid string") for p in problems)
+
+
+def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> None:
+    path = write_columns(columns_from_document(world_document()), tmp_path / "b.json")
+    heavy = ["sqlalchemy", "cryptography", "litellm", "pingouin", "celery", "pandas", "scipy"]
+    code = (
+        "import sys, io, contextlib\n"
+        "from auditor.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        app(['similarity', {str(path)!r}])\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+
+
+def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.schemas.columns as columns_module
+
+    document = rich_document()
+    whole = canonical_json(columns_from_document(copy.deepcopy(document)))
+    monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", 2)
+    assert canonical_json(columns_from_document(copy.deepcopy(document))) == whole
