@@ -119,6 +119,34 @@ def inspect(
     _run(lambda: import_inspect(paths, scorer=scorer), out)
 
 
+@import_app.command("helm")
+def helm(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="HELM run directories (run_spec.json, scenario_state.json, ...)."),
+    ],
+    out: OutOption,
+    annotation_judge: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The model of a judge HELM names by a short name in its annotations: "
+            "ANNOTATOR.SHORT=MODEL or SHORT=MODEL (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Import HELM runs: joint multiple choice as choices, separate choices as probabilities."""
+    from auditor.importers.helm import import_helm
+
+    judges: dict[str, str] = {}
+    for entry in annotation_judge or []:
+        key, sep, model = entry.partition("=")
+        if not sep or not key.strip() or not model.strip():
+            expected = "expected SHORT=MODEL or ANNOTATOR.SHORT=MODEL"
+            _fail([f"--annotation-judge: {expected}; got {entry!r}"])
+        judges[key.strip()] = model.strip()
+    _run(lambda: import_helm(run_dirs, annotation_judges=judges), out)
+
+
 def _normalization(value: str) -> Normalization:
     if value not in ("none", "sum", "softmax"):
         _fail([f"--normalize: must be none, sum or softmax; got {value!r}"])
@@ -182,3 +210,20 @@ def merge(
     from auditor.importers.merge import merge_bundles
 
     _run(lambda: merge_bundles(bundles), out)
+
+
+@import_app.command("table")
+def table(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV (delimiter sniffed), JSONL or Parquet tables, by suffix; answers and "
+            "verdicts may be in separate files."
+        ),
+    ],
+    out: OutOption,
+    normalize: NormalizeOption = "none",
+) -> None:
+    """Import tables as people export them (pandas, Excel, ...); columns as for `import csv`."""
+    normalization = _normalization(normalize)
+    _run(lambda: import_table(files, normalize=normalization), out)

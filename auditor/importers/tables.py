@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -16,7 +16,7 @@ from auditor.schemas.bundle import Item, ModelInfo, Normalization, Output, Verdi
 
 __all__ = ["TABLE_COLUMNS", "TableFormat", "import_table"]
 
-TableFormat = Literal["csv", "jsonl"]
+TableFormat = Literal["csv", "jsonl", "parquet"]
 
 # --- simple tables (CSV, JSONL) ------------------------------------------------------------------
 
@@ -24,7 +24,8 @@ TABLE_COLUMNS: Final = {
     "item_id": "Item id (required on every row).",
     "question": "Question text.",
     "options": "The options as a JSON list of strings; or option_1, option_2, ... columns.",
-    "option_<n>": "The n-th option (option_1 is index 0, letter A); empty cells after the last.",
+    "option_<n>": "The n-th option (option_1 is index 0, letter A), or option_A, option_B, ...; "
+    "empty cells after the last.",
     "gold": "The correct option: a 0-based index or a letter (A = option_1).",
     "category": "Optional subject or category of the item.",
     "difficulty": "Optional difficulty (a number).",
@@ -32,7 +33,7 @@ TABLE_COLUMNS: Final = {
     "provider": "Optional provider of `model`.",
     "family": "Optional family of `model`.",
     "probs": "The model's probabilities as a JSON list; or prob_1, prob_2, ... columns.",
-    "prob_<n>": "The model's probability of option_<n>.",
+    "prob_<n>": "The model's probability of option_<n> (or prob_A, prob_B, ...).",
     "choice": "The model's chosen option: a 0-based index or a letter.",
     "response": "The model's free-form answer.",
     "judge": "A judge of `model`'s free-form answer; with `verdict`, the row adds a verdict.",
@@ -43,18 +44,33 @@ TABLE_COLUMNS: Final = {
 
 
 def import_table(
-    path: Path, *, table_format: TableFormat, normalize: Normalization = "none"
+    path: Path | Sequence[Path],
+    *,
+    table_format: TableFormat | None = None,
+    normalize: Normalization = "none",
 ) -> ImportResult:
-    """Import a simple table of items and answers, CSV (with a header row) or JSONL.
+    """Import tables of items, answers and verdicts: CSV, JSONL or Parquet, one file or several.
 
     One row per item and model (see `TABLE_COLUMNS`): item columns may repeat on each row of the
     item and must then agree; a row with ``model`` adds that model's output (``probs`` and/or
     ``choice``, optional ``response``); a row with ``judge`` adds the judge's verdict on
-    ``model``'s answer. Empty cells are missing values. Problems name the line and column.
-    ``normalize`` is applied to the probabilities as `validate_bundle` does.
+    ``model``'s answer. Empty cells are missing values. Problems name the file, line (or
+    Parquet row) and column. ``normalize`` is applied to the probabilities as `validate_bundle`
+    does.
+
+    Tables as people export them are read: options and probabilities as ``option_A``/``prob_A``
+    letter columns as well as ``option_1``/``prob_1``; pandas' index column (an unnamed first
+    column, or ``Unnamed: 0``) ignored; the CSV delimiter sniffed among ``,`` ``;`` tab and
+    ``|``, with decimal commas (``0,25``) in number columns when it is ``;`` (European Excel);
+    a verdict written ``1.0``/``0.0`` accepted (``0.5`` is refused). Answers and verdicts may
+    come in separate files (all files' rows are read as one table); a verdict on a model's
+    answer to an item that the answer files do not hold is refused as mis-attributed.
+    ``table_format`` is taken from each file's suffix when not given (``.jsonl``,
+    ``.parquet``, else CSV).
     """
     builder = Builder()
-    rows = _csv_rows(path, builder) if table_format == "csv" else _jsonl_rows(path, builder)
+    paths = [path] if isinstance(path, Path) else list(path)
+    rows = _all_rows(paths, table_format, builder)
     item_fields: dict[str, dict[str, Any]] = {}
     field_rows: dict[tuple[str, str], str] = {}
     first_rows: dict[str, str] = {}
@@ -95,7 +111,81 @@ def import_table(
         )
     for where, parsed in answer_rows:
         _table_answer(where, parsed, builder)
+    _check_verdict_targets(answer_rows, builder)
     return builder.finish(normalize=normalize)
+
+
+def _all_rows(
+    paths: list[Path], table_format: TableFormat | None, builder: Builder
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in paths:
+        kind = table_format or _format_of(path)
+        builder.count("files")
+        if kind == "jsonl":
+            yield from _jsonl_rows(path, builder)
+        elif kind == "parquet":
+            yield from _parquet_rows(path, builder)
+        else:
+            yield from _csv_rows(path, builder)
+
+
+def _format_of(path: Path) -> TableFormat:
+    if path.suffix == ".jsonl":
+        return "jsonl"
+    if path.suffix in (".parquet", ".pq"):
+        return "parquet"
+    return "csv"
+
+
+def _check_verdict_targets(answer_rows: list[tuple[str, dict[str, Any]]], builder: Builder) -> None:
+    """A verdict on an answer the answer files do not hold is mis-attributed: refuse it.
+
+    Checked only for models whose answers the tables give at all (a table of verdicts alone,
+    on answers kept elsewhere, is fine).
+    """
+    answered = {model for model, _ in builder.outputs}
+    for where, parsed in answer_rows:
+        if "judge" not in parsed or parsed["model"] not in answered:
+            continue
+        if (parsed["model"], parsed["item_id"]) not in builder.outputs:
+            builder.problem(
+                f"{where}.model",
+                f"a verdict on {parsed['model']}'s answer to item {parsed['item_id']!r}, but the "
+                f"tables hold no answer of {parsed['model']} to that item (a wrong model or item?)",
+            )
+
+
+def _parquet_rows(path: Path, builder: Builder) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a Parquet file (read with pandas and pyarrow), located as ``row <n>`` (1-based)."""
+    import pandas as pd  # only for Parquet tables
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises its own kinds for a damaged or foreign file
+        builder.problem(str(path), f"cannot read this Parquet file: {error}")
+        return
+    header = [str(name) for name in frame.columns]
+    header, dropped = _without_index_column(header)
+    if dropped:
+        frame = frame.drop(columns=[frame.columns[0]])
+        builder.say(f"{path}: its first column {dropped!r} is pandas' index: ignored")
+    if not _table_header_ok(header, f"{path} header", builder):
+        return
+    for number, record in enumerate(frame.to_dict(orient="records"), start=1):
+        cells = {}
+        for name, value in zip(header, record.values(), strict=True):
+            value = value.tolist() if hasattr(value, "tolist") else value
+            if value is None or (isinstance(value, float) and value != value) or value == "":
+                continue
+            cells[name] = value
+        yield f"{path} row {number}", cells
+
+
+def _without_index_column(header: list[str]) -> tuple[list[str], str | None]:
+    """pandas writes its index as an unnamed first column ('' in CSV, 'Unnamed: 0' read back)."""
+    if header and header[0].strip() in ("", "Unnamed: 0", "__index_level_0__"):
+        return header[1:], header[0]
+    return header, None
 
 
 _ITEM_FIELDS: Final = ("question", "options", "gold", "category", "difficulty")
@@ -111,7 +201,7 @@ _TEXT_FIELDS: Final = (
     "judge",
     "judge_raw",
 )
-_NUMBERED = re.compile(r"^(option|prob)_(\d+)$")
+_NUMBERED = re.compile(r"^(option|prob)_(\d+|[A-Z])$")
 _VERDICT_WORDS: Final[dict[str, Literal[0, 1]]] = {
     "1": 1,
     "0": 0,
@@ -218,19 +308,30 @@ def _table_answer(where: str, parsed: dict[str, Any], builder: Builder) -> None:
         )
 
 
+_DELIMITERS: Final = ",;\t|"
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+_NUMBER_COLUMNS = re.compile(r"^(prob_(\d+|[A-Z])|difficulty|verdict)$")
+
+
 def _csv_rows(path: Path, builder: Builder) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
     except (OSError, UnicodeDecodeError) as error:
         builder.problem(str(path), os_message(error))
         return
-    reader = csv.reader(io.StringIO(text, newline=""))
+    delimiter = _sniff_delimiter(text)
+    if delimiter != ",":
+        builder.say(f"{path}: cells separated by {delimiter!r}")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
         if header is None:
             builder.problem(str(path), "empty file: expected a header row")
             return
         header = [name.strip() for name in header]
+        header, dropped = _without_index_column(header)
+        if dropped is not None:
+            builder.say(f"{path}: its first column {dropped!r} is pandas' index: ignored")
         if not _table_header_ok(header, f"{path} line 1", builder):
             return
         start = reader.line_num + 1
@@ -239,19 +340,31 @@ def _csv_rows(path: Path, builder: Builder) -> Iterator[tuple[str, dict[str, Any
             start = reader.line_num + 1
             if not any(cell.strip() for cell in cells):
                 continue
+            if dropped is not None:
+                cells = cells[1:]
             if len(cells) != len(header):
                 builder.problem(where, f"has {len(cells)} cells; the header has {len(header)}")
                 continue
-            yield (
-                where,
-                {
-                    name: cell.strip()
-                    for name, cell in zip(header, cells, strict=True)
-                    if cell.strip()
-                },
-            )
+            row = {}
+            for name, cell in zip(header, cells, strict=True):
+                cell = cell.strip()
+                if not cell:
+                    continue
+                if delimiter == ";" and _NUMBER_COLUMNS.match(name) and _DECIMAL_COMMA.match(cell):
+                    cell = cell.replace(",", ".")  # a decimal comma (European Excel export)
+                row[name] = cell
+            yield where, row
     except csv.Error as error:
         builder.problem(f"{path} line {reader.line_num}", f"not valid CSV: {error}")
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter of the header row: the one of ``, ; tab |`` it holds most of (comma on a
+    tie or none: a one-column table)."""
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] > 0 else ","
 
 
 def _table_header_ok(header: list[str], where: str, builder: Builder) -> bool:
@@ -331,6 +444,9 @@ def _table_row(row: dict[str, Any], where: str, builder: Builder) -> dict[str, A
     if "verdict" in row:
         value = row["verdict"]
         word = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        number = _as_number(value)
+        if number is not None and number in (0.0, 1.0):
+            word = str(int(number))  # 1.0 / 0.0 as spreadsheets and pandas write them
         verdict = _VERDICT_WORDS.get(word.strip().lower())
         if verdict is None:
             builder.problem(
@@ -388,7 +504,12 @@ def _table_list(
     for key in row:
         match = _NUMBERED.match(key)
         if match is not None and match.group(1) == prefix:
-            numbered[int(match.group(2))] = key
+            suffix = match.group(2)
+            number = int(suffix) if suffix.isdigit() else ord(suffix) - ord("A") + 1
+            if number in numbered:
+                builder.problem(f"{where}.{key}", f"the same option as column {numbered[number]}")
+                return None
+            numbered[number] = key
     if list_name in row and numbered:
         builder.problem(
             f"{where}.{list_name}", f"given both as `{list_name}` and as {prefix}_<n> columns"
@@ -426,9 +547,9 @@ def _table_list(
                 return None
             values.append(cell)
         else:
-            number = _as_number(cell)
-            if number is None:
+            amount = _as_number(cell)
+            if amount is None:
                 builder.problem(f"{where}.{name}", f"not a number: {cell!r}")
                 return None
-            values.append(number)
+            values.append(amount)
     return values

@@ -14,6 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from auditor.ecosystem import EcosystemConfig
+from auditor.prompt_sets import (
+    GRADER_TEMPLATE,
+    JUDGE_PARAPHRASES,
+    MCQ_PARAPHRASES,
+    check_placeholders,
+)
 from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
 from auditor.schemas.bundle import BundleError, Problem
 from auditor.schemas.result import AnalysisSettings
@@ -22,8 +28,11 @@ __all__ = [
     "SPEC_SCHEMA_VERSION",
     "AuditSpec",
     "Battery",
+    "CustomTemplate",
+    "GraderPrompt",
     "JudgePrompt",
     "ModelSpec",
+    "PromptVariants",
     "ProviderLimits",
     "Sampling",
     "SimulatedProvider",
@@ -111,6 +120,104 @@ class JudgePrompt(BaseModel):
             raise ValueError(
                 f"judge_prompt.template: must be paper, reference or custom; got {self.template!r}"
             ) from None
+
+
+class CustomTemplate(BaseModel):
+    """A prompt template given in the spec (placeholders are checked where it is used)."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, description="Name; answers under it carry it as `variant`.")
+    system: str | None = Field(default=None, description="System message (judges, grader).")
+    user: str = Field(description="User message with its placeholders.")
+
+
+class PromptVariants(BaseModel):
+    """Extra templates for prompt stability (Zhou et al. 2024): every model answers the
+    multiple-choice items, and every judge grades, also under each of these; names of built-in
+    paraphrases (`auditor.prompt_sets`) or custom templates."""
+
+    model_config = _STRICT
+
+    mcq: list[str | CustomTemplate] = Field(
+        default_factory=list,
+        description="MCQ templates beyond the primary: built-in `mcq-terse`, `mcq-formal`, "
+        "`mcq-exam`, or custom ({question} and {options} required).",
+    )
+    judge: list[str | CustomTemplate] = Field(
+        default_factory=list,
+        description="Judge templates beyond the primary: built-in `judge-strict`, "
+        "`judge-plain`, or custom ({question} and {answer} required).",
+    )
+
+    def mcq_templates(self) -> list[tuple[str, str]]:
+        """(name, template) of each MCQ variant; ValueError naming the entry when invalid."""
+        resolved = []
+        for i, entry in enumerate(self.mcq):
+            field = f"prompt_variants.mcq[{i}]"
+            if isinstance(entry, str):
+                if entry not in MCQ_PARAPHRASES:
+                    raise ValueError(
+                        f"{field}: unknown built-in template {entry!r}; known: "
+                        f"{', '.join(MCQ_PARAPHRASES)}"
+                    )
+                resolved.append((entry, MCQ_PARAPHRASES[entry]))
+            else:
+                check_placeholders(entry.user, ["question", "options"], f"{field}.user")
+                resolved.append((entry.name, entry.user))
+        _unique([name for name, _ in resolved], "prompt_variants.mcq")
+        return resolved
+
+    def judge_templates(self) -> list[JudgeTemplate]:
+        """The judge variants; ValueError naming the entry when invalid."""
+        resolved = []
+        for i, entry in enumerate(self.judge):
+            field = f"prompt_variants.judge[{i}]"
+            if isinstance(entry, str):
+                if entry not in JUDGE_PARAPHRASES:
+                    raise ValueError(
+                        f"{field}: unknown built-in template {entry!r}; known: "
+                        f"{', '.join(JUDGE_PARAPHRASES)}"
+                    )
+                resolved.append(JUDGE_PARAPHRASES[entry])
+            else:
+                check_placeholders(entry.user, ["question", "answer"], f"{field}.user")
+                resolved.append(
+                    JudgeTemplate(name=entry.name, system=entry.system or "", user=entry.user)
+                )
+        _unique([t.name for t in resolved], "prompt_variants.judge")
+        return resolved
+
+
+def _unique(names: list[str], field: str) -> None:
+    if "primary" in names:
+        raise ValueError(f"{field}: 'primary' names the audit's own template; choose another name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{field}: template names must be unique; repeated: {repeated}")
+
+
+class GraderPrompt(BaseModel):
+    """The three-way grader's prompt: the built-in one, or a custom one that shows the
+    question, the reference answer and the candidate's answer."""
+
+    model_config = _STRICT
+
+    system: str | None = Field(default=None, description="Custom system message.")
+    user: str | None = Field(
+        default=None,
+        description="Custom user message with placeholders {question}, {reference}, {answer}.",
+    )
+
+    def resolve(self) -> JudgeTemplate:
+        if self.user is None and self.system is None:
+            return GRADER_TEMPLATE
+        check_placeholders(self.user, ["question", "reference", "answer"], "grader_prompt.user")
+        return JudgeTemplate(
+            name="grader-custom",
+            system=self.system if self.system is not None else GRADER_TEMPLATE.system,
+            user=self.user or "",
+        )
 
 
 class Sampling(BaseModel):
@@ -253,6 +360,16 @@ class AuditSpec(BaseModel):
         description="Candidates (judges are candidates too, except of themselves).",
     )
     judge_prompt: JudgePrompt = Field(default_factory=JudgePrompt)
+    grader: ModelSpec | None = Field(
+        default=None,
+        description="A model that grades every free-form answer as correct, avoidant or "
+        "incorrect, seeing the reference answer (three-way outcomes; Zhou et al. 2024).",
+    )
+    grader_prompt: GraderPrompt = Field(default_factory=GraderPrompt)
+    prompt_variants: PromptVariants = Field(
+        default_factory=PromptVariants,
+        description="Extra MCQ and judge templates for prompt stability.",
+    )
     sampling: Sampling = Field(default_factory=Sampling)
     limits: dict[str, ProviderLimits] = Field(
         default_factory=dict, description="Limits per provider key (e.g. `openai`, `sim`)."
@@ -280,6 +397,9 @@ class AuditSpec(BaseModel):
         if duplicates:
             raise ValueError(f"model names must be unique; repeated: {duplicates}")
         self.judge_prompt.resolve()
+        self.grader_prompt.resolve()
+        self.prompt_variants.mcq_templates()
+        self.prompt_variants.judge_templates()
         return self
 
     @property

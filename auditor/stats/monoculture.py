@@ -24,10 +24,16 @@ lambda_i of the k x k correlation matrix R of the members' failure indicators::
     N_eff = (sum_i lambda_i)^2 / sum_i lambda_i^2 = k^2 / sum_ij R_ij^2
 
 (trace R = k and sum lambda^2 = ||R||_F^2). N_eff = k when failures are uncorrelated and 1 when
-they are perfectly correlated. The participation ratio is from Bell & Dean (1970, Discuss.
-Faraday Soc. 50) and is the standard effective dimensionality of a correlation structure (Gao
-et al. 2017, "A theory of multineuronal dimensionality", bioRxiv 214262). CI: percentile
-bootstrap over items (all units of one item move together when ``clusters`` is given).
+they are perfectly correlated. Sampling noise adds r^2 > 0 to every off-diagonal entry, so N_eff
+estimated from finite data is biased downward, most visibly near N_eff = k: for nearly
+independent judges the percentile interval can lie just below the estimate (e.g. 10 independent
+judges on 348,000 answers: 9.9998 with CI [9.99935, 9.99969]). Read it as "about k".
+The participation ratio is from Bell & Dean (1970, Discuss. Faraday Soc. 50) and is the
+standard effective dimensionality of a correlation structure (Gao et al. 2017, "A theory of
+multineuronal dimensionality", bioRxiv 214262). CI: percentile
+bootstrap over items (all units of one item move together when ``clusters`` is given), each
+resample a weighting of per-item sufficient statistics (counts, sums and cross-products), so
+1,000 resamples cost one matrix product.
 
 Example (hand-worked): failures f_1 = [1, 1, 0, 0], f_2 = [1, 0, 1, 0]: observed 1/4, baseline
 1/2 * 1/2 = 1/4, ratio 1; R = I, so N_eff = 2.
@@ -224,14 +230,32 @@ def _participation_ratio(correlation: np.ndarray) -> float:
     return float(k * k / np.sum(correlation * correlation))
 
 
-def _weighted_correlation(matrix: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    total = weights.sum()
-    mean = (matrix @ weights) / total
-    centred = matrix - mean[:, None]
-    cov = (centred * weights) @ centred.T / total
-    sd = np.sqrt(np.diag(cov))
+def _cluster_moments(matrix: np.ndarray, cluster_of: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Per cluster g: [n_g, sum_u x_u (k values), sum_u x_u x_u' (k*k values)], as one
+    (n_clusters, 1 + k + k*k) array, so that any cluster weighting is one matrix product."""
+    k = matrix.shape[0]
+    moments = np.zeros((n_clusters, 1 + k + k * k))
+    moments[:, 0] = np.bincount(cluster_of, minlength=n_clusters)
+    for i in range(k):
+        moments[:, 1 + i] = np.bincount(cluster_of, weights=matrix[i], minlength=n_clusters)
+        for j in range(i, k):
+            sums = np.bincount(cluster_of, weights=matrix[i] * matrix[j], minlength=n_clusters)
+            moments[:, 1 + k + i * k + j] = moments[:, 1 + k + j * k + i] = sums
+    return moments
+
+
+def _resampled_ratios(moments: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Participation ratio of the weighted correlation for each row of cluster ``weights``."""
+    totals = weights @ moments  # (resamples, 1 + k + k*k)
+    n = totals[:, :1]
+    mean = totals[:, 1 : 1 + k] / n
+    second = totals[:, 1 + k :].reshape(-1, k, k) / n[:, :, None]
+    cov = second - mean[:, :, None] * mean[:, None, :]
+    sd = np.sqrt(np.clip(np.einsum("bii->bi", cov), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return cov / np.outer(sd, sd)
+        correlation = cov / (sd[:, :, None] * sd[:, None, :])
+        ratios = k * k / np.sum(correlation * correlation, axis=(1, 2))
+    return ratios[np.all(sd > 0, axis=1) & np.isfinite(ratios)]
 
 
 def effective_judges(
@@ -274,13 +298,15 @@ def effective_judges(
         if cluster_of.shape[0] != n_units:
             raise ValueError(f"clusters: need one per unit ({n_units}); got {cluster_of.shape[0]}")
         n_clusters = int(cluster_of.max()) + 1
-        values = []
-        for _ in range(n_bootstrap):
-            drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-            resampled = _weighted_correlation(kept, drawn[cluster_of].astype(np.float64))
-            if np.all(np.isfinite(resampled)):
-                values.append(_participation_ratio(resampled))
-        if values:
+        # Sufficient statistics per cluster, then every resample is a weighting of clusters.
+        moments = _cluster_moments(kept, cluster_of, n_clusters)
+        chunks = []
+        for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
+            size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
+            weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=size)
+            chunks.append(_resampled_ratios(moments, weights.astype(np.float64), n_kept))
+        values = np.concatenate(chunks)
+        if values.size:
             low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
             ci = (float(low), float(high))
     return EffectiveJudges(

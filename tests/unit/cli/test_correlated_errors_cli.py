@@ -48,12 +48,15 @@ def test_writes_the_fields_the_issue_lists(tmp_path: Path) -> None:
     assert len(document["agreement"]["matrix"]) == 8
     regression = document["regression"]
     assert set(regression) >= {"n_pairs", "n_excluded", "formula", "clustering", "terms"}
+    # The ecosystem's models carry a planted size (params), so the two size terms enter too.
     assert set(regression["terms"]) == {
         "intercept",
         "same_provider",
         "same_family",
         "acc_mean",
         "acc_product",
+        "log_params_mean",
+        "log_params_diff",
     }
     assert set(regression["terms"]["same_provider"]) == {"coef", "se", "ci95", "p"}
     assert document["monoculture"]["n_units"] == 40

@@ -47,3 +47,35 @@ def test_import_lm_eval_takes_one_model_name_per_path(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert [m.name for m in load_bundle(out).models] == ["m1", "m2"]
+
+
+def test_import_helm_writes_the_bundle_and_refuses_a_malformed_judge_option(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bundle.json"
+    runs = [str(REAL / "helm" / "tiny_joint_b")]
+    result = runner.invoke(app, ["import", "helm", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {o.choice for o in load_bundle(out).outputs} == {1}
+    result = runner.invoke(
+        app, ["import", "helm", *runs, "--annotation-judge", "gpt", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --annotation-judge: expected SHORT=MODEL")
+
+
+def test_import_table_reads_several_files_of_any_kind(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        ";item_id;question;option_A;option_B;gold;model;prob_A;prob_B\n"
+        "0;q1;Capital of France?;Berlin;Paris;B;m1;0,2;0,8\n"
+    )
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text('{"item_id": "q1", "model": "m1", "judge": "j", "verdict": 1.0}\n')
+    out = tmp_path / "bundle.json"
+    result = runner.invoke(app, ["import", "table", str(answers), str(verdicts), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(out)
+    assert bundle.outputs[0].probs == [0.2, 0.8]
+    assert [v.verdict for v in bundle.verdicts] == [1]
+    assert "read: 2 files" in result.stdout.splitlines()

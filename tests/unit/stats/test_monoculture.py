@@ -137,3 +137,20 @@ def test_judge_inflation_without_same_provider_candidates_says_why() -> None:
         np.random.default_rng(0),
     )
     assert result.difference is None and result.reason == "no same-provider candidate with a score"
+
+
+def test_effective_judges_resamples_equal_a_replicated_unit_reference() -> None:
+    """Each resample (a weighting of per-item sufficient statistics) equals the correlation of
+    the units replicated by their item's draw count, computed directly."""
+    from auditor.stats.monoculture import _cluster_moments, _resampled_ratios
+
+    rng = np.random.default_rng(4)
+    common = rng.random(2000) < 0.4
+    fail = np.where(rng.random((5, 2000)) < 0.6, common, rng.random((5, 2000)) < 0.4).astype(float)
+    clusters = np.repeat(np.arange(500), 4)
+    weights = rng.multinomial(500, np.full(500, 1 / 500), size=3).astype(float)
+    ratios = _resampled_ratios(_cluster_moments(fail, clusters, 500), weights, 5)
+    for b in range(3):
+        replicated = np.repeat(fail, weights[b][clusters].astype(int), axis=1)
+        correlation = np.corrcoef(replicated)
+        assert ratios[b] == pytest.approx(25 / np.sum(correlation**2), rel=1e-12)
