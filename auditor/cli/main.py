@@ -249,6 +249,62 @@ def analyze(
         out.print(f"{fmt}: {path}")
 
 
+@app.command("battery")
+def battery(
+    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
+        Path("audit-output")
+    ),
+    formats: Annotated[
+        list[str], typer.Option("--format", help="Report formats (repeat): json, html.")
+    ] = ["json", "html"],  # noqa: B006
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    correction: Annotated[str, typer.Option(help="holm or fdr_bh, across judges x probes")] = (
+        "holm"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of resampling.")] = 0,
+) -> None:
+    """The judge bias battery: position, verbosity, self-preference, cues, injection, repeat
+    and human agreement, each where the bundle holds its inputs (the others are listed with
+    the reason); writes battery.json (its "probes" map) and battery.html (scorecard first)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from auditor.schemas.result import AnalysisSettings
+    from auditor.services.battery import run_battery
+
+    allowed = ("json", "html")
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    try:
+        settings = AnalysisSettings(alpha=alpha, correction=correction, seed=seed)  # type: ignore[arg-type]
+    except ValidationError as error:
+        _fail([f"--{e['loc'][0]}: {e['msg']} (got {e['input']!r})" for e in error.errors()])
+    from auditor.schemas.bundle import load_bundle
+
+    try:
+        data = load_bundle(bundle)
+    except BundleError as error:
+        _fail([str(p) for p in error.problems])
+    result = run_battery(data, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "json" in formats:
+        document = {**result.model_dump(mode="json"), "probes": result.probes()}
+        (out_dir / "battery.json").write_text(json.dumps(document, indent=2) + "\n")
+    if "html" in formats:
+        from reports.battery import render_battery_html  # matplotlib: only here
+
+        (out_dir / "battery.html").write_bytes(render_battery_html(result))
+    for skipped in result.skipped:
+        console.print(f"{skipped.probe}: not run ({skipped.reason})")
+    for probe_result in result.results:
+        flagged = [f.judge for f in probe_result.findings if f.flagged]
+        console.print(f"{probe_result.probe}: flagged {', '.join(flagged) or 'none'}")
+    console.print(f"wrote {', '.join(formats)} to {out_dir}")
+
+
 @app.command("correlated-errors")
 def correlated_errors(
     bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
