@@ -215,7 +215,7 @@ def analyze(
     """Analyze a bundle's verdicts for affinity bias and write the report."""
     from pydantic import ValidationError
 
-    from auditor.probes.affinity import analyze as run_analysis
+    from auditor.services.analysis import analyze_now as run_analysis
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:

@@ -234,6 +234,14 @@ class ProviderLimits(BaseModel):
 
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute (shared).")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (shared).")
+    burst_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=60,
+        description="How many seconds of the rpm/tpm allowance may be spent at once. 60 lets a "
+        "full minute's calls go out together; providers that enforce per second (many do, "
+        "quantizing the per-minute limit) answer such bursts with 429: set 1 for those.",
+    )
     max_concurrency: int = Field(
         default=32, ge=1, description="Calls in flight per model within one task."
     )
@@ -268,6 +276,29 @@ class SimulatedProvider(BaseModel):
     )
     ledger: str | None = Field(
         default=None, description="File to which every simulated call appends a line (tests)."
+    )
+    rpm: int | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per minute the simulated provider serves; above it it answers 429 "
+        "with a `retry-after` header, like a real provider (a token bucket refilled at rpm/60 "
+        "per second holding `burst_seconds` of it).",
+    )
+    tpm: int | None = Field(
+        default=None,
+        gt=0,
+        description="Tokens (prompt + completion) per minute served, enforced like `rpm`.",
+    )
+    burst_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How many seconds of the rpm/tpm allowance the provider accepts at once.",
+    )
+    limit_url: str | None = Field(
+        default=None,
+        description="Redis URL where the provider keeps its rpm/tpm buckets, so every worker "
+        "process meets the same limit (as every client of a real provider does); none = per "
+        "process.",
     )
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "collect_calls",
     "comparison_calls",
     "fan_out_verdicts",
+    "identical_probability_notes",
     "judge_calls",
     "plan_summary",
     "read_reply",
@@ -603,4 +604,39 @@ def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
             "first token's probability on the option letters: their discrete answer was used, "
             "not a probability distribution (the raw log-probabilities are stored)."
         )
+    return notes
+
+
+def identical_probability_notes(bundle: Bundle, *, min_items: int = 2) -> list[str]:
+    """Warn about models whose option probabilities are identical on every item both answered
+    (at least ``min_items``): e.g. temperature variants of one model served by llama.cpp, which
+    computes log-probabilities before temperature. They are one model twice, not two
+    independent models, for CAPA and everything built on it.
+
+    >>> from auditor.bundle import Output
+    >>> b = Bundle.model_construct(items=[], models=[], verdicts=[], outputs=[
+    ...     Output(model=m, item=i, probs=[0.7, 0.3]) for m in ("t0", "t1") for i in ("q1", "q2")])
+    >>> identical_probability_notes(b)[0][:38]
+    'Models t0 and t1 returned identical op'
+    """
+    vectors: dict[str, dict[str, tuple[float, ...]]] = {}
+    for output in bundle.outputs:
+        if output.probs is not None:
+            vectors.setdefault(output.model, {})[output.item] = tuple(
+                round(p, 12) for p in output.probs
+            )
+    names = sorted(vectors)
+    notes = []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            shared = vectors[first].keys() & vectors[second].keys()
+            if len(shared) >= min_items and all(
+                vectors[first][item] == vectors[second][item] for item in shared
+            ):
+                notes.append(
+                    f"Models {first} and {second} returned identical option probabilities on "
+                    f"all {len(shared)} items both answered: they look like one model (e.g. "
+                    "temperature variants of one served model, whose log-probabilities are "
+                    "computed before temperature), not independent models for CAPA."
+                )
     return notes
