@@ -575,6 +575,33 @@ def test_specs_over_the_api_cannot_reach_server_files_or_redirect_credentials(ap
     assert api.dispatcher.started and len(api.dispatcher.started) == 1
 
 
+@pytest.mark.parametrize(
+    ("model", "default_base"),
+    [
+        ("ollama/llama3", "http://localhost:11434"),
+        ("ollama_chat/llama3", "http://localhost:11434"),
+        ("llamafile/m", "http://127.0.0.1:8080/v1"),
+        ("lemonade/m", "http://localhost:8000/api/v1"),
+        ("xinference/m", "http://127.0.0.1:9997/v1"),
+        ("hosted_vllm/m", "http://localhost:8000/v1"),
+        ("unheard_of/m", "unheard_of/ default"),
+    ],
+)
+def test_provider_defaults_are_checked_like_an_api_base(
+    api: Api, model: str, default_base: str
+) -> None:
+    # Issue 14, defect 4: without api_base litellm calls these providers' local defaults (a
+    # server on the API's own machine). Nothing is stored or started for a refused spec.
+    evaluation_id = api.upload(world_bundle())
+    spec = evaluation_spec(evaluation_id)
+    spec["judges"][0] = {"model": model, "name": "atlas-1"}
+    response = api.start(spec)
+    assert problem_paths(response) == ["judges[0].api_base"]
+    assert default_base in response.text
+    assert api.dispatcher.started == []
+    assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
+
+
 def test_result_and_report_of_a_finished_audit(api: Api) -> None:
     evaluation_id = api.upload(world_bundle())
     audit_id = api.start(evaluation_spec(evaluation_id)).json()["id"]
