@@ -27,6 +27,7 @@ from auditor.schemas.result import AnalysisSettings
 __all__ = [
     "SPEC_SCHEMA_VERSION",
     "AuditSpec",
+    "Battery",
     "CustomTemplate",
     "GraderPrompt",
     "JudgePrompt",
@@ -315,6 +316,69 @@ class SimulatedProvider(BaseModel):
     )
 
 
+BATTERY_PROBES: Final = (
+    "position",
+    "verbosity",
+    "self_preference",
+    "cues",
+    "injection",
+    "repeat",
+)
+"""Probes whose model calls an audit can plan (human agreement needs human labels instead)."""
+
+
+class Battery(BaseModel):
+    """Which judging protocol an audit uses and which battery probes it plans calls for."""
+
+    model_config = _STRICT
+
+    protocol: Literal["pointwise", "pairwise", "both"] = Field(
+        default="pointwise",
+        description="`pointwise`: each answer graded 1/0 (the paper's protocol); `pairwise`: "
+        "two answers compared, each pair in both orders; `both`.",
+    )
+    probes: list[str] = Field(
+        default_factory=list,
+        description=f"Battery probes to plan calls for, any of {', '.join(BATTERY_PROBES)} "
+        "(empty: all that the protocol supports).",
+    )
+    seed: int = Field(default=0, description="Seed of pair choice, padding and nonces.")
+    min_comparisons: int = Field(
+        default=20,
+        ge=1,
+        description="Fewer planned comparisons per judge and probe than this fails the design "
+        "check before anything is sent.",
+    )
+
+    @model_validator(mode="after")
+    def _check_probes(self) -> Battery:
+        unknown = [p for p in self.probes if p not in BATTERY_PROBES]
+        if unknown:
+            raise ValueError(
+                f"battery.probes: unknown {unknown!r}; known: {', '.join(BATTERY_PROBES)}"
+            )
+        return self
+
+    @property
+    def pointwise(self) -> bool:
+        return self.protocol in ("pointwise", "both")
+
+    @property
+    def pairwise(self) -> bool:
+        return self.protocol in ("pairwise", "both")
+
+    def planned_probes(self) -> tuple[str, ...]:
+        """The chosen probes, or every probe the protocol supports (self_preference reads the
+        pointwise verdicts; the others need pairwise comparisons)."""
+        if self.probes:
+            return tuple(self.probes)
+        return tuple(
+            p
+            for p in BATTERY_PROBES
+            if (self.pointwise if p == "self_preference" else self.pairwise)
+        )
+
+
 class AuditSpec(BaseModel):
     """An audit: items, judges, candidates, prompt, sampling, limits, budget and analysis."""
 
@@ -362,6 +426,10 @@ class AuditSpec(BaseModel):
     )
     max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    battery: Battery = Field(
+        default_factory=Battery,
+        description="Judging protocol (pointwise, pairwise, both) and the battery probes planned.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AuditSpec:

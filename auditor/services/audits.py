@@ -159,7 +159,7 @@ def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[s
 
 def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
     """Assemble everything collected, analyze it, and store the versioned result."""
-    from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
+    from auditor.services.analysis import analyze_now  # the statistics load only when analyzing
 
     spec, base = load_base(store, audit)
     outcomes = outcomes_of(store, audit.id)
@@ -186,7 +186,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
         "prompt_templates": {template.name: template.sha256},
         "judge_prompt": {"name": template.name, "system": template.system, "user": template.user},
     }
-    report = analyze(bundle, spec.analysis, provenance=provenance)
+    report = analyze_now(bundle, spec.analysis, provenance=provenance)
     failed = store.call_failures(audit.id)
     unparseable_mcq = sum(
         1
