@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "make_buckets"]
 
@@ -66,12 +66,17 @@ class LocalBuckets:
         return (amount - level) / rate
 
 
-MAX_CONNECTIONS = 16
-"""Redis connections a process's limiter uses at most (the rest wait for one)."""
-
-
 class RedisBuckets:
-    """Buckets shared by all workers through Redis."""
+    """Buckets shared by all workers through Redis.
+
+    The client's connections are bounded (`MAX_CONNECTIONS` per process) by a blocking pool:
+    a take that finds every connection busy waits for one (each take is one short script
+    call), rather than failing with redis-py's ``MaxConnectionsError`` as its default pool
+    does beyond 100. The calls themselves are bounded before they reach the bucket (the
+    per-provider concurrency of workers/llm.py)."""
+
+    MAX_CONNECTIONS: Final = 8
+    """Connections to the limiter's Redis per process (and event loop)."""
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis_asyncio
@@ -85,10 +90,8 @@ class RedisBuckets:
         self, key: str, capacity: float, amount: float, rate: float | None = None
     ) -> float:
         if self._client is None:
-            # A blocking pool: hundreds of calls waiting on the bucket at once queue for a
-            # connection instead of failing the batch with MaxConnectionsError.
             pool = self._redis.BlockingConnectionPool.from_url(
-                self._url, max_connections=MAX_CONNECTIONS, timeout=None
+                self._url, max_connections=self.MAX_CONNECTIONS, timeout=None
             )
             self._client = self._redis.Redis(connection_pool=pool)
             self._script = self._client.register_script(_TAKE)
@@ -101,6 +104,7 @@ class RedisBuckets:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
             self._client = None
 
 
@@ -126,9 +130,8 @@ class RateLimiter:
                 continue
             # A bucket refilled at limit/60 per second, holding `burst` seconds of it.
             capacity = max(limit * burst / 60.0, 1.0)
-            cost = min(
-                float(amount), capacity
-            )  # a call larger than the bucket waits for a full one
+            # A call larger than the bucket waits for a full one.
+            cost = min(float(amount), capacity)
             while (
                 wait := await self.buckets.take(
                     f"{provider}:{dimension}", capacity, cost, limit / 60.0

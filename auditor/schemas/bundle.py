@@ -230,6 +230,71 @@ class Bundle(BaseModel):
         "answers, by humans or a grader model.",
     )
 
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        items: Any,
+        outputs: Any = None,
+        verdicts: Any = None,
+        models: Any = None,
+        normalize: Normalization = "none",
+    ) -> Bundle:
+        """A validated bundle from pandas DataFrames, one row per record with the record's fields
+        as columns (``items``: id, question, options, gold, ...; ``outputs``: model, item,
+        probs and/or choice, ...; ``verdicts``: judge, candidate, item, verdict, ...;
+        ``models``: name, provider, family, params). Without ``models`` the models are the
+        names met in outputs and verdicts. Validated by `parse_bundle` with the same rules, so a
+        problem names the row and field (``outputs[3].probs: ...``); missing cells (NaN) are
+        absent values.
+
+        >>> Bundle.from_frames(items=items, outputs=outputs, verdicts=verdicts)  # doctest: +SKIP
+        """
+        sections = {"items": items, "outputs": outputs, "verdicts": verdicts, "models": models}
+        document: dict[str, Any] = {
+            name: _frame_records(name, frame)
+            for name, frame in sections.items()
+            if frame is not None
+        }
+        if models is None:
+            names = [r.get("model") for r in document.get("outputs", [])] + [
+                name
+                for r in document.get("verdicts", [])
+                for name in (r.get("judge"), r.get("candidate"))
+            ]
+            document["models"] = [
+                {"name": name} for name in dict.fromkeys(names) if isinstance(name, str)
+            ]
+        return parse_bundle(document, normalize=normalize)
+
+
+_INTEGER_FIELDS = {"items": ("gold",), "outputs": ("choice",), "verdicts": ("verdict",)}
+
+
+def _cell(value: Any) -> Any:
+    """A DataFrame cell as the JSON value the record-by-record rules read (NaN -> None, numpy
+    scalars and arrays -> Python numbers and lists)."""
+    if hasattr(value, "tolist"):  # numpy scalars and arrays (list cells read from Parquet)
+        value = value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _frame_records(section: str, frame: Any) -> list[dict[str, Any]]:
+    if not hasattr(frame, "to_dict") or not hasattr(frame, "columns"):
+        raise ValueError(f"{section}: must be a pandas DataFrame; got {type(frame).__name__}")
+    records = []
+    for row in frame.to_dict("records"):
+        record = {str(key): _cell(value) for key, value in row.items()}
+        for name in _INTEGER_FIELDS.get(section, ()):
+            value = record.get(name)
+            # a column with a missing value is float in pandas: 1.0 means the integer 1
+            if isinstance(value, float) and value.is_integer():
+                record[name] = int(value)
+        records.append(record)
+    return records
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -510,7 +575,8 @@ def _validate(
     problems: list[Problem] = []
     if not bundle.items and not bundle.comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not bundle.models:
+    if not bundle.models and (bundle.outputs or bundle.verdicts):
+        # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
 
     items: dict[str, Item] = {}
