@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -90,6 +91,24 @@ def _answer_block(user: str) -> str:
     start = user.find("<<<ANSWER>>>")
     end = user.find(ANSWER_DELIMITER)
     return user[start + len("<<<ANSWER>>>") : end] if 0 <= start < end else user
+
+
+_PAIRWISE_BLOCKS = re.compile(
+    r"<<<ANSWER A>>>\n(.*?)\n<<<END OF ANSWER A>>>.*?<<<ANSWER B>>>\n(.*?)\n<<<END OF ANSWER B>>>",
+    re.DOTALL,
+)
+_NONCE = re.compile(r"\(Request id: ([^)]*)\)\s*$")
+
+
+def _pairwise_reply(world: Ecosystem, model: str, item_id: str, user: str) -> str:
+    """A simulated pairwise judge: both answer blocks and the nonce read back from the prompt."""
+    blocks = _PAIRWISE_BLOCKS.search(user)
+    if blocks is None:
+        return "I cannot tell."
+    nonce = _NONCE.search(user)
+    return world.pairwise_winner(
+        model, item_id, blocks.group(1), blocks.group(2), nonce.group(1) if nonce else None
+    )
 
 
 def _ledger(path: str, model: str, messages: list[dict[str, Any]]) -> None:
@@ -264,6 +283,11 @@ class SimulatedLLM(CustomLLM):
             text = option_letter(int(probs.argmax()))
             if optional_params.get("logprobs") and model not in behaviour.discrete_models:
                 logprobs = self._logprobs(model, text, probs, optional_params)
+        elif "<<<ANSWER A>>>" in user:
+            if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
+                text = random.choice(_GARBAGE)
+            else:
+                text = _pairwise_reply(world, model, item_id, user)
         elif "<<<ANSWER>>>" in user:
             if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
                 text = random.choice(_GARBAGE)
