@@ -42,7 +42,11 @@ __all__ = [
 ]
 
 SPEC_SCHEMA_VERSION: Final = "1.0"
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+MAX_NAME_LENGTH: Final = 200
+"""Longest model string, display name, provider, family and audit name (their stored columns
+hold 200 characters): longer is refused at the boundary (422 over HTTP, exit 2 in the CLI)."""
+MAX_URL_LENGTH: Final = 2000
 
 
 class ModelSpec(BaseModel):
@@ -52,13 +56,19 @@ class ModelSpec(BaseModel):
 
     model: str = Field(
         min_length=1,
+        max_length=MAX_NAME_LENGTH,
         description="litellm model string with its provider prefix, e.g. `openai/gpt-4o-mini`, "
         "`anthropic/claude-3-5-haiku-latest`, `sim/atlas-1`.",
     )
     name: str | None = Field(
-        default=None, description="Name in results (default: the model string)."
+        default=None,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Name in results (default: the model string).",
     )
-    api_base: str | None = Field(default=None, description="Base URL of the provider's API.")
+    api_base: str | None = Field(
+        default=None, max_length=MAX_URL_LENGTH, description="Base URL of the provider's API."
+    )
     api_key_env: str | None = Field(
         default=None,
         description="Name of the environment variable holding the API key (never the key).",
@@ -66,8 +76,12 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Extra completion parameters (e.g. top_p, seed)."
     )
-    provider: str | None = Field(default=None, description="Provider, for the report.")
-    family: str | None = Field(default=None, description="Model family, for exclusions.")
+    provider: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Provider, for the report."
+    )
+    family: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Model family, for exclusions."
+    )
 
     @property
     def display_name(self) -> str:
@@ -368,10 +382,12 @@ class Battery(BaseModel):
 class AuditSpec(BaseModel):
     """An audit: items, judges, candidates, prompt, sampling, limits, budget and analysis."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_version: Literal["1.0"] = SPEC_SCHEMA_VERSION
-    name: str = Field(default="audit", description="A label for people.")
+    name: str = Field(
+        default="audit", max_length=MAX_NAME_LENGTH, description="A label for people."
+    )
     bundle: str | None = Field(
         default=None, description="Path of an evaluation bundle (JSON/JSONL) to audit."
     )

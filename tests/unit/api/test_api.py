@@ -442,7 +442,8 @@ def test_stream_refuses_overlong_lines_without_buffering_them(tmp_path: Path) ->
     importer.feed(b"\n")
     with pytest.raises(BundleError) as raised:
         importer.finish()
-    assert [p.path for p in raised.value.problems] == ["line 2", "items", "models"]
+    # (no model records is no problem: items alone are an audit's input, issue 14)
+    assert [p.path for p in raised.value.problems] == ["line 2", "items"]
     assert "longer than" in raised.value.problems[0].message
 
 
@@ -598,6 +599,44 @@ def test_provider_defaults_are_checked_like_an_api_base(
     response = api.start(spec)
     assert problem_paths(response) == ["judges[0].api_base"]
     assert default_base in response.text
+    assert api.dispatcher.started == []
+    assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
+
+
+def test_overlong_names_and_infinite_numbers_in_a_spec_are_422_naming_the_field(
+    api: Api,
+) -> None:
+    # Issue 14, defect 3: these were 500s with a traceback, or (a display name of 201+
+    # characters) 202 and an audit queued forever. Nothing may be stored from a refused spec.
+    evaluation_id = api.upload(world_bundle())
+    cases: list[tuple[dict[str, Any], str]] = []
+    long_name = evaluation_spec(evaluation_id)
+    long_name["name"] = "n" * 500
+    cases.append((long_name, "name"))
+    for field in ("model", "name", "provider", "family"):
+        spec = evaluation_spec(evaluation_id)
+        value = "openai/" + "m" * 300 if field == "model" else "x" * 300
+        spec["judges"][0] = {**spec["judges"][0], field: value}
+        cases.append((spec, f"judges[0].{field}"))
+    infinite = evaluation_spec(evaluation_id)
+    infinite["budget_usd"] = float("inf")
+    cases.append((infinite, "budget_usd"))
+    for spec, path in cases:
+        body = json.dumps(spec).encode()  # json writes inf as Infinity, as a client might
+        response = api.client.post(
+            "/v1/audits",
+            content=body,
+            headers={**api.auth(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (path, response.status_code, response.text[:300])
+        assert path in [p["path"] for p in response.json()["problems"]], response.text[:300]
+    huge = json.dumps(evaluation_spec(evaluation_id)).replace(
+        '"name": "stored evaluation"', '"budget_usd": 1e400, "name": "stored evaluation"'
+    )
+    response = api.client.post(
+        "/v1/audits", content=huge, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and "budget_usd" in response.text
     assert api.dispatcher.started == []
     assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
 
