@@ -130,9 +130,8 @@ class RateLimiter:
                 continue
             # A bucket refilled at limit/60 per second, holding `burst` seconds of it.
             capacity = max(limit * burst / 60.0, 1.0)
-            cost = min(
-                float(amount), capacity
-            )  # a call larger than the bucket waits for a full one
+            # A call larger than the bucket waits for a full one.
+            cost = min(float(amount), capacity)
             while (
                 wait := await self.buckets.take(
                     f"{provider}:{dimension}", capacity, cost, limit / 60.0
