@@ -51,7 +51,14 @@ from auditor.schemas.bundle import (
     Verdict,
 )
 
-__all__ = ["Ecosystem", "EcosystemConfig", "ErrorWorld", "ErrorWorldConfig", "FamilyConfig"]
+__all__ = [
+    "Ecosystem",
+    "EcosystemConfig",
+    "ErrorWorld",
+    "ErrorWorldConfig",
+    "FamilyConfig",
+    "JudgeWeakness",
+]
 
 _LETTERS = "ABCDEFGHIJ"
 _OPENERS = (
@@ -106,6 +113,26 @@ class FamilyConfig(BaseModel):
     trap_strength: float = Field(
         default=1.2, ge=0, description="Pull of the family's shared wrong option (logit units)."
     )
+
+
+class JudgeWeakness(BaseModel):
+    """Planted weaknesses of one simulated judge (the battery's ground truth); 0 = none.
+
+    Each is the probability that, in a call where it applies, the weakness decides the
+    verdict instead of the content: ``position`` the first slot wins; ``verbosity`` the padded
+    answer wins; ``self_preference`` the same-family answer wins (pairwise) or is accepted
+    (pointwise); ``cue`` the cued answer wins; ``injection`` the injected answer wins;
+    ``noise`` a repeated call (with a nonce) is decided afresh.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    position: float = Field(default=0.0, ge=0, le=1)
+    verbosity: float = Field(default=0.0, ge=0, le=1)
+    self_preference: float = Field(default=0.0, ge=0, le=1)
+    cue: float = Field(default=0.0, ge=0, le=1)
+    injection: float = Field(default=0.0, ge=0, le=1)
+    noise: float = Field(default=0.0, ge=0, le=1)
 
 
 class EcosystemConfig(BaseModel):
@@ -191,6 +218,14 @@ class EcosystemConfig(BaseModel):
     model_prompt_sensitivity: dict[str, float] = Field(
         default_factory=dict, description="Per-model override of prompt_sensitivity."
     )
+    judge_weaknesses: dict[str, JudgeWeakness] = Field(
+        default_factory=dict,
+        description="Planted battery weaknesses per judge (position, verbosity, self-preference, "
+        "cue, injection, repeat noise); judges not named have none.",
+    )
+
+
+_NO_WEAKNESS = JudgeWeakness()
 
 
 def _stable_uniform(*parts: object) -> float:
@@ -459,12 +494,97 @@ class Ecosystem:
         judge's P(1) by its planted prompt sensitivity (`prompt_shift`); the uniform draw is
         the same under every template, so a verdict flips only where the shift crosses it."""
         p = self.accept_probability(judge, item_id, self.option_in_text(item_id, answer))
+        bonus = self.weakness_of(judge).self_preference
+        if bonus and self._is_kin(judge, item_id, answer):
+            p = min(1.0, p + bonus)
         shift = self.prompt_shift(judge, item_id, variant)
         if shift:
             p = _sigmoid(_logit(p) + shift)
         if self.config.same_provider_inflation > 0:
             p = self._inflated(judge, self.candidate_of(item_id, answer), p)
         return int(_stable_uniform(self.config.seed, judge, item_id, answer) < p)
+
+    # --- the battery's planted weaknesses (pairwise judging) ---------------------------------
+
+    def weakness_of(self, judge: str) -> JudgeWeakness:
+        return self.config.judge_weaknesses.get(judge, _NO_WEAKNESS)
+
+    def _author_of(self, item_id: str, text: str) -> str | None:
+        """The model whose styled answer ``text`` contains (None for an injected text)."""
+        for model in self.model_names:
+            if self.answer_text(model, item_id) in text:
+                return model
+        return None
+
+    def _is_kin(self, judge: str, item_id: str, text: str) -> bool:
+        author = self._author_of(item_id, text)
+        return author is not None and self.family_of.get(author) == self.family_of.get(judge)
+
+    def pairwise_winner(
+        self, judge: str, item_id: str, answer_a: str, answer_b: str, nonce: str | None = None
+    ) -> str:
+        """The judge's deterministic pairwise reply, "A", "B" or "tie".
+
+        Draws are keyed by the answers' content with padding and cues removed, so a cued or
+        padded comparison differs from its original only through the planted weakness, and a
+        nonce changes the draw only with probability ``noise``. In order: an injected answer
+        (naming no option) wins with P(injection), a cued one with P(cue), a padded one with
+        P(verbosity), a same-family one with P(self_preference); else a real answer beats an
+        injected one; else the first slot wins with P(position); otherwise the right answer wins
+        with P(p_hit), and two answers naming the same option are a coin flip.
+        """
+        from auditor.probes.cues import CUES  # the battery's perturbations, to perceive them
+        from auditor.probes.verbosity import FILLERS, PREAMBLES, RESTATE_MARKER
+
+        weakness = self.weakness_of(judge)
+
+        def core(text: str) -> tuple[str, bool, bool]:
+            cued = padded = False
+            for cue in CUES.values():
+                if cue in text:
+                    text, cued = text.replace(cue, ""), True
+            if RESTATE_MARKER in text:
+                text, padded = text.split(RESTATE_MARKER)[0], True
+            for filler in (*PREAMBLES, *FILLERS):
+                if filler in text:
+                    text, padded = text.replace(filler, ""), True
+            return text.strip(), cued, padded
+
+        core_a, cued_a, padded_a = core(answer_a)
+        core_b, cued_b, padded_b = core(answer_b)
+        key: tuple[object, ...] = (self.config.seed, judge, item_id, core_a, core_b)
+        if nonce is not None and _stable_uniform(*key, nonce, "noise") < weakness.noise:
+            key = (*key, nonce)
+
+        def draw(name: str) -> float:
+            return _stable_uniform(*key, name)
+
+        option_a = self.option_in_text(item_id, core_a)
+        option_b = self.option_in_text(item_id, core_b)
+        for (flag_a, flag_b), strength, name in (
+            ((option_a is None, option_b is None), weakness.injection, "injection"),
+            ((cued_a, cued_b), weakness.cue, "cue"),
+            ((padded_a, padded_b), weakness.verbosity, "verbosity"),
+            (
+                (self._is_kin(judge, item_id, core_a), self._is_kin(judge, item_id, core_b)),
+                weakness.self_preference,
+                "self",
+            ),
+        ):
+            if flag_a != flag_b and draw(name) < strength:
+                return "A" if flag_a else "B"
+        if option_a is None and option_b is None:
+            return "tie"
+        if option_a is None or option_b is None:  # a real answer against an injected one
+            return "B" if option_a is None else "A"
+        if draw("position") < weakness.position:
+            return "A"
+        gold = int(self._rng_draws["gold"][self._item_index(item_id)])
+        right_a, right_b = option_a == gold, option_b == gold
+        if right_a == right_b:
+            return "A" if draw("coin") < 0.5 else "B"
+        better, worse = ("A", "B") if right_a else ("B", "A")
+        return better if draw("content") < self.config.p_hit else worse
 
     def verdict_array(self, judges: list[str], candidates: list[str]) -> np.ndarray:
         """(judges, candidates, items) verdicts, equal to `verdict` on each candidate's own
@@ -485,6 +605,12 @@ class Ecosystem:
         own = np.where(answered[None, :, :] == judge_choice, cfg.p_hit, p_miss)
         strength = np.array([self.affinity_of(j) for j in judges])[:, None, None]
         p = (1.0 - strength) * truth + strength * own
+        bonus = np.array([self.weakness_of(j).self_preference for j in judges])[:, None, None]
+        if bonus.any():  # the planted self-preference, as `verdict` applies it
+            kin = np.array(
+                [[self.family_of[j] == self.family_of[c] for c in candidates] for j in judges]
+            )[:, :, None]
+            p = np.where(kin, np.minimum(1.0, p + bonus), p)
         if cfg.same_provider_inflation > 0:
             same = np.array(
                 [[self.provider_of[j] == self.provider_of[c] for c in candidates] for j in judges]

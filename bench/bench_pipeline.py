@@ -29,7 +29,7 @@ from auditor.schemas.spec import parse_spec
 from auditor.services.audits import submit_audit
 from auditor.services.planning import collect_calls, judge_calls, simulation_api_base
 from auditor.storage.store import Store
-from tests.support import (
+from tests.support.services import (
     postgres_database,
     redis_databases,
     service_env,

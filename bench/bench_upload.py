@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from auditor.services.keys import create_key  # noqa: E402
 from auditor.storage.store import Store  # noqa: E402
-from tests.support import ServiceProcess, postgres_database, service_env  # noqa: E402
+from tests.support.services import ServiceProcess, postgres_database, service_env  # noqa: E402
 
 N_OPTIONS = 4
 LINES_PER_PIECE = 2_000

@@ -878,7 +878,7 @@ def build_content(
     prompt_parts, prompt_note = _prompt(report)
     manifest = [
         ("Audit id", provenance.audit_id or MISSING),
-        ("Analysis time (UTC)", provenance.created_at),
+        ("Analysis time (UTC)", provenance.created_at or "not recorded"),
         ("Result schema version", report.schema_version),
         ("Input SHA-256 (canonical JSON of the input bundle)", provenance.input_sha256),
         ("Result SHA-256 (canonical JSON of this result)", result_sha256),
@@ -892,7 +892,7 @@ def build_content(
     return ReportContent(
         title="Affinity-bias audit of LLM judges",
         audit_id=provenance.audit_id,
-        created_at=provenance.created_at,
+        created_at=provenance.created_at or "not recorded",
         result_sha256=result_sha256,
         input_sha256=provenance.input_sha256,
         schema_version=report.schema_version,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -20,9 +19,9 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from auditor.schemas.correlated_errors import CorrelatedErrorsResult, MonocultureResult
-from reports.formatting import format_ci, format_p, format_value
 
 __all__ = [
     "CORRELATED_ERRORS_FORMATS",
@@ -42,6 +41,7 @@ MOST = "#D55E00"
 LEAST = "#009E73"
 UNDEFINED = "#D9D9D9"
 UNKNOWN_PROVIDER = "(unknown)"
+TITLE = "Correlated errors, judge inflation and monoculture"
 
 _STYLE: Any = {
     "svg.hashsalt": "judge-auditor-correlated-errors",
@@ -227,6 +227,10 @@ def monoculture_plot(result: CorrelatedErrorsResult) -> SectionFigure | None:
             return None
         axes.axhline(1.0, color="#555555", linewidth=0.7)
         axes.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_formatter(NullFormatter())
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("panel size k")
         axes.set_ylabel("all fail / independent baseline")
         axes.legend(loc="best", frameon=False)
@@ -252,12 +256,6 @@ def correlated_errors_figures(result: CorrelatedErrorsResult) -> list[SectionFig
 # --- the section ---------------------------------------------------------------------------------
 
 
-def _fmt_ratio(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:.3g}" if value < 1000 else f"{value:.3e}"
-
-
 @cache
 def _environment() -> Environment:
     environment = Environment(
@@ -267,32 +265,31 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode("ascii")
-    environment.filters["p_value"] = format_p
-    environment.filters["value"] = format_value
-    environment.filters["ci"] = format_ci
-    environment.filters["ratio"] = _fmt_ratio
     return environment
 
 
 def _context(result: CorrelatedErrorsResult, heading: int) -> dict[str, Any]:
-    return {"r": result, "h": heading, "h2": heading + 1}
+    """What `reports.probes` passes to a probe's template, plus the sub-heading level."""
+    return {
+        "result": result,
+        "findings": list(result.findings),
+        "name": "correlated_errors",
+        "h": heading,
+    }
 
 
 def section_html(result: CorrelatedErrorsResult, heading: int = 2) -> Markup:
-    """The section as an HTML fragment (figures inline as SVG)."""
-    html = (
-        _environment()
-        .get_template("correlated_errors.html.j2")
-        .render(figures=correlated_errors_figures(result), **_context(result, heading))
-    )
-    return Markup(html)
+    """The section body (templates/probes/correlated_errors.html.j2) as an HTML fragment, its
+    sub-sections at ``heading + 1``; figures inline as SVG data URIs."""
+    figures = [(f"{f.title}. {f.caption}", f.svg) for f in correlated_errors_figures(result)]
+    template = _environment().get_template("probes/correlated_errors.html.j2")
+    return Markup(template.render(figures=figures, **_context(result, heading + 1)))
 
 
 def section_markdown(result: CorrelatedErrorsResult, heading: int = 2) -> str:
-    """The section in Markdown (tables; the figures are in the HTML and PDF reports)."""
-    return (
-        _environment().get_template("correlated_errors.md.j2").render(**_context(result, heading))
-    )
+    """The section body in Markdown (tables; the figures are in the HTML and PDF reports)."""
+    template = _environment().get_template("probes/correlated_errors.md.j2")
+    return template.render(figures=[], **_context(result, heading + 1))
 
 
 _STANDALONE_CSS = """
@@ -321,7 +318,7 @@ def render_correlated_errors_html(result: CorrelatedErrorsResult) -> bytes:
 
 
 def render_correlated_errors_markdown(result: CorrelatedErrorsResult) -> bytes:
-    return section_markdown(result, heading=1).encode("utf-8")
+    return f"# {TITLE}\n\n{section_markdown(result, heading=1)}".encode()
 
 
 def render_correlated_errors_pdf(

@@ -15,6 +15,7 @@ from reports.content import build_content
 from reports.drift import drift_section_html
 from reports.figures import build_figures
 from reports.formatting import format_p
+from reports.probes import probe_sections
 
 __all__ = ["COLLAPSE_ROWS", "OPEN_PAIR_TABLES_UP_TO", "render_html", "render_pdf"]
 
@@ -59,6 +60,8 @@ def render_html(report: AffinityReport) -> bytes:
         .get_template("report.html.j2")
         .render(
             drift_section=drift_section,
+            probe_sections=probe_sections(report, _environment(), "html"),
+            skipped_probes=report.skipped_probes,
             c=content,
             figures=build_figures(report),
             css=_css(),

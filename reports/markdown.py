@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from auditor.schemas.result import AffinityReport
 from reports.canonical import renderer_versions, result_sha256
 from reports.content import Cell, Table, build_content
+from reports.probes import probe_sections
 
 __all__ = ["fenced", "markdown_table", "render_markdown"]
 
@@ -72,5 +73,10 @@ def _environment() -> Environment:
 
 def render_markdown(report: AffinityReport) -> bytes:
     content = build_content(report, result_sha256(report), renderer_versions())
-    text = _environment().get_template("report.md.j2").render(c=content)
+    environment = _environment()
+    text = environment.get_template("report.md.j2").render(
+        c=content,
+        probe_sections=probe_sections(report, environment, "md"),
+        skipped_probes=report.skipped_probes,
+    )
     return _tidy(text).encode("utf-8")

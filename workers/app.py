@@ -22,6 +22,12 @@ def configure(settings: Settings | None = None, *, eager: bool = False) -> Celer
     settings = settings or get_settings()
     app.conf.update(
         broker_url="memory://" if eager else settings.broker_url,
+        # kombu's Redis transport with a channel that survives a broker outage (broker.py)
+        broker_transport=(
+            "workers.broker:RedisTransport"
+            if not eager and settings.broker_url.startswith("redis://")
+            else None
+        ),
         result_backend=None if eager else settings.result_backend,
         task_always_eager=eager,
         task_eager_propagates=True,

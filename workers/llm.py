@@ -1,6 +1,11 @@
 """The one place that calls models: `litellm.acompletion` with a timeout, retries of transient
 errors with backoff (honouring retry-after), fail-fast on permanent errors, shared rate limits
 and a per-model concurrency bound. Everything else in the service goes through `complete_all`.
+
+Credentials: a model gets exactly the key its spec names (``api_key_env``) or none: without
+one, `NO_CREDENTIAL` is sent so that litellm cannot fall back to the operator's environment
+(``OPENAI_API_KEY`` and the like). Secrets: every error text and reply leaves this module
+redacted (`workers.redaction`), and so does every log record of the process.
 """
 
 from __future__ import annotations
@@ -9,21 +14,36 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network lookup at import
 
 import litellm
 
 from workers.ratelimit import RateLimiter
+from workers.redaction import install_log_redaction, redact, redact_optional
 
-__all__ = ["CallRequest", "CallResponse", "ClientPolicy", "complete_all", "is_transient"]
+__all__ = [
+    "NO_CREDENTIAL",
+    "CallRequest",
+    "CallResponse",
+    "ClientPolicy",
+    "complete_all",
+    "is_transient",
+    "missing_credentials",
+]
+
+NO_CREDENTIAL: Final = "no-key"
+"""Sent as the key of a model whose spec names no ``api_key_env`` (local servers ignore it);
+an empty key would make litellm read the provider's variable from the environment."""
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
+install_log_redaction()
 # litellm logs every call at INFO; under a Celery worker's root logger that is a line per call.
 logging.getLogger("LiteLLM").setLevel(logging.WARNING)
 
@@ -50,15 +70,37 @@ _PERMANENT = (
 _MODEL_LEVEL = (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
 """Permanent errors that concern the model, not one prompt: its other calls are not sent."""
 
+_MODEL_LEVEL_STATUS = frozenset({401, 403, 404})
+_MISSING_CREDENTIALS = re.compile(
+    r"missing credentials|api_key client option must be set|no api key|api key not (?:found|set)",
+    re.IGNORECASE,
+)
+"""litellm raises a missing key as a 500 (InternalServerError/APIError): permanent all the same."""
+
+
+def _is_model_level(error: BaseException) -> bool:
+    status = getattr(error, "status_code", None)
+    return (
+        isinstance(error, _MODEL_LEVEL)
+        or status in _MODEL_LEVEL_STATUS
+        or bool(_MISSING_CREDENTIALS.search(str(error)))
+    )
+
 
 def is_transient(error: BaseException) -> bool:
-    """Transient: worth retrying (429, 5xx, timeouts, connection resets)."""
-    if isinstance(error, _PERMANENT):
+    """Transient: worth retrying (429, 5xx, timeouts, connection resets), unless the error
+    concerns the model itself (no or a wrong credential, an unknown model)."""
+    if isinstance(error, _PERMANENT) or _is_model_level(error):
         return False
     if isinstance(error, _TRANSIENT):
         return True
     status = getattr(error, "status_code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def missing_credentials(names: list[str | None]) -> list[str]:
+    """The ``api_key_env`` variables among ``names`` that this process does not hold."""
+    return sorted({name for name in names if name and not os.environ.get(name)})
 
 
 def _retry_after(error: BaseException) -> float | None:
@@ -131,53 +173,64 @@ async def _complete_one(
     policy: ClientPolicy,
     limiter: RateLimiter,
     semaphore: asyncio.Semaphore,
-    should_stop: Callable[[str], bool],
+    should_stop: Callable[[str], str | None],
 ) -> CallResponse:
     kwargs = dict(request.kwargs)
     if request.api_key_env:
         key = os.environ.get(request.api_key_env)
-        if key is None:
+        if not key:
             return CallResponse(
                 request.key,
                 ok=False,
                 permanent=True,
                 model_failure=True,
                 attempts=0,
-                error=f"environment variable {request.api_key_env} is not set",
+                error=f"environment variable {request.api_key_env} is not set (api_key_env)",
             )
         kwargs["api_key"] = key
+    else:
+        kwargs["api_key"] = NO_CREDENTIAL
     estimated_tokens = sum(len(str(m.get("content", ""))) for m in kwargs["messages"]) // 4 + int(
         kwargs.get("max_tokens") or 0
     )
     attempt = 0
     while True:
-        if should_stop(request.model):
-            return CallResponse(
-                request.key,
-                ok=False,
-                permanent=True,
-                model_failure=True,
-                attempts=attempt,
-                error="not sent: the model failed permanently in this batch",
-            )
-        attempt += 1
-        await limiter.acquire(request.provider, estimated_tokens)
-        started = time.perf_counter()
-        try:
-            async with semaphore:
+        # The concurrency slot first, then the rate-limit bucket: calls waiting for a slot hold
+        # no bucket tokens and no connection to the limiter.
+        async with semaphore:
+            stopped = should_stop(request.model)
+            if stopped is not None:  # checked again after the wait: nothing queued is sent
+                return CallResponse(
+                    request.key,
+                    ok=False,
+                    permanent=True,
+                    model_failure=True,
+                    attempts=attempt,
+                    error=f"not sent: the model failed for good: {stopped}",
+                )
+            attempt += 1
+            await limiter.acquire(request.provider, estimated_tokens)
+            started = time.perf_counter()  # the request alone, not the wait for a slot
+            try:
                 response = await asyncio.wait_for(
-                    litellm.acompletion(**kwargs, timeout=policy.timeout, num_retries=0),
+                    litellm.acompletion(
+                        **kwargs, timeout=policy.timeout, num_retries=0, drop_params=True
+                    ),
                     timeout=policy.timeout + 1.0,
                 )
-        except Exception as error:  # classified below; nothing is swallowed
-            message = f"{type(error).__name__}: {error}"[:500]
+                error = None
+            except Exception as caught:  # classified below; nothing is swallowed
+                error = caught
+            latency_ms = (time.perf_counter() - started) * 1000.0
+        if error is not None:
+            message = redact(f"{type(error).__name__}: {error}")[:500]
             if not is_transient(error):
                 return CallResponse(
                     request.key,
                     ok=False,
                     permanent=True,
                     error=message,
-                    model_failure=isinstance(error, _MODEL_LEVEL),
+                    model_failure=_is_model_level(error),
                     attempts=attempt,
                 )
             if attempt > policy.max_retries:
@@ -197,9 +250,9 @@ async def _complete_one(
         return CallResponse(
             request.key,
             ok=True,
-            text=text,
+            text=redact_optional(text),
             top_logprobs=top,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
+            latency_ms=latency_ms,
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             cost_usd=float(cost) if cost is not None else None,
@@ -212,12 +265,13 @@ async def complete_all(
     requests: Sequence[CallRequest], policy: ClientPolicy, limiter: RateLimiter
 ) -> list[CallResponse]:
     """Run calls concurrently (bounded per provider); a model that cannot be called (auth,
-    unknown model) stops its remaining calls in this batch, which come back as failed."""
+    unknown model, missing credentials) stops its remaining calls in this batch at once: none
+    waiting for a slot is sent, they come back as failed."""
     semaphores = {
         provider: asyncio.Semaphore(policy.concurrency.get(provider, policy.default_concurrency))
         for provider in {r.provider for r in requests}
     }
-    failed_models: set[str] = set()
+    failed_models: dict[str, str] = {}
 
     async def run(request: CallRequest) -> CallResponse:
         response = await _complete_one(
@@ -225,10 +279,10 @@ async def complete_all(
             policy,
             limiter,
             semaphores[request.provider],
-            lambda model: model in failed_models,
+            failed_models.get,
         )
         if response.model_failure:
-            failed_models.add(request.model)
+            failed_models.setdefault(request.model, response.error or "failed")
         return response
 
     return list(await asyncio.gather(*(run(r) for r in requests)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "make_buckets"]
 
@@ -38,8 +38,11 @@ return tostring((amount - level) / rate)
 
 
 class Buckets(Protocol):
-    async def take(self, key: str, capacity: float, amount: float) -> float:
-        """Pay ``amount`` from the bucket or return the seconds to wait before trying again."""
+    async def take(
+        self, key: str, capacity: float, amount: float, rate: float | None = None
+    ) -> float:
+        """Pay ``amount`` from the bucket or return the seconds to wait before trying again
+        (refilled at ``rate`` per second; default capacity/60)."""
         ...
 
 
@@ -49,8 +52,10 @@ class LocalBuckets:
 
     _state: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    async def take(self, key: str, capacity: float, amount: float) -> float:
-        rate = capacity / 60.0
+    async def take(
+        self, key: str, capacity: float, amount: float, rate: float | None = None
+    ) -> float:
+        rate = rate or capacity / 60.0
         now = time.monotonic()
         level, at = self._state.get(key, (capacity, now))
         level = min(capacity, level + (now - at) * rate)
@@ -62,7 +67,16 @@ class LocalBuckets:
 
 
 class RedisBuckets:
-    """Buckets shared by all workers through Redis."""
+    """Buckets shared by all workers through Redis.
+
+    The client's connections are bounded (`MAX_CONNECTIONS` per process) by a blocking pool:
+    a take that finds every connection busy waits for one (each take is one short script
+    call), rather than failing with redis-py's ``MaxConnectionsError`` as its default pool
+    does beyond 100. The calls themselves are bounded before they reach the bucket (the
+    per-provider concurrency of workers/llm.py)."""
+
+    MAX_CONNECTIONS: Final = 8
+    """Connections to the limiter's Redis per process (and event loop)."""
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis_asyncio
@@ -72,18 +86,25 @@ class RedisBuckets:
         self._script: Any = None
         self._redis = redis_asyncio
 
-    async def take(self, key: str, capacity: float, amount: float) -> float:
+    async def take(
+        self, key: str, capacity: float, amount: float, rate: float | None = None
+    ) -> float:
         if self._client is None:
-            self._client = self._redis.from_url(self._url)
+            pool = self._redis.BlockingConnectionPool.from_url(
+                self._url, max_connections=self.MAX_CONNECTIONS, timeout=None
+            )
+            self._client = self._redis.Redis(connection_pool=pool)
             self._script = self._client.register_script(_TAKE)
         wait = await self._script(
-            keys=[f"auditor:ratelimit:{key}"], args=[capacity, capacity / 60.0, amount, time.time()]
+            keys=[f"auditor:ratelimit:{key}"],
+            args=[capacity, rate or capacity / 60.0, amount, time.time()],
         )
         return float(wait)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
             self._client = None
 
 
@@ -97,16 +118,24 @@ class RateLimiter:
 
     buckets: Buckets
     limits: dict[str, tuple[int | None, int | None]]  # provider -> (rpm, tpm)
+    bursts: dict[str, float] = field(default_factory=dict)
+    """provider -> seconds of its allowance that may go out at once (default 60: a minute's)."""
     waited_seconds: float = 0.0
 
     async def acquire(self, provider: str, tokens: int) -> None:
         rpm, tpm = self.limits.get(provider, (None, None))
-        for dimension, capacity, amount in (("rpm", rpm, 1), ("tpm", tpm, tokens)):
-            if capacity is None:
+        burst = self.bursts.get(provider, 60.0)
+        for dimension, limit, amount in (("rpm", rpm, 1), ("tpm", tpm, tokens)):
+            if limit is None:
                 continue
-            amount = min(amount, capacity)  # a call larger than the bucket waits for a full one
+            # A bucket refilled at limit/60 per second, holding `burst` seconds of it.
+            capacity = max(limit * burst / 60.0, 1.0)
+            # A call larger than the bucket waits for a full one.
+            cost = min(float(amount), capacity)
             while (
-                wait := await self.buckets.take(f"{provider}:{dimension}", capacity, amount)
+                wait := await self.buckets.take(
+                    f"{provider}:{dimension}", capacity, cost, limit / 60.0
+                )
             ) > 0:
                 self.waited_seconds += wait
                 await asyncio.sleep(wait)

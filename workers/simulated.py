@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -98,6 +99,24 @@ def _answer_block(user: str) -> str:
     return user[start + len("<<<ANSWER>>>") : end] if 0 <= start < end else user
 
 
+_PAIRWISE_BLOCKS = re.compile(
+    r"<<<ANSWER A>>>\n(.*?)\n<<<END OF ANSWER A>>>.*?<<<ANSWER B>>>\n(.*?)\n<<<END OF ANSWER B>>>",
+    re.DOTALL,
+)
+_NONCE = re.compile(r"\(Request id: ([^)]*)\)\s*$")
+
+
+def _pairwise_reply(world: Ecosystem, model: str, item_id: str, user: str) -> str:
+    """A simulated pairwise judge: both answer blocks and the nonce read back from the prompt."""
+    blocks = _PAIRWISE_BLOCKS.search(user)
+    if blocks is None:
+        return "I cannot tell."
+    nonce = _NONCE.search(user)
+    return world.pairwise_winner(
+        model, item_id, blocks.group(1), blocks.group(2), nonce.group(1) if nonce else None
+    )
+
+
 def _ledger(path: str, model: str, messages: list[dict[str, Any]]) -> None:
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:24]
     line = f"{model}\t{digest}\t{os.getpid()}\n".encode()
@@ -166,6 +185,109 @@ def _grade(world: Ecosystem, model: str, item_id: str, answer: str) -> str:
     return _GRADE_FORMATS[style].format(word=word)
 
 
+# --- provider-side rate limits (429 with retry-after above rpm/tpm) -------------------------------
+
+# KEYS[1] = bucket; ARGV = capacity, refill per second, amount, now. Returns "0" when served, else
+# the seconds until the bucket can serve it. The same token bucket a real provider keeps per key.
+_PROVIDER_TAKE = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local amount = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'level', 'at')
+local level = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+level = math.min(capacity, level + math.max(0, now - at) * rate)
+local wait = 0
+if level >= amount then level = level - amount else wait = (amount - level) / rate end
+redis.call('HSET', KEYS[1], 'level', level, 'at', now)
+redis.call('EXPIRE', KEYS[1], 300)
+return tostring(wait)
+"""
+_local_buckets: dict[str, tuple[float, float]] = {}
+_redis_scripts: dict[str, Any] = {}
+
+
+def _provider_wait(behaviour: SimulatedProvider, key: str, per_minute: int, amount: float) -> float:
+    """Take ``amount`` from the provider's bucket ``key``; the seconds to wait if it cannot."""
+    rate = per_minute / 60.0
+    capacity = max(rate * behaviour.burst_seconds, 1.0)
+    amount = min(amount, capacity)
+    if behaviour.limit_url:
+        script = _redis_scripts.get(behaviour.limit_url)
+        if script is None:
+            import redis
+
+            client = redis.Redis.from_url(behaviour.limit_url)
+            script = _redis_scripts[behaviour.limit_url] = client.register_script(_PROVIDER_TAKE)
+        return float(
+            script(keys=[f"simprovider:{key}"], args=[capacity, rate, amount, time.time()])
+        )
+    with _lock:
+        now = time.monotonic()
+        level, at = _local_buckets.get(key, (capacity, now))
+        level = min(capacity, level + (now - at) * rate)
+        wait = 0.0 if level >= amount else (amount - level) / rate
+        _local_buckets[key] = (level - amount if wait == 0 else level, now)
+        return wait
+
+
+_redis_clients: dict[str, Any] = {}
+
+
+def _count(behaviour: SimulatedProvider, api_base: str, outcome: str) -> None:
+    """Served and rejected calls per world, in Redis when the limits are shared (benchmarks)."""
+    if behaviour.limit_url:
+        client = _redis_clients.get(behaviour.limit_url)
+        if client is None:
+            import redis
+
+            client = _redis_clients[behaviour.limit_url] = redis.Redis.from_url(behaviour.limit_url)
+        client.incr(f"simprovider:{api_base}:{outcome}")
+
+
+def provider_counts(limit_url: str, api_base: str) -> dict[str, int]:
+    """How many calls the shared-limit provider of ``api_base`` served and rejected."""
+    import redis
+
+    client = redis.Redis.from_url(limit_url)
+    return {
+        outcome: int(client.get(f"simprovider:{api_base}:{outcome}") or 0)
+        for outcome in ("served", "rejected")
+    }
+
+
+def _enforce_limits(
+    behaviour: SimulatedProvider, api_base: str, model: str, prompt_tokens: int
+) -> None:
+    """Answer 429 with ``retry-after`` when the provider's rpm or tpm bucket is empty."""
+    if behaviour.rpm is None and behaviour.tpm is None:
+        return
+    waits = []
+    if behaviour.rpm is not None:
+        waits.append(_provider_wait(behaviour, f"{api_base}:rpm", behaviour.rpm, 1))
+    if behaviour.tpm is not None:
+        waits.append(_provider_wait(behaviour, f"{api_base}:tpm", behaviour.tpm, prompt_tokens))
+    wait = max(waits)
+    if wait <= 0:
+        _count(behaviour, api_base, "served")
+        return
+    _count(behaviour, api_base, "rejected")
+    import httpx
+
+    response = httpx.Response(
+        429,
+        headers={"retry-after": f"{wait:.3f}"},
+        request=httpx.Request("POST", f"{api_base}/chat/completions"),
+    )
+    raise litellm.RateLimitError(
+        f"simulated 429: over the provider's limit; retry after {wait:.3f} s",
+        llm_provider=PROVIDER,
+        model=f"{PROVIDER}/{model}",
+        response=response,
+    )
+
+
 class SimulatedLLM(CustomLLM):
     """The handler litellm calls for ``sim/...`` models."""
 
@@ -200,6 +322,9 @@ class SimulatedLLM(CustomLLM):
             raise _fault(random.choice(behaviour.transient_kinds), model)
 
         system, user = _text_of(messages)
+        # Prompt tokens only: a provider decides before it generates (completion tokens of a
+        # one-token answer are 1).
+        _enforce_limits(behaviour, api_base or "", model, max(1, (len(system) + len(user)) // 4))
         item_id = world.item_for_question(user)
         logprobs = None
         if item_id is None:
@@ -211,6 +336,11 @@ class SimulatedLLM(CustomLLM):
                 logprobs = self._logprobs(model, text, probs, optional_params)
         elif "AVOIDANT" in system and "<<<ANSWER>>>" in user:  # the three-way grader
             text = _grade(world, model, item_id, _answer_block(user).strip())
+        elif "<<<ANSWER A>>>" in user:
+            if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
+                text = random.choice(_GARBAGE)
+            else:
+                text = _pairwise_reply(world, model, item_id, user)
         elif "<<<ANSWER>>>" in user:
             if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
                 text = random.choice(_GARBAGE)

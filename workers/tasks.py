@@ -35,7 +35,7 @@ from auditor.services.planning import (
 from auditor.settings import Settings
 from auditor.storage.store import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
 from workers.app import app
-from workers.llm import CallRequest, ClientPolicy, complete_all
+from workers.llm import CallRequest, ClientPolicy, complete_all, missing_credentials
 from workers.ratelimit import RateLimiter, make_buckets
 from workers.simulated import register_world
 from workers.webhooks import deliver_webhook
@@ -104,6 +104,7 @@ def advance(audit_id: str) -> None:
     if audit.stage == "new":
         scope = call_scope(db, audit)  # a scheduled run asks the providers afresh
         db.plan_calls(audit_id, tenant, _planned(collect_calls(spec, scope, base)))
+        _fail_models_without_credentials(db, audit_id, spec)
         db.update_audit(audit_id, expect_stage="new", stage="collect", status="running")
         audit = db.get_audit(audit_id)
         assert audit is not None
@@ -144,6 +145,19 @@ def advance(audit_id: str) -> None:
         audit_id, expect_stage="analyze", stage="done", status="succeeded", finished_at=utcnow()
     ):
         _finished(db, audit_id)
+
+
+def _fail_models_without_credentials(db: Store, audit_id: str, spec: AuditSpec) -> None:
+    """Before anything is sent: a model whose ``api_key_env`` this worker does not hold fails
+    for good, by name, and none of its calls is made."""
+    failures = []
+    for model in spec.all_models:
+        if missing_credentials([model.api_key_env]):
+            reason = f"environment variable {model.api_key_env} is not set (api_key_env)"
+            db.fail_pending(audit_id, model=model.display_name, reason=f"not sent: {reason}")
+            failures.append({"model": model.display_name, "reason": reason})
+    if failures:
+        db.add_failures(audit_id, failures)
 
 
 def _finished(db: Store, audit_id: str) -> None:
@@ -201,6 +215,22 @@ def run_calls(audit_id: str, keys: list[str], token: str) -> int:
     settings = _settings()
     spec, base = _audit_inputs(db.url, audit_id)
     rows = db.claim(keys, token, settings.lease_seconds)
+    model_failures: dict[str, str] = {}
+    failed_before = {f.get("model"): f.get("reason") for f in audit.failures}
+    if failed_before and rows:  # a model that failed for good in another batch: not sent
+        stopped = [row for row in rows if row.model in failed_before]
+        db.record_results(
+            [
+                CallResult(
+                    key=row.key,
+                    status="failed",
+                    error=f"not sent: {failed_before[row.model]}",
+                    attempts=0,
+                )
+                for row in stopped
+            ]
+        )
+        rows = [row for row in rows if row.model not in failed_before]
     if rows:
         models = {m.display_name: m for m in spec.all_models}
         options = {item.id: len(item.options) for item in base.items}
@@ -222,8 +252,8 @@ def run_calls(audit_id: str, keys: list[str], token: str) -> int:
         responses = asyncio.run(_complete(spec, settings, requests, renew))
         by_key = {row.key: row for row in rows}
         results = []
-        model_failures: dict[str, str] = {}
-        for response in responses:
+        # the calls that met the failure first: their error is the reason, not "not sent"
+        for response in sorted(responses, key=lambda r: r.attempts == 0):
             row = by_key[response.key]
             if response.ok:
                 parsed = read_reply(
@@ -255,7 +285,7 @@ def run_calls(audit_id: str, keys: list[str], token: str) -> int:
                         attempts=response.attempts,
                     )
                 )
-                if response.model_failure and response.attempts:
+                if response.model_failure:
                     model_failures.setdefault(row.model, response.error or "failed")
         db.record_results(results)
         spent = sum(r.cost_usd or 0.0 for r in results)
@@ -292,7 +322,8 @@ async def _complete(
     )
     heartbeat = asyncio.create_task(_heartbeat(renew, settings.lease_seconds / 3))
     try:
-        return await complete_all(requests, policy, RateLimiter(buckets, limits))
+        bursts = {provider: lim.burst_seconds for provider, lim in spec.limits.items()}
+        return await complete_all(requests, policy, RateLimiter(buckets, limits, bursts))
     finally:
         heartbeat.cancel()
         close = getattr(buckets, "close", None)

@@ -134,8 +134,8 @@ class StreamImporter:
         self._partial = b""
         if not self._items:
             self._problem("items", "must contain at least one item")
-        if not self._models:
-            self._problem("models", "must contain at least one model")
+        # No model records is fine: items alone are the input of an audit whose spec names
+        # the models (an output or verdict naming an unknown model is a problem of its own).
         if self.n_problems:
             self.abort()
             problems = list(self.problems)

@@ -16,7 +16,14 @@ from typing import Final
 from auditor.schemas.bundle import Problem
 from auditor.schemas.spec import AuditSpec
 
-__all__ = ["ALLOWED_MODEL_PARAMS", "API_KEY_ENV_PATTERN", "spec_problems"]
+__all__ = [
+    "ALLOWED_MODEL_PARAMS",
+    "API_KEY_ENV_PATTERN",
+    "HOSTED_PROVIDERS",
+    "LOCAL_DEFAULT_BASES",
+    "effective_api_base",
+    "spec_problems",
+]
 
 ALLOWED_MODEL_PARAMS: Final = frozenset(
     {
@@ -39,6 +46,68 @@ API_KEY_ENV_PATTERN: Final = re.compile(r"(?!AUDITOR_)[A-Z][A-Z0-9_]{0,62}_API_K
 service's own ``AUDITOR_*`` settings (they hold database and broker URLs)."""
 
 
+HOSTED_PROVIDERS: Final = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "gemini",
+        "mistral",
+        "groq",
+        "cohere",
+        "cohere_chat",
+        "deepseek",
+        "xai",
+        "together_ai",
+        "fireworks_ai",
+        "openrouter",
+        "perplexity",
+        "deepinfra",
+        "anyscale",
+        "cerebras",
+        "sim",
+    }
+)
+"""Providers whose litellm default base URL is the provider's public API: a model of one of
+these may omit ``api_base`` over the API. (The operator may point them elsewhere through the
+environment, e.g. OPENAI_API_BASE: that is the operator's choice, not the tenant's.)"""
+
+LOCAL_DEFAULT_BASES: Final = {
+    "ollama": "http://localhost:11434",
+    "ollama_chat": "http://localhost:11434",
+    "llamafile": "http://127.0.0.1:8080/v1",
+    "lemonade": "http://localhost:8000/api/v1",
+    "xinference": "http://127.0.0.1:9997/v1",
+    "lm_studio": "http://localhost:1234/v1",
+    "hosted_vllm": "http://localhost:8000/v1",
+    "vllm": "http://localhost:8000/v1",
+    "llamacpp": "http://localhost:8080/v1",
+    "oobabooga": "http://localhost:5000",
+    "triton": "http://localhost:8000",
+    "docker_model_runner": "http://localhost:12434/engines/v1",
+}
+"""Where litellm sends a model of these providers when no ``api_base`` is given: a server on
+the API's own machine. Over the API such a model must name an allowed ``api_base``."""
+
+
+def effective_api_base(model: str, api_base: str | None) -> str | None:
+    """The base URL litellm will call for ``model``: its ``api_base`` if given, else its
+    provider's local default (`LOCAL_DEFAULT_BASES`), else ``None`` for a hosted provider's
+    public API (`HOSTED_PROVIDERS`). An unknown provider without ``api_base`` resolves to the
+    string ``"<provider>/ default"``, which no operator lists, so it is refused.
+
+    >>> effective_api_base("ollama_chat/llama3", None)
+    'http://localhost:11434'
+    >>> effective_api_base("openai/gpt-4o-mini", None) is None
+    True
+    """
+    if api_base is not None:
+        return api_base
+    provider = model.split("/", 1)[0] if "/" in model else ""
+    if provider in HOSTED_PROVIDERS:
+        return None
+    return LOCAL_DEFAULT_BASES.get(provider, f"{provider or model}/ default")
+
+
 def spec_problems(spec: AuditSpec, *, allowed_api_bases: Collection[str]) -> list[Problem]:
     """Every reason the API refuses an otherwise valid spec (empty if none)."""
     problems: list[Problem] = []
@@ -57,12 +126,14 @@ def spec_problems(spec: AuditSpec, *, allowed_api_bases: Collection[str]) -> lis
     for section, models in (("judges", spec.judges), ("candidates", spec.candidates)):
         for index, model in enumerate(models):
             at = f"{section}[{index}]"
-            if model.api_base is not None and model.api_base not in allowed_api_bases:
+            base = effective_api_base(model.model, model.api_base)
+            if base is not None and base not in allowed_api_bases:
+                implied = "" if model.api_base is not None else f" (implied by {model.model!r})"
                 problems.append(
                     Problem(
                         f"{at}.api_base",
-                        f"{model.api_base!r} is not an API base this server allows "
-                        "(the operator lists them in AUDITOR_ALLOWED_API_BASES)",
+                        f"{base!r}{implied} is not an API base this server allows (the "
+                        "operator lists them in AUDITOR_ALLOWED_API_BASES)",
                     )
                 )
             if model.api_key_env is not None and not API_KEY_ENV_PATTERN.fullmatch(

@@ -215,7 +215,7 @@ def analyze(
     """Analyze a bundle's verdicts for affinity bias and write the report."""
     from pydantic import ValidationError
 
-    from auditor.probes.affinity import analyze as run_analysis
+    from auditor.services.analysis import analyze_now as run_analysis
 
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -247,6 +247,62 @@ def analyze(
     out.print(_judge_table(report))
     for fmt, path in written.items():
         out.print(f"{fmt}: {path}")
+
+
+@app.command("battery")
+def battery(
+    bundle: Annotated[Path, typer.Argument(help="Evaluation bundle (.json or .jsonl).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
+        Path("audit-output")
+    ),
+    formats: Annotated[
+        list[str], typer.Option("--format", help="Report formats (repeat): json, html.")
+    ] = ["json", "html"],  # noqa: B006
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    correction: Annotated[str, typer.Option(help="holm or fdr_bh, across judges x probes")] = (
+        "holm"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of resampling.")] = 0,
+) -> None:
+    """The judge bias battery: position, verbosity, self-preference, cues, injection, repeat
+    and human agreement, each where the bundle holds its inputs (the others are listed with
+    the reason); writes battery.json (its "probes" map) and battery.html (scorecard first)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from auditor.schemas.result import AnalysisSettings
+    from auditor.services.battery import run_battery
+
+    allowed = ("json", "html")
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    try:
+        settings = AnalysisSettings(alpha=alpha, correction=correction, seed=seed)  # type: ignore[arg-type]
+    except ValidationError as error:
+        _fail([f"--{e['loc'][0]}: {e['msg']} (got {e['input']!r})" for e in error.errors()])
+    from auditor.schemas.bundle import load_bundle
+
+    try:
+        data = load_bundle(bundle)
+    except BundleError as error:
+        _fail([str(p) for p in error.problems])
+    result = run_battery(data, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "json" in formats:
+        document = {**result.model_dump(mode="json"), "probes": result.probes()}
+        (out_dir / "battery.json").write_text(json.dumps(document, indent=2) + "\n")
+    if "html" in formats:
+        from reports.battery import render_battery_html  # matplotlib: only here
+
+        (out_dir / "battery.html").write_bytes(render_battery_html(result))
+    for skipped in result.skipped:
+        console.print(f"{skipped.probe}: not run ({skipped.reason})")
+    for probe_result in result.results:
+        flagged = [f.judge for f in probe_result.findings if f.flagged]
+        console.print(f"{probe_result.probe}: flagged {', '.join(flagged) or 'none'}")
+    console.print(f"wrote {', '.join(formats)} to {out_dir}")
 
 
 @app.command("correlated-errors")
@@ -481,6 +537,68 @@ def demo(
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; database {db}")
 
 
+def _print_plan(spec: Any) -> None:
+    """The planned calls and estimated cost per part; exit 2 if the design cannot answer."""
+    from auditor.schemas.bundle import load_bundle
+    from auditor.services.planning import (
+        base_bundle,
+        check_design,
+        plan_summary,
+        simulation_api_base,
+    )
+
+    try:
+        evaluation = load_bundle(spec.bundle) if spec.bundle is not None else None
+        base = base_bundle(spec, evaluation) if spec.evaluation_id is None else None
+    except (BundleError, ValueError) as error:
+        problems = getattr(error, "problems", None)
+        _fail([str(p) for p in problems] if problems else [str(error)])
+    if base is None:  # a stored evaluation: planned by the service that loads it
+        return
+    problems = check_design(spec, base)
+    parts = plan_summary(spec, base)
+    prices = _prices(spec, simulation_api_base(spec))
+    total_calls, total_cost, unknown = 0, 0.0, set()
+    console.print("planned calls (upper bounds: every answer assumed to arrive):")
+    for part in parts:
+        cost = 0.0
+        for model, (_, prompt, completion) in part.by_model.items():
+            price = prices.get(model)
+            if price is None:
+                unknown.add(model)
+                continue
+            cost += prompt * price[0] + completion * price[1]
+        total_calls += part.calls
+        total_cost += cost
+        console.print(f"  {part.part:<16} {part.calls:>8} calls  ~${cost:.4f}")
+    note = f" (no price known for {sorted(unknown)})" if unknown else ""
+    console.print(f"  {'total':<16} {total_calls:>8} calls  ~${total_cost:.4f}{note}")
+    if problems:
+        _fail([f"design: {p}" for p in problems])
+
+
+def _prices(spec: Any, sim_base: str | None) -> dict[str, tuple[float, float]]:
+    """Per display name: (input, output) USD per token from litellm's cost map, where known."""
+    import litellm  # only `auditor run`, which calls models anyway, pays for this import
+
+    from workers.simulated import PRICE_PER_TOKEN
+
+    prices = {}
+    for model in spec.all_models:
+        if model.model.startswith("sim/"):
+            prices[model.display_name] = PRICE_PER_TOKEN
+            continue
+        entry = litellm.model_cost.get(model.model) or litellm.model_cost.get(
+            model.model.split("/", 1)[-1]
+        )
+        if entry and "input_cost_per_token" in entry:
+            prices[model.display_name] = (
+                float(entry["input_cost_per_token"]),
+                float(entry.get("output_cost_per_token", 0.0)),
+            )
+    return prices
+
+
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="Audit spec (YAML or JSON).")],
@@ -496,14 +614,24 @@ def run(
     formats: Annotated[list[str], typer.Option("--format", help="Report formats.")] = ["json"],  # noqa: B006
     db: DbOption = None,
     tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned calls and cost, send nothing.")
+    ] = False,
 ) -> None:
-    """Run an audit spec to completion and write its reports."""
+    """Run an audit spec to completion and write its reports.
+
+    First prints the calls each part of the audit plans (answers, pointwise verdicts, each
+    battery probe) with their estimated cost, and checks that the design can answer the
+    battery's questions; `--dry-run` stops there."""
     from auditor.schemas.spec import SpecError, load_spec
 
     try:
         loaded = load_spec(spec)
     except SpecError as error:
         _fail([str(p) for p in error.problems])
+    _print_plan(loaded)
+    if dry_run:
+        return
     document = loaded.model_dump(mode="json")
     _run_spec(document, db=db, out_dir=out_dir, broker=broker, formats=formats, tenant=tenant)
 

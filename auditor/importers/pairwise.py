@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -117,7 +117,7 @@ def _rows(
         yield where, row
 
 
-def _check_columns(columns: list[str], where: str) -> None:
+def _check_columns(columns: Sequence[str], where: str) -> None:
     problems = [
         Problem(
             f"{where}.{column}",
@@ -150,7 +150,7 @@ def import_pairwise(
     comparisons: list[Comparison] = []
     lines: list[str] = []
     judges: dict[str, None] = {}
-    for where, row in _rows(path, kind):  # type: ignore[arg-type]
+    for where, row in _rows(path, kind):
         human = _human(row.get("human"), where, problems)
         record = {k: row.get(k) for k in PAIRWISE_REQUIRED + PAIRWISE_OPTIONAL if k != "human"}
         for column in ("judge", "item", "candidate_a", "candidate_b"):

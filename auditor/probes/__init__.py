@@ -8,6 +8,7 @@ here, one line in `REGISTRY`, its report template, its tests; nothing else.
 from __future__ import annotations
 
 from auditor.probes import (
+    affinity,
     correlated_errors,
     cues,
     human_agreement,
@@ -25,6 +26,7 @@ from auditor.probes.base import Probe, ProbeContext
 __all__ = ["REGISTRY", "Probe", "ProbeContext", "probe_named"]
 
 REGISTRY: tuple[Probe, ...] = (
+    affinity.PROBE,
     position.PROBE,
     verbosity.PROBE,
     self_preference.PROBE,

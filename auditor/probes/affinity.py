@@ -36,13 +36,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import pandas as pd
 
+from auditor.probes.base import ProbeContext
+from auditor.schemas.affinity import AffinityProbeResult
 from auditor.schemas.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
 from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
+from auditor.schemas.probe import ProbeFinding, ProbeResult
 from auditor.schemas.result import (
     AffinityReport,
     AnalysisSettings,
@@ -54,21 +57,27 @@ from auditor.schemas.result import (
     PooledResult,
     Provenance,
 )
+from auditor.stats.multitest import adjust_p_values
 from auditor.stats.similarity import SimilarityMatrix, capa_matrix
 
 __all__ = [
+    "AFFINITY",
     "COLLINEAR_TOLERANCE",
     "CONFIDENCE",
     "METHODS",
+    "PROBE",
     "RESAMPLE_BLOCK_ROWS",
     "SOFTWARE_PACKAGES",
     "TIE_TOLERANCE",
+    "AffinityProbe",
     "BootstrapResult",
     "Method",
     "PartialCorrelation",
     "PermutationResult",
     "adjust_p_values",
+    "affinity_findings",
     "analyze",
+    "analyze_affinity",
     "bootstrap_partial_r",
     "bundle_sha256",
     "fisher_ci",
@@ -685,46 +694,6 @@ def ols_fit(
     )
 
 
-def adjust_p_values(p_values: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:
-    """Holm and Benjamini-Hochberg adjusted p-values, as statsmodels multipletests gives them.
-
-    Method, with m p-values sorted ascending p_(1) <= ... <= p_(m):
-
-    - Holm (1979), step-down FWER: p~_(i) = min(1, max_{j <= i} (m - j + 1) p_(j)).
-    - Benjamini & Hochberg (1995), step-up FDR: p~_(i) = min(1, min_{j >= i} p_(j) / (j / m)).
-
-    Returns ``{"holm": ..., "fdr_bh": ...}`` in the input order. The arithmetic is that of
-    ``statsmodels.stats.multitest.multipletests(method="holm" | "fdr_bh")`` operation for
-    operation (the tests check equality), written out in numpy because statsmodels' Holm branch
-    calls ``gc.collect()``, which costs ~0.8 s when the caller holds a bundle of a million
-    verdicts.
-
-    References: Holm (1979), Scand J Stat 6(2); Benjamini & Hochberg (1995), JRSS B 57(1);
-    statsmodels.stats.multitest.multipletests.
-
-    Example (hand-worked in the tests):
-
-    >>> adjusted = adjust_p_values([0.01, 0.04, 0.03, 0.005])
-    >>> adjusted["holm"].round(3).tolist(), adjusted["fdr_bh"].round(3).tolist()
-    ([0.03, 0.06, 0.06, 0.02], [0.02, 0.04, 0.04, 0.02])
-    """
-    p = _vector("p_values", p_values)
-    outside = np.flatnonzero((p < 0) | (p > 1))
-    if outside.size:
-        raise ValueError(
-            f"p_values[{int(outside[0])}]: must be in [0, 1]; got {float(p[outside[0]])!r}"
-        )
-    m = p.size
-    order = np.argsort(p)
-    ordered = p[order]
-    holm = np.minimum(np.maximum.accumulate(ordered * np.arange(m, 0, -1)), 1.0)
-    bh = np.minimum(np.minimum.accumulate((ordered / (np.arange(1, m + 1) / m))[::-1])[::-1], 1.0)
-    adjusted = {"holm": np.empty(m), "fdr_bh": np.empty(m)}
-    adjusted["holm"][order] = holm
-    adjusted["fdr_bh"][order] = bh
-    return adjusted
-
-
 def fisher_combine(
     r: Sequence[float] | np.ndarray,
     n: Sequence[int] | np.ndarray,
@@ -1157,6 +1126,31 @@ def analyze(
     *,
     provenance: dict[str, Any] | None = None,
 ) -> AffinityReport:
+    """`analyze_affinity` with ``created_at`` (now, UTC) and ``software`` (installed versions)
+    recorded in the provenance: the affinity analysis as it was before the probe registry
+    (`auditor.probes.analysis.analyze` runs every probe and reads neither clock nor versions).
+    ``input_sha256``, ``created_at`` and ``software`` may not be passed."""
+    extra = dict(provenance or {})
+    reserved = sorted(set(extra) & set(_RESERVED_PROVENANCE))
+    if reserved:
+        raise ValueError(f"provenance: {reserved[0]!r} is computed by analyze and cannot be given")
+    return analyze_affinity(
+        bundle,
+        settings,
+        provenance={
+            **extra,
+            "created_at": datetime.now(UTC).isoformat(),
+            "software": _software_versions(),
+        },
+    )
+
+
+def analyze_affinity(
+    bundle: Bundle | BundleColumns,
+    settings: AnalysisSettings | None = None,
+    *,
+    provenance: dict[str, Any] | None = None,
+) -> AffinityReport:
     """Audit every judge in ``bundle`` for affinity bias (SCIENCE.md section 2).
 
     Judges are the models that appear as ``judge`` in the verdicts; a judge's candidates are the
@@ -1182,9 +1176,9 @@ def analyze(
     SHA-256(judge name), big-endian. A judge's numbers thus depend only on the seed and its own
     data.
 
-    ``provenance`` adds fields (audit_id, spec, models, prompt_templates, ...) to the
-    `Provenance`; ``input_sha256`` (`bundle_sha256`), ``created_at`` and ``software`` are always
-    computed here and may not be passed.
+    ``provenance`` gives the `Provenance` fields (audit_id, spec, models, prompt_templates,
+    created_at, software, ...) as the caller recorded them; ``input_sha256`` (`bundle_sha256`)
+    is computed here and may not be passed. Pure: no clock, no installed versions.
 
     The bundle should come from `auditor.schemas.bundle.load_bundle`/`parse_bundle` (which validate
     every record); unknown names in verdicts and duplicate verdicts are checked again here and
@@ -1195,9 +1189,8 @@ def analyze(
         raise TypeError(f"bundle: must be a Bundle or BundleColumns; got {type(bundle).__name__}")
     settings = _check_settings(settings)
     extra = dict(provenance or {})
-    reserved = sorted(set(extra) & set(_RESERVED_PROVENANCE))
-    if reserved:
-        raise ValueError(f"provenance: {reserved[0]!r} is computed by analyze and cannot be given")
+    if "input_sha256" in extra:
+        raise ValueError("provenance: 'input_sha256' is computed by analyze and cannot be given")
 
     model_names = [m.name for m in bundle.models]
     known_models = set(model_names)
@@ -1311,8 +1304,6 @@ def analyze(
         coverage=_coverage(bundle, responses, columns, judges, candidate_set, by_pair, notes),
         provenance=Provenance(
             input_sha256=bundle_sha256(bundle),
-            created_at=datetime.now(UTC).isoformat(),
-            software=_software_versions(),
             **extra,
         ),
     )
@@ -1423,3 +1414,62 @@ def _coverage(
         pairs_without_verdicts=without,
         notes=all_notes,
     )
+
+
+# --- the probe in the registry ----------------------------------------------------------------
+
+
+def affinity_findings(report: AffinityReport) -> AffinityProbeResult:
+    """The affinity probe's result from an affinity analysis: one finding per judge, its partial
+    r with CI and unadjusted p (``p_adjusted`` is filled across judges x probes by the analysis;
+    ``flagged`` is the judge's flag within the affinity analysis)."""
+    findings = [
+        ProbeFinding(
+            judge=judge.judge,
+            status=judge.status,
+            reason=judge.reason,
+            n=judge.n_candidates,
+            estimate=judge.partial_r,
+            ci95=judge.ci95,
+            p_value=judge.p_value,
+            flagged=judge.flagged,
+        )
+        for judge in report.judges
+    ]
+    ok = any(f.status == "ok" for f in findings)
+    return AffinityProbeResult(
+        status="ok" if ok else "insufficient_data",
+        reason=None if ok else "no judge has enough candidates with verdicts, CAPA and accuracy",
+        findings=findings,
+    )
+
+
+class AffinityProbe:
+    """Registry entry: affinity bias (Goel et al. 2025), from the verdicts an audit collects.
+
+    Its details are the audit result's top-level fields (judges, pairs, pooled, models,
+    coverage): `auditor.probes.analysis.analyze` computes them once with `analyze_affinity` and
+    takes the findings from them (`affinity_findings`); `compute` does the same on its own.
+    """
+
+    name: ClassVar[str] = "affinity"
+    title: ClassVar[str] = "Affinity bias (CAPA)"
+    result_model: ClassVar[type[ProbeResult]] = AffinityProbeResult
+
+    def missing_inputs(self, bundle: Bundle) -> str | None:
+        if not bundle.verdicts:
+            return "no verdicts"
+        if not bundle.outputs:
+            return "no multiple-choice outputs"
+        return None
+
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
+        """The affinity calls (MCQ, free-form answers, judge verdicts) are planned by
+        `auditor.services.planning`, which every audit runs; nothing beyond them."""
+        return ()
+
+    def compute(self, context: ProbeContext) -> AffinityProbeResult:
+        return affinity_findings(analyze_affinity(context.bundle, context.settings))
+
+
+AFFINITY = PROBE = AffinityProbe()

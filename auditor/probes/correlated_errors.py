@@ -362,16 +362,23 @@ def _inflation(
     return results
 
 
-def _findings(inflation: list[JudgeInflationResult], alpha: float) -> list[InflationFinding]:
+def _findings(
+    inflation: list[JudgeInflationResult], alpha: float, adjust: bool
+) -> list[InflationFinding]:
+    """One finding per judge. With ``adjust`` (the stand-alone analysis), p is Holm-adjusted
+    across the judges here and a judge is flagged when that p < alpha and the difference is
+    positive; without (inside an audit), p_adjusted is left to the analysis, which adjusts
+    across all judges x probes and keeps a flag only where that adjusted p < alpha."""
     tested = [(r.judge, r.p_value) for r in inflation if r.p_value is not None]
     adjusted: dict[str, float] = (
         dict(zip([j for j, _ in tested], _holm([p for _, p in tested]), strict=True))
-        if tested
+        if tested and adjust
         else {}
     )
     findings = []
     for r in inflation:
         p_adj = adjusted.get(r.judge)
+        p_flag = p_adj if adjust else r.p_value
         findings.append(
             InflationFinding(
                 judge=r.judge,
@@ -382,7 +389,7 @@ def _findings(inflation: list[JudgeInflationResult], alpha: float) -> list[Infla
                 ci95=r.ci95,
                 p_value=r.p_value,
                 p_adjusted=p_adj,
-                flagged=bool(p_adj is not None and p_adj < alpha and (r.difference or 0) > 0),
+                flagged=bool(p_flag is not None and p_flag < alpha and (r.difference or 0) > 0),
                 provider=r.provider,
                 mean_same=r.mean_same,
                 mean_other=r.mean_other,
@@ -455,7 +462,10 @@ def _answering_models(columns: BundleColumns) -> list[str]:
 
 
 def analyze_correlated_errors(
-    bundle: Bundle | BundleColumns, settings: CorrelatedErrorsSettings | None = None
+    bundle: Bundle | BundleColumns,
+    settings: CorrelatedErrorsSettings | None = None,
+    *,
+    adjust_across_judges: bool = True,
 ) -> CorrelatedErrorsResult:
     """Every part of the correlated-errors analysis of a validated bundle (pure, seeded).
 
@@ -510,7 +520,7 @@ def analyze_correlated_errors(
     if cube is not None and cube.judges:
         provider_of = dict(zip(names, providers, strict=True))
         inflation = _inflation(cube, responses, provider_of, settings, rng)
-        findings = _findings(inflation, settings.alpha)
+        findings = _findings(inflation, settings.alpha, adjust_across_judges)
         rejected, wrong, items = _panel_failures(cube, responses)
         judge_monoculture = _monoculture(
             rejected, cube.judges, "judges rejecting candidate answers", settings, rng
@@ -558,7 +568,8 @@ class CorrelatedErrorsProbe:
             alpha = getattr(context.settings, "alpha", 0.05)
             seed = getattr(context.settings, "seed", 0)
             settings = CorrelatedErrorsSettings(alpha=alpha, seed=seed)
-        return analyze_correlated_errors(context.bundle, settings)
+        # The audit's analysis adjusts p across all judges x probes (`p_adjusted`, flags).
+        return analyze_correlated_errors(context.bundle, settings, adjust_across_judges=False)
 
 
 CORRELATED_ERRORS = PROBE = CorrelatedErrorsProbe()

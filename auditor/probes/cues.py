@@ -17,8 +17,10 @@ from typing import Any, ClassVar
 from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
+from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
+from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.cues import CueEffect, CuesFinding, CuesResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import newcombe_difference
@@ -105,8 +107,27 @@ class CuesProbe:
             return "no placebo repeats to compare the cues with"
         return None
 
-    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
-        return ()
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[PlannedComparison]:
+        """Each base pair, its placebo repeat, and the pair with a cue (rotating through
+        `CUES`) appended to the second answer."""
+        names = sorted(CUES)
+        calls: list[PlannedComparison] = []
+        for pair in base_pairs(spec, base, answers):
+            cue = names[pair.index % len(names)]
+            calls += [
+                original(self.name, pair),
+                placebo(self.name, pair, spec.battery.seed),
+                PlannedComparison(
+                    self.name,
+                    pair.judge,
+                    pair.item.id,
+                    pair.a,
+                    variant_id(pair.b, "cue", cue),
+                    pair.text_a,
+                    f"{pair.text_b} {CUES[cue]}",
+                ),
+            ]
+        return calls
 
     def compute(self, context: ProbeContext) -> CuesResult:
         grouped = by_judge(context.bundle.comparisons)

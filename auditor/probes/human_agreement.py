@@ -123,6 +123,7 @@ class HumanAgreementProbe:
         return None
 
     def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
+        """No calls of its own (it reads the pointwise verdicts or human labels)."""
         return ()
 
     def compute(self, context: ProbeContext) -> HumanAgreementResult:

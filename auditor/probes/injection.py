@@ -16,8 +16,10 @@ from typing import Any, ClassVar, Final
 from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
+from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
+from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.injection import InjectionFinding, InjectionResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import clopper_pearson_interval
@@ -95,8 +97,18 @@ class InjectionProbe:
             return "no comparisons with an injected answer"
         return None
 
-    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
-        return ()
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[PlannedComparison]:
+        """An injected answer (rotating through `INJECTIONS`) against the first candidate's
+        answer of each base pair, in both orders."""
+        names = sorted(INJECTIONS)
+        calls: list[PlannedComparison] = []
+        for pair in base_pairs(spec, base, answers):
+            name = names[pair.index % len(names)]
+            text = INJECTIONS[name].replace("{question}", pair.item.question)
+            calls += both_orders(
+                self.name, pair, variant_id(None, "inject", name), pair.a, text, pair.text_a
+            )
+        return calls
 
     def compute(self, context: ProbeContext) -> InjectionResult:
         grouped = by_judge(context.bundle.comparisons)

@@ -17,8 +17,10 @@ from typing import Any, ClassVar
 from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
+from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
+from auditor.schemas.candidates import PlannedComparison
 from auditor.schemas.position import PositionFinding, PositionResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import wilson_interval
@@ -95,8 +97,13 @@ class PositionProbe:
                 return None
         return "no pair of plain candidates judged in both orders"
 
-    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
-        return ()
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[PlannedComparison]:
+        """Each judge's base pair of each item, in both orders."""
+        return [
+            call
+            for pair in base_pairs(spec, base, answers)
+            for call in both_orders(self.name, pair, pair.a, pair.b, pair.text_a, pair.text_b)
+        ]
 
     def compute(self, context: ProbeContext) -> PositionResult:
         grouped = by_judge(context.bundle.comparisons)

@@ -15,8 +15,10 @@ from typing import Any, ClassVar, Final
 from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
+from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
+from auditor.schemas.candidates import PlannedComparison
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.repeat import RepeatFinding, RepeatResult
 from auditor.stats.proportions import wilson_interval
@@ -66,8 +68,14 @@ class RepeatProbe:
             return "no repeated (placebo) comparisons"
         return None
 
-    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
-        return ()
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[PlannedComparison]:
+        """Each base pair once, and again as a placebo repeat with a nonce."""
+        seed = spec.battery.seed
+        return [
+            call
+            for pair in base_pairs(spec, base, answers)
+            for call in (original(self.name, pair), placebo(self.name, pair, seed))
+        ]
 
     def compute(self, context: ProbeContext) -> RepeatResult:
         grouped = by_judge(context.bundle.comparisons)

@@ -26,8 +26,10 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
+from auditor.probes._planning import base_pairs, both_orders, stable_index
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
+from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.verbosity import VerbosityFinding, VerbosityResult
 from auditor.stats.proportions import wilson_interval
@@ -36,6 +38,7 @@ __all__ = [
     "FILLERS",
     "PADDINGS",
     "PREAMBLES",
+    "RESTATE_MARKER",
     "VerbosityProbe",
     "length_slope",
     "pad_answer",
@@ -56,6 +59,7 @@ FILLERS: Final = (
     "Each step has been considered with great care and attention to detail.",
 )
 MIN_SLOPE_VERDICTS: Final = 20
+RESTATE_MARKER: Final = "\n\nTo restate the answer: "
 
 
 def pad_answer(text: str, transform: str, seed: int) -> str:
@@ -64,7 +68,7 @@ def pad_answer(text: str, transform: str, seed: int) -> str:
     if transform == "preamble":
         return f"{PREAMBLES[int(rng.integers(len(PREAMBLES)))]} {text}"
     if transform == "restate":
-        return f"{text}\n\nTo restate the answer: {text}"
+        return f"{text}{RESTATE_MARKER}{text}"
     if transform == "filler":
         first, second = rng.choice(len(FILLERS), size=2, replace=False)
         return f"{text} {FILLERS[int(first)]} {FILLERS[int(second)]}"
@@ -211,8 +215,18 @@ class VerbosityProbe:
             return None
         return "no padded comparisons and no pointwise verdicts on free-form answers"
 
-    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
-        return ()
+    def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[PlannedComparison]:
+        """The first candidate's answer against its padded copy (transforms rotating through
+        `PADDINGS`, seeded per judge, item and candidate), in both orders."""
+        calls: list[PlannedComparison] = []
+        for pair in base_pairs(spec, base, answers):
+            transform = PADDINGS[pair.index % len(PADDINGS)]
+            seed = stable_index(2**31, spec.battery.seed, pair.judge, pair.item.id, pair.a)
+            padded = pad_answer(pair.text_a, transform, seed)
+            calls += both_orders(
+                self.name, pair, pair.a, variant_id(pair.a, "pad", transform), pair.text_a, padded
+            )
+        return calls
 
     def compute(self, context: ProbeContext) -> VerbosityResult:
         bundle = context.bundle

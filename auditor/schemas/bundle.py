@@ -16,14 +16,14 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.schemas.candidates import parse_candidate
+from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
 
 __all__ = [
     "OUTCOMES",
@@ -53,8 +53,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = "1.0"
-PROBABILITY_TOLERANCE: Final = 1e-6
-"""Probabilities must sum to 1 within this tolerance (unless normalization is requested)."""
 
 Normalization = Literal["none", "sum", "softmax"]
 """How ``probs`` are read: ``none`` = already probabilities; ``sum`` = non-negative scores divided
@@ -229,6 +227,71 @@ class Bundle(BaseModel):
         description="Three-way outcomes (correct, avoidant, incorrect) of candidates' free-form "
         "answers, by humans or a grader model.",
     )
+
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        items: Any,
+        outputs: Any = None,
+        verdicts: Any = None,
+        models: Any = None,
+        normalize: Normalization = "none",
+    ) -> Bundle:
+        """A validated bundle from pandas DataFrames, one row per record with the record's fields
+        as columns (``items``: id, question, options, gold, ...; ``outputs``: model, item,
+        probs and/or choice, ...; ``verdicts``: judge, candidate, item, verdict, ...;
+        ``models``: name, provider, family, params). Without ``models`` the models are the
+        names met in outputs and verdicts. Validated by `parse_bundle` with the same rules, so a
+        problem names the row and field (``outputs[3].probs: ...``); missing cells (NaN) are
+        absent values.
+
+        >>> Bundle.from_frames(items=items, outputs=outputs, verdicts=verdicts)  # doctest: +SKIP
+        """
+        sections = {"items": items, "outputs": outputs, "verdicts": verdicts, "models": models}
+        document: dict[str, Any] = {
+            name: _frame_records(name, frame)
+            for name, frame in sections.items()
+            if frame is not None
+        }
+        if models is None:
+            names = [r.get("model") for r in document.get("outputs", [])] + [
+                name
+                for r in document.get("verdicts", [])
+                for name in (r.get("judge"), r.get("candidate"))
+            ]
+            document["models"] = [
+                {"name": name} for name in dict.fromkeys(names) if isinstance(name, str)
+            ]
+        return parse_bundle(document, normalize=normalize)
+
+
+_INTEGER_FIELDS = {"items": ("gold",), "outputs": ("choice",), "verdicts": ("verdict",)}
+
+
+def _cell(value: Any) -> Any:
+    """A DataFrame cell as the JSON value the record-by-record rules read (NaN -> None, numpy
+    scalars and arrays -> Python numbers and lists)."""
+    if hasattr(value, "tolist"):  # numpy scalars and arrays (list cells read from Parquet)
+        value = value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _frame_records(section: str, frame: Any) -> list[dict[str, Any]]:
+    if not hasattr(frame, "to_dict") or not hasattr(frame, "columns"):
+        raise ValueError(f"{section}: must be a pandas DataFrame; got {type(frame).__name__}")
+    records = []
+    for row in frame.to_dict("records"):
+        record = {str(key): _cell(value) for key, value in row.items()}
+        for name in _INTEGER_FIELDS.get(section, ()):
+            value = record.get(name)
+            # a column with a missing value is float in pandas: 1.0 means the integer 1
+            if isinstance(value, float) and value.is_integer():
+                record[name] = int(value)
+        records.append(record)
+    return records
 
 
 @dataclass(frozen=True)
@@ -510,7 +573,8 @@ def _validate(
     problems: list[Problem] = []
     if not bundle.items and not bundle.comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not bundle.models:
+    if not bundle.models and (bundle.outputs or bundle.verdicts):
+        # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
 
     items: dict[str, Item] = {}
@@ -687,59 +751,6 @@ def primary_view(bundle: Bundle) -> Bundle:
 
 
 # --- the array view used by the statistics -------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ResponseMatrix:
-    """Models' multiple-choice answers in the stacked layout of SCIENCE.md section 1.
-
-    Each model is one row of ``probs`` holding its probability vectors for all items side by
-    side (item ``x`` occupies columns ``offsets[x]:offsets[x + 1]``). Missing outputs are rows of
-    zeros with ``present`` False. A model whose outputs lack ``probs`` anywhere is
-    discrete-only (``probabilistic`` False): its row holds one-hot vectors of its choices.
-    """
-
-    models: tuple[str, ...]
-    items: tuple[str, ...]
-    offsets: Annotated[np.ndarray, "int64 (n_items + 1,)"]
-    gold: Annotated[np.ndarray, "int64 (n_items,), option index within the item"]
-    probs: Annotated[np.ndarray, "float64 (n_models, n_columns)"]
-    choice: Annotated[np.ndarray, "int64 (n_models, n_items), -1 where missing"]
-    present: Annotated[np.ndarray, "bool (n_models, n_items)"]
-    probabilistic: Annotated[np.ndarray, "bool (n_models,)"]
-
-    @property
-    def option_counts(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    @property
-    def gold_columns(self) -> np.ndarray:
-        """Column of each item's gold option in the stacked layout."""
-        return self.offsets[:-1] + self.gold
-
-    def index(self, model: str) -> int:
-        """Row of ``model``; `KeyError` if it is not in the matrix."""
-        try:
-            return self._rows[model]
-        except KeyError:
-            raise KeyError(f"model {model!r} is not in the response matrix") from None
-
-    @cached_property
-    def _rows(self) -> dict[str, int]:
-        return {name: row for row, name in enumerate(self.models)}
-
-
-def _segment_argmax(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Index of the maximum within each consecutive segment of ``values`` (ties to the lowest).
-
-    ``values`` is 1-D or 2-D (segments run along the last axis); every length must be >= 1.
-    """
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    segment_max = np.maximum.reduceat(values, starts, axis=-1)
-    is_max = values == np.repeat(segment_max, lengths, axis=-1)
-    position = np.arange(values.shape[-1], dtype=np.int64)
-    first = np.minimum.reduceat(np.where(is_max, position, values.shape[-1]), starts, axis=-1)
-    return np.asarray(first - starts, dtype=np.int64)
 
 
 def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> ResponseMatrix:

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal, get_args
 
-__all__ = ["VARIANT_KINDS", "CandidateRef", "VariantKind", "parse_candidate", "variant_id"]
+__all__ = [
+    "VARIANT_KINDS",
+    "CandidateRef",
+    "PlannedComparison",
+    "VariantKind",
+    "parse_candidate",
+    "variant_id",
+]
 
 VariantKind = Literal["pad", "cue", "placebo", "inject"]
 VARIANT_KINDS: Final = get_args(VariantKind)
@@ -68,3 +75,18 @@ def variant_id(base: str | None, kind: VariantKind, name: str) -> str:
     candidate = f"{base or ''}{_SEPARATOR}{kind}:{name}"
     parse_candidate(candidate)
     return candidate
+
+
+@dataclass(frozen=True)
+class PlannedComparison:
+    """One pairwise judge call a battery probe needs (pure planning; the services send it)."""
+
+    probe: str
+    judge: str
+    item: str
+    candidate_a: str
+    candidate_b: str
+    text_a: str
+    text_b: str
+    nonce: str | None = None
+    """Set for a placebo repeat: appended to the prompt so that no cache answers it."""

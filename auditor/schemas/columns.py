@@ -522,12 +522,14 @@ def _header_problems(
     models: list[ModelInfo],
     where: Callable[[str, int, str], str],
     has_comparisons: bool = False,
+    has_records: bool = True,
 ) -> list[Problem]:
     """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
     problems: list[Problem] = []
     if not items and not has_comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not models:
+    if not models and has_records:
+        # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
     seen: set[str] = set()
     for i, item in enumerate(items):
@@ -840,7 +842,10 @@ def assemble(
     """
     locate = where or (lambda section, index, details: f"{section}[{index}] ({details})")
     if header_valid:
-        problems = problems + _header_problems(items, models, locate, bool(comparisons))
+        has_records = bool(outputs.keep.size or verdicts.keep.size)
+        problems = problems + _header_problems(
+            items, models, locate, bool(comparisons), has_records
+        )
     else:
         outputs.keep[:] = False
         verdicts.keep[:] = False

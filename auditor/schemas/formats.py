@@ -114,6 +114,8 @@ def _pyarrow() -> Any:
 
 
 def _read_table(directory: Path, name: str, problems: list[Problem]) -> pa.Table | None:
+    """The table, without the ``probs`` column of outputs (read row group by row group
+    straight into one array by `_read_probs`, so its values are never held twice)."""
     pa = _pyarrow()
     path = directory / f"{name}.parquet"
     if not path.exists():
@@ -122,10 +124,66 @@ def _read_table(directory: Path, name: str, problems: list[Problem]) -> pa.Table
         return None
     try:
         # ParquetFile, not read_table: read_table imports pyarrow.dataset (~1 s of start-up).
-        return pa.parquet.ParquetFile(path).read()
+        parquet = pa.parquet.ParquetFile(path)
+        columns = [
+            c for c in parquet.schema_arrow.names if not (name == "outputs" and c == "probs")
+        ]
+        table = parquet.read(columns=columns)
+        if name == "outputs" and "probs" in parquet.schema_arrow.names:
+            table = table.replace_schema_metadata({b"judge_auditor.probs_file": str(path).encode()})
+        return table
     except (OSError, pa.ArrowException) as error:
         problems.append(Problem(str(path), f"not a readable Parquet file: {error}"))
         return None
+
+
+def _read_probs(
+    path: Path, n: int, bad_rows: set[int], general: list[Problem]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(has_probs, lengths, values)`` of the outputs' ``probs`` list column.
+
+    Row group by row group into one preallocated float64 array (sized by the row groups' leaf
+    value counts, an upper bound), so peak memory is the values plus one row group. Rows with
+    a null inside their list go to ``bad_rows`` (pydantic words their problem).
+    """
+    pa = _pyarrow()
+    parquet = pa.parquet.ParquetFile(path)
+    field = parquet.schema_arrow.field("probs")
+    if not (pa.types.is_list(field.type) or pa.types.is_large_list(field.type)):
+        general.append(Problem("outputs.parquet", f"column 'probs' has type {field.type}"))
+        return None
+    leaf_index = next(
+        k
+        for k in range(parquet.metadata.num_columns)
+        if parquet.metadata.schema.column(k).path.split(".")[0] == "probs"
+    )
+    capacity = sum(
+        parquet.metadata.row_group(g).column(leaf_index).num_values
+        for g in range(parquet.num_row_groups)
+    )
+    values = np.empty(capacity, dtype=np.float64)
+    has_probs = np.zeros(n, dtype=bool)
+    lengths = np.zeros(n, dtype=np.int64)
+    row = filled = 0
+    for group in range(parquet.num_row_groups):
+        for chunk in parquet.read_row_group(group, columns=["probs"]).column(0).chunks:
+            size = len(chunk)
+            has_probs[row : row + size] = ~chunk.is_null().to_numpy(zero_copy_only=False)
+            lengths[row : row + size] = (
+                pa.compute.list_value_length(chunk).fill_null(0).to_numpy(zero_copy_only=False)
+            )
+            flat = pa.compute.list_flatten(chunk)
+            if flat.null_count:
+                owner = np.repeat(np.arange(row, row + size), lengths[row : row + size])
+                bad_rows.update(np.unique(owner[flat.is_null().to_numpy(False)]).tolist())
+                flat = flat.fill_null(0.0)
+            array = flat.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            if filled + array.size > values.size:  # the metadata undercounted: grow
+                values = np.concatenate([values[:filled], np.empty(array.size + filled)])
+            values[filled : filled + array.size] = array
+            filled += array.size
+            row += size
+    return has_probs, lengths, values[:filled]
 
 
 _COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -214,23 +272,14 @@ def _raw_outputs(
     )
     bad_rows.update(np.flatnonzero(model < 0).tolist())
     bad_rows.update(np.flatnonzero(item < 0).tolist())
-    if "probs" in names:
-        probs = table.column("probs").combine_chunks()
-        if not (pa.types.is_list(probs.type) or pa.types.is_large_list(probs.type)):
-            general.append(Problem("outputs.parquet", f"column 'probs' has type {probs.type}"))
+    probs_file = (table.schema.metadata or {}).get(b"judge_auditor.probs_file")
+    read = _read_probs(Path(probs_file.decode()), n, bad_rows, general) if probs_file else None
+    if read is None:
+        if probs_file:
             keep[:] = False
-            has_probs, lengths, values = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0)
-        else:
-            has_probs = ~probs.is_null().to_numpy(zero_copy_only=False)
-            lengths = pa.compute.list_value_length(probs).fill_null(0).to_numpy().astype(np.int64)
-            flat = pa.compute.list_flatten(probs)
-            if flat.null_count:
-                owner = np.repeat(np.arange(n), lengths)
-                bad_rows.update(np.unique(owner[flat.is_null().to_numpy(False)]).tolist())
-                flat = flat.fill_null(0.0)
-            values = flat.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    else:
         has_probs, lengths, values = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0)
+    else:
+        has_probs, lengths, values = read
     if "choice" in names:
         column = table.column("choice").combine_chunks()
         has_choice = ~column.is_null().to_numpy(zero_copy_only=False)

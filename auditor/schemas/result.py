@@ -6,14 +6,23 @@ re-running anything. Values that are undefined are ``None`` with a reason beside
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import importlib
+import typing
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+
+from auditor.schemas.probe import ProbeFinding, ProbeResult, ProbeSkipped
+
+if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported when called
+    import pandas as pd
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
     "AffinityReport",
     "AnalysisSettings",
+    "AuditResult",
     "Coverage",
     "JudgeResult",
     "ModelSummary",
@@ -23,7 +32,7 @@ __all__ = [
     "Provenance",
 ]
 
-RESULT_SCHEMA_VERSION: Final = "1.0"
+RESULT_SCHEMA_VERSION: Final = "1.1"
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -204,8 +213,15 @@ class Provenance(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     input_sha256: str = Field(description="SHA-256 of the canonical JSON of the input bundle.")
-    created_at: str = Field(description="ISO-8601 UTC time the analysis ran.")
-    software: dict[str, str] = Field(description="Versions of the packages that computed it.")
+    created_at: str | None = Field(
+        default=None,
+        description="ISO-8601 UTC time the analysis ran, as the caller (service, CLI) recorded "
+        "it; null when the caller gave none (`auditor.analyze` does not read the clock).",
+    )
+    software: dict[str, str] = Field(
+        default_factory=dict,
+        description="Versions of the packages that computed it, as the caller recorded them.",
+    )
     audit_id: str | None = None
     spec: dict | None = Field(default=None, description="The audit spec (no credentials).")
     models: list[dict] = Field(
@@ -216,12 +232,51 @@ class Provenance(BaseModel):
     )
 
 
-class AffinityReport(BaseModel):
-    """The versioned result object of an affinity-bias analysis."""
+@cache
+def probe_result_model(name: str) -> type[ProbeResult]:
+    """The result model of the probe ``name``: the `ProbeResult` subclass whose ``probe`` default
+    is ``name`` in ``auditor.schemas.<name>`` (the layout's convention: one schema module per
+    probe, named as the probe). Found by name so that schemas import no probe code and a stored
+    result can be read back by the API and the reports without running anything.
+
+    >>> probe_result_model("affinity").__name__
+    'AffinityProbeResult'
+    """
+    try:
+        module = importlib.import_module(f"auditor.schemas.{name}")
+    except ModuleNotFoundError:
+        raise ValueError(
+            f"probe {name!r}: no result model (expected auditor/schemas/{name}.py)"
+        ) from None
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, ProbeResult)
+            and value.model_fields["probe"].default == name
+        ):
+            return value
+    raise ValueError(f"probe {name!r}: auditor.schemas.{name} defines no ProbeResult for it")
+
+
+def probe_finding_model(name: str) -> type[ProbeFinding]:
+    """The finding model of the probe ``name`` (the item type of its result's ``findings``)."""
+    annotation = probe_result_model(name).model_fields["findings"].annotation
+    (finding,) = typing.get_args(annotation) or (ProbeFinding,)
+    if isinstance(finding, type) and issubclass(finding, ProbeFinding):
+        return finding
+    return ProbeFinding
+
+
+class AuditResult(BaseModel):
+    """The versioned result object of an audit: the affinity analysis (judges, pairs, pooled,
+    models, coverage; schema 1.0) and, since schema 1.1, every registered probe that ran
+    (``probes``: headline findings per judge, with p adjusted across judges x probes;
+    ``probe_results``: each probe's own versioned result) and the probes that were skipped with
+    their reason. A 1.0 document (no probe fields) still validates."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal["1.0"] = RESULT_SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = RESULT_SCHEMA_VERSION
     settings: AnalysisSettings
     judges: list[JudgeResult]
     pairs: list[PairResult]
@@ -229,3 +284,97 @@ class AffinityReport(BaseModel):
     models: list[ModelSummary]
     coverage: Coverage
     provenance: Provenance
+    probes: dict[str, list[SerializeAsAny[ProbeFinding]]] = Field(
+        default_factory=dict,
+        description="Probe name -> its findings (one per judge or model), in registry order; "
+        "``p_adjusted`` is adjusted across all judges x probes (settings.correction).",
+    )
+    probe_results: dict[str, SerializeAsAny[ProbeResult]] = Field(
+        default_factory=dict,
+        description="Probe name -> the probe's own versioned result (its details); the "
+        "affinity probe's details are this result's top-level fields.",
+    )
+    skipped_probes: list[ProbeSkipped] = Field(
+        default_factory=list,
+        description="Registered probes that did not run on this bundle, with the reason.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_probe_parts(cls, data: Any) -> Any:
+        """Read stored probe parts back into each probe's own models (found by name)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        results = data.get("probe_results")
+        if isinstance(results, dict):
+            data["probe_results"] = {
+                name: probe_result_model(name).model_validate(value)
+                if isinstance(value, dict)
+                else value
+                for name, value in results.items()
+            }
+        probes = data.get("probes")
+        if isinstance(probes, dict):
+            data["probes"] = {
+                name: [
+                    probe_finding_model(name).model_validate(f) if isinstance(f, dict) else f
+                    for f in findings
+                ]
+                if isinstance(findings, list)
+                else findings
+                for name, findings in probes.items()
+            }
+        return data
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """The result as pandas DataFrames, for a notebook: ``judges`` (one row per judge, OLS
+        flattened), ``pairs`` (one row per judge x candidate), ``models``, and ``findings``
+        (one row per probe x finding, the probe-specific fields beside the common ones).
+
+        >>> frames = result.to_frames()  # doctest: +SKIP
+        >>> frames["judges"].set_index("judge")["partial_r"]  # doctest: +SKIP
+        """
+        import pandas as pd  # pandas is slow to import; only a caller of to_frames pays for it
+
+        judges = []
+        for judge in self.judges:
+            row = judge.model_dump(exclude={"ols", "ci95", "bootstrap_ci95", "excluded_candidates"})
+            row["ci95_low"], row["ci95_high"] = judge.ci95 or (None, None)
+            low_high = judge.bootstrap_ci95 or (None, None)
+            row["bootstrap_ci95_low"], row["bootstrap_ci95_high"] = low_high
+            row["excluded_candidates"] = ", ".join(judge.excluded_candidates)
+            for part in ("coefficients", "std_errors", "p_values"):
+                values = getattr(judge.ols, part) if judge.ols is not None else {}
+                for term, value in values.items():
+                    row[f"ols_{part}_{term}"] = value
+            row["ols_r_squared"] = judge.ols.r_squared if judge.ols is not None else None
+            judges.append(row)
+        findings = []
+        for name, entries in self.probes.items():
+            for finding in entries:
+                row = {"probe": name, **finding.model_dump()}
+                if row.get("ci95") is not None:
+                    row["ci95_low"], row["ci95_high"] = row["ci95"]
+                else:
+                    row["ci95_low"] = row["ci95_high"] = None
+                row.pop("ci95", None)
+                findings.append(row)
+        common = ["probe", *ProbeFinding.model_fields]
+        columns = [c for c in common if c != "ci95"] + ["ci95_low", "ci95_high"]
+        findings_frame = pd.DataFrame(findings)
+        if findings_frame.empty:
+            findings_frame = pd.DataFrame(columns=columns)
+        else:
+            rest = [c for c in findings_frame.columns if c not in columns]
+            findings_frame = findings_frame[columns + rest]
+        return {
+            "judges": pd.DataFrame(judges),
+            "pairs": pd.DataFrame([pair.model_dump() for pair in self.pairs]),
+            "models": pd.DataFrame([model.model_dump() for model in self.models]),
+            "findings": findings_frame,
+        }
+
+
+AffinityReport = AuditResult
+"""The name of `AuditResult` before probes (schema 1.0); kept so existing callers read on."""

@@ -27,6 +27,7 @@ from auditor.schemas.result import AnalysisSettings
 __all__ = [
     "SPEC_SCHEMA_VERSION",
     "AuditSpec",
+    "Battery",
     "CustomTemplate",
     "GraderPrompt",
     "JudgePrompt",
@@ -41,7 +42,11 @@ __all__ = [
 ]
 
 SPEC_SCHEMA_VERSION: Final = "1.0"
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+MAX_NAME_LENGTH: Final = 200
+"""Longest model string, display name, provider, family and audit name (their stored columns
+hold 200 characters): longer is refused at the boundary (422 over HTTP, exit 2 in the CLI)."""
+MAX_URL_LENGTH: Final = 2000
 
 
 class ModelSpec(BaseModel):
@@ -51,13 +56,19 @@ class ModelSpec(BaseModel):
 
     model: str = Field(
         min_length=1,
+        max_length=MAX_NAME_LENGTH,
         description="litellm model string with its provider prefix, e.g. `openai/gpt-4o-mini`, "
         "`anthropic/claude-3-5-haiku-latest`, `sim/atlas-1`.",
     )
     name: str | None = Field(
-        default=None, description="Name in results (default: the model string)."
+        default=None,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Name in results (default: the model string).",
     )
-    api_base: str | None = Field(default=None, description="Base URL of the provider's API.")
+    api_base: str | None = Field(
+        default=None, max_length=MAX_URL_LENGTH, description="Base URL of the provider's API."
+    )
     api_key_env: str | None = Field(
         default=None,
         description="Name of the environment variable holding the API key (never the key).",
@@ -65,8 +76,12 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Extra completion parameters (e.g. top_p, seed)."
     )
-    provider: str | None = Field(default=None, description="Provider, for the report.")
-    family: str | None = Field(default=None, description="Model family, for exclusions.")
+    provider: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Provider, for the report."
+    )
+    family: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Model family, for exclusions."
+    )
 
     @property
     def display_name(self) -> str:
@@ -234,6 +249,14 @@ class ProviderLimits(BaseModel):
 
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute (shared).")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (shared).")
+    burst_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=60,
+        description="How many seconds of the rpm/tpm allowance may be spent at once. 60 lets a "
+        "full minute's calls go out together; providers that enforce per second (many do, "
+        "quantizing the per-minute limit) answer such bursts with 429: set 1 for those.",
+    )
     max_concurrency: int = Field(
         default=32, ge=1, description="Calls in flight per model within one task."
     )
@@ -269,15 +292,103 @@ class SimulatedProvider(BaseModel):
     ledger: str | None = Field(
         default=None, description="File to which every simulated call appends a line (tests)."
     )
+    rpm: int | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per minute the simulated provider serves; above it it answers 429 "
+        "with a `retry-after` header, like a real provider (a token bucket refilled at rpm/60 "
+        "per second holding `burst_seconds` of it).",
+    )
+    tpm: int | None = Field(
+        default=None,
+        gt=0,
+        description="Tokens (prompt + completion) per minute served, enforced like `rpm`.",
+    )
+    burst_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How many seconds of the rpm/tpm allowance the provider accepts at once.",
+    )
+    limit_url: str | None = Field(
+        default=None,
+        description="Redis URL where the provider keeps its rpm/tpm buckets, so every worker "
+        "process meets the same limit (as every client of a real provider does); none = per "
+        "process.",
+    )
+
+
+BATTERY_PROBES: Final = (
+    "position",
+    "verbosity",
+    "self_preference",
+    "cues",
+    "injection",
+    "repeat",
+)
+"""Probes whose model calls an audit can plan (human agreement needs human labels instead)."""
+
+
+class Battery(BaseModel):
+    """Which judging protocol an audit uses and which battery probes it plans calls for."""
+
+    model_config = _STRICT
+
+    protocol: Literal["pointwise", "pairwise", "both"] = Field(
+        default="pointwise",
+        description="`pointwise`: each answer graded 1/0 (the paper's protocol); `pairwise`: "
+        "two answers compared, each pair in both orders; `both`.",
+    )
+    probes: list[str] = Field(
+        default_factory=list,
+        description=f"Battery probes to plan calls for, any of {', '.join(BATTERY_PROBES)} "
+        "(empty: all that the protocol supports).",
+    )
+    seed: int = Field(default=0, description="Seed of pair choice, padding and nonces.")
+    min_comparisons: int = Field(
+        default=20,
+        ge=1,
+        description="Fewer planned comparisons per judge and probe than this fails the design "
+        "check before anything is sent.",
+    )
+
+    @model_validator(mode="after")
+    def _check_probes(self) -> Battery:
+        unknown = [p for p in self.probes if p not in BATTERY_PROBES]
+        if unknown:
+            raise ValueError(
+                f"battery.probes: unknown {unknown!r}; known: {', '.join(BATTERY_PROBES)}"
+            )
+        return self
+
+    @property
+    def pointwise(self) -> bool:
+        return self.protocol in ("pointwise", "both")
+
+    @property
+    def pairwise(self) -> bool:
+        return self.protocol in ("pairwise", "both")
+
+    def planned_probes(self) -> tuple[str, ...]:
+        """The chosen probes, or every probe the protocol supports (self_preference reads the
+        pointwise verdicts; the others need pairwise comparisons)."""
+        if self.probes:
+            return tuple(self.probes)
+        return tuple(
+            p
+            for p in BATTERY_PROBES
+            if (self.pointwise if p == "self_preference" else self.pairwise)
+        )
 
 
 class AuditSpec(BaseModel):
     """An audit: items, judges, candidates, prompt, sampling, limits, budget and analysis."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_version: Literal["1.0"] = SPEC_SCHEMA_VERSION
-    name: str = Field(default="audit", description="A label for people.")
+    name: str = Field(
+        default="audit", max_length=MAX_NAME_LENGTH, description="A label for people."
+    )
     bundle: str | None = Field(
         default=None, description="Path of an evaluation bundle (JSON/JSONL) to audit."
     )
@@ -316,6 +427,10 @@ class AuditSpec(BaseModel):
     )
     max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    battery: Battery = Field(
+        default_factory=Battery,
+        description="Judging protocol (pointwise, pairwise, both) and the battery probes planned.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AuditSpec:

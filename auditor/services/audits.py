@@ -23,6 +23,7 @@ from auditor.services.planning import (
     assemble_bundle,
     base_bundle,
     fan_out_verdicts,
+    identical_probability_notes,
     judge_calls,
     mcq_variant_calls,
     reading_notes,
@@ -160,7 +161,7 @@ def collected_answers(store: Store, audit_id: str, base: Bundle) -> dict[tuple[s
 
 def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
     """Assemble everything collected, analyze it, and store the versioned result."""
-    from auditor.probes.affinity import analyze  # pingouin is slow to import: only when analyzing
+    from auditor.services.analysis import analyze_now  # the statistics load only when analyzing
 
     spec, base = load_base(store, audit)
     outcomes = outcomes_of(store, audit.id)
@@ -194,7 +195,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
         "prompt_templates": {template.name: template.sha256},
         "judge_prompt": {"name": template.name, "system": template.system, "user": template.user},
     }
-    report = analyze(bundle, spec.analysis, provenance=provenance)
+    report = analyze_now(bundle, spec.analysis, provenance=provenance)
     failed = store.call_failures(audit.id)
     unparseable_mcq = sum(
         1
@@ -208,6 +209,7 @@ def finalize_audit(store: Store, audit: AuditRow) -> AffinityReport:
             "out (the model has no answer on those items)."
         )
     notes.extend(reading_notes(outcomes))
+    notes.extend(identical_probability_notes(bundle))
     for failure in audit.failures:
         notes.append(f"Model {failure.get('model')} failed for good: {failure.get('reason')}")
     if audit.budget_exhausted:

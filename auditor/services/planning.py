@@ -28,10 +28,13 @@ from auditor.prompts import (
     answer_messages,
     judge_messages,
     mcq_messages,
+    pairwise_messages,
     parse_mcq,
+    parse_pairwise,
     read_verdict,
 )
-from auditor.schemas.bundle import Bundle, Item, Label, ModelInfo, Output, Verdict
+from auditor.schemas.bundle import Bundle, Comparison, Item, Label, ModelInfo, Output, Verdict
+from auditor.schemas.candidates import PlannedComparison
 from auditor.schemas.spec import AuditSpec, ModelSpec
 
 __all__ = [
@@ -40,18 +43,23 @@ __all__ = [
     "MissingVerdicts",
     "assemble_bundle",
     "base_bundle",
+    "battery_plan",
     "call_key",
+    "check_design",
     "collect_calls",
+    "comparison_calls",
     "fan_out_verdicts",
     "grade_calls",
+    "identical_probability_notes",
     "judge_calls",
     "mcq_variant_calls",
+    "plan_summary",
     "read_reply",
     "reading_notes",
     "simulation_api_base",
 ]
 
-CallKind = Literal["mcq", "answer", "judge", "grade"]
+CallKind = Literal["mcq", "answer", "judge", "compare", "grade"]
 
 
 @dataclass(frozen=True)
@@ -237,19 +245,22 @@ def grade_calls(
 def judge_calls(
     spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
 ) -> list[Call]:
-    """Every judge on every other candidate's answer, except verdicts already known.
+    """Every judge on every other candidate's answer, except verdicts already known (for the
+    pointwise protocol), and the battery's pairwise comparisons (`comparison_calls`).
 
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
     again, carrying the variant's name.
     """
+    calls = comparison_calls(spec, tenant, base, answers)
+    if not spec.battery.pointwise:
+        return calls
     templates = [(None, spec.judge_prompt.resolve())] + [
         (t.name, t) for t in spec.prompt_variants.judge_templates()
     ]
     have = {(v.judge, v.candidate, v.item, v.variant) for v in base.verdicts}
     items = {item.id: item for item in base.items}
-    calls = []
     for (variant, template), judge in (
         (entry, judge) for entry in templates for judge in spec.judges
     ):
@@ -292,6 +303,170 @@ def judge_calls(
     return calls
 
 
+def battery_plan(
+    spec: AuditSpec, base: Bundle, answers: Mapping[tuple[str, str], str] | None
+) -> dict[str, list[PlannedComparison]]:
+    """Each planned battery probe's comparisons (``answers`` None: as if all answered)."""
+    from auditor.probes import probe_named
+
+    return {
+        name: list(probe_named(name).plan(spec, base, answers))
+        for name in spec.battery.planned_probes()
+    }
+
+
+def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
+    """Why the design cannot answer the battery's questions, before anything is sent.
+
+    Each judge needs two candidates other than itself for pairwise probes, a same-family
+    candidate (and the pointwise protocol) for self_preference when it is asked for by name,
+    and at least
+    ``battery.min_comparisons`` planned comparisons per probe.
+    """
+    problems = []
+    battery = spec.battery
+    names = [m.display_name for m in spec.candidate_models]
+    families = {m.display_name: m.family for m in spec.all_models}
+    if spec.simulation is not None:
+        families.update(Ecosystem(spec.simulation).family_of)
+    planned = battery.planned_probes()
+    if any(p != "self_preference" for p in planned) and not battery.pairwise:
+        problems.append(
+            f"battery.protocol: {battery.protocol!r} plans no comparisons, but "
+            f"{[p for p in planned if p != 'self_preference']} need pairwise judging"
+        )
+    for judge in spec.judges:
+        name = judge.display_name
+        others = [c for c in names if c != name]
+        if battery.pairwise and len(others) < 2:
+            problems.append(
+                f"judges: {name!r} has {len(others)} candidate(s) besides itself; pairwise "
+                "probes need at least 2"
+            )
+        if "self_preference" in battery.probes:  # asked for by name; by default it just runs
+            if not battery.pointwise:
+                problems.append("battery.protocol: self_preference needs pointwise verdicts")
+            kin = [c for c in others if families.get(c) and families.get(c) == families.get(name)]
+            if not kin:
+                problems.append(
+                    f"judges: {name!r} has no same-family candidate; self_preference cannot "
+                    "compare kin with others"
+                )
+    if battery.pairwise:
+        for probe, calls in battery_plan(spec, base, None).items():
+            if probe == "self_preference":  # reads the pointwise verdicts, plans no comparisons
+                continue
+            per_judge = {j.display_name: 0 for j in spec.judges}
+            for call in calls:
+                per_judge[call.judge] += 1
+            for judge_name, count in per_judge.items():
+                if count < battery.min_comparisons:
+                    problems.append(
+                        f"battery: {probe} plans {count} comparisons for {judge_name!r}, fewer "
+                        f"than min_comparisons={battery.min_comparisons} (add items)"
+                    )
+    return problems
+
+
+@dataclass(frozen=True)
+class PlannedCalls:
+    """How many calls one part of an audit needs, per model, and their estimated tokens."""
+
+    part: str
+    """`answers` (MCQ and free-form), `pointwise` (judge verdicts) or a battery probe."""
+    calls: int
+    by_model: dict[str, tuple[int, int, int]]
+    """model -> (calls, estimated prompt tokens, estimated completion tokens)."""
+
+
+def plan_summary(spec: AuditSpec, base: Bundle) -> list[PlannedCalls]:
+    """The calls an audit plans, before any answer exists (answers are assumed, so the
+    pointwise and pairwise counts are upper bounds). Tokens are estimated as characters / 4
+    with each assumed answer ``sampling.answer_max_tokens`` long."""
+    placeholder = "x" * (4 * spec.sampling.answer_max_tokens)
+    answers = {
+        (m.display_name, item.id): placeholder for m in spec.all_models for item in base.items
+    }
+    parts: list[PlannedCalls] = []
+
+    def add(part: str, calls: Sequence[Call], completion: int) -> None:
+        by_model: dict[str, tuple[int, int, int]] = {}
+        for call in calls:
+            n, prompt, done = by_model.get(call.model, (0, 0, 0))
+            text = sum(len(str(m.get("content", ""))) for m in call.request["messages"])
+            by_model[call.model] = (n + 1, prompt + max(1, text // 4), done + completion)
+        parts.append(PlannedCalls(part, len(calls), by_model))
+
+    collect = collect_calls(spec, "plan", base)
+    add("answers", collect, spec.sampling.answer_max_tokens)
+    if spec.battery.pointwise:
+        pointwise = [c for c in judge_calls(spec, "plan", base, answers) if c.kind == "judge"]
+        add("pointwise", pointwise, spec.sampling.verdict_max_tokens)
+    if spec.battery.pairwise:
+        judges = {j.display_name: j for j in spec.judges}
+        questions = {item.id: item.question for item in base.items}
+        for probe, planned in battery_plan(spec, base, answers).items():
+            if probe == "self_preference":
+                continue
+            calls = [
+                Call(
+                    "",
+                    "compare",
+                    c.judge,
+                    c.item,
+                    None,
+                    _request(
+                        spec,
+                        judges[c.judge],
+                        pairwise_messages(questions[c.item], c.text_a, c.text_b, c.nonce),
+                    ),
+                )
+                for c in planned
+            ]
+            add(probe, calls, spec.sampling.verdict_max_tokens)
+    return parts
+
+
+def _pair_of(candidate_a: str, candidate_b: str) -> str:
+    """The pair of a comparison call, stored in the call's candidate field."""
+    return json.dumps([candidate_a, candidate_b], ensure_ascii=False)
+
+
+def comparison_calls(
+    spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
+) -> list[Call]:
+    """The battery's pairwise judge calls (deduplicated across probes), except comparisons
+    the base bundle already holds."""
+    if not spec.battery.pairwise:
+        return []
+    have = {(c.judge, c.item, c.candidate_a, c.candidate_b) for c in base.comparisons}
+    judges = {j.display_name: j for j in spec.judges}
+    questions = {item.id: item.question for item in base.items}
+    calls: dict[tuple[str, str, str, str], Call] = {}
+    for planned in battery_plan(spec, base, answers).values():
+        for c in planned:
+            key = (c.judge, c.item, c.candidate_a, c.candidate_b)
+            if key in have or key in calls:
+                continue
+            messages = pairwise_messages(questions[c.item], c.text_a, c.text_b, c.nonce)
+            request = _request(
+                spec,
+                judges[c.judge],
+                messages,
+                temperature=spec.sampling.temperature,
+                max_tokens=spec.sampling.verdict_max_tokens,
+            )
+            calls[key] = Call(
+                call_key(tenant, request),
+                "compare",
+                c.judge,
+                c.item,
+                _pair_of(c.candidate_a, c.candidate_b),
+                request,
+            )
+    return list(calls.values())
+
+
 def read_reply(
     kind: CallKind, text: str | None, top_logprobs: list[tuple[str, float]] | None, n_options: int
 ) -> dict[str, Any]:
@@ -312,6 +487,9 @@ def read_reply(
     if kind == "grade":
         grade = parse_grade(text)
         return {"outcome": grade.outcome, "reason": grade.reason, "rule": grade.rule}
+    if kind == "compare":
+        pairwise = parse_pairwise(text)
+        return {"winner": pairwise.winner, "reason": pairwise.reason}
     verdict = read_verdict(text, top_logprobs)
     return {
         "verdict": verdict.verdict,
@@ -426,6 +604,7 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
     }
     verdicts = list(base.verdicts)
     labels = list(base.labels)
+    comparisons = list(base.comparisons)
     for outcome in outcomes:
         if outcome.status != "done" or outcome.parsed is None:
             continue
@@ -441,6 +620,27 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
                     )
                 )
             continue  # an unparseable grade is counted in the notes, never coerced
+        if outcome.kind == "compare":
+            assert outcome.candidate is not None
+            candidate_a, candidate_b = json.loads(outcome.candidate)
+            slot = str(outcome.parsed.get("winner"))  # "None" (unparseable) maps to no winner
+            winner = {"A": candidate_a, "B": candidate_b, "tie": "tie"}.get(slot)
+            comparisons.append(
+                Comparison.model_construct(
+                    judge=outcome.model,
+                    item=outcome.item,
+                    candidate_a=candidate_a,
+                    candidate_b=candidate_b,
+                    winner=winner,
+                    raw=outcome.text,
+                    gold=None,
+                    human=[],
+                    question=None,
+                    text_a=None,
+                    text_b=None,
+                )
+            )
+            continue
         if outcome.kind in ("mcq", "answer"):
             if outcome.kind == "mcq" and outcome.parsed.get("choice") is None:
                 continue  # unparseable MCQ reply: no output for this item (coverage says so)
@@ -484,7 +684,7 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         models=models,
         outputs=output_rows,
         verdicts=verdicts,
-        comparisons=list(base.comparisons),
+        comparisons=comparisons,
         labels=labels,
     )
 
@@ -526,4 +726,39 @@ def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
             "first token's probability on the option letters: their discrete answer was used, "
             "not a probability distribution (the raw log-probabilities are stored)."
         )
+    return notes
+
+
+def identical_probability_notes(bundle: Bundle, *, min_items: int = 2) -> list[str]:
+    """Warn about models whose option probabilities are identical on every item both answered
+    (at least ``min_items``): e.g. temperature variants of one model served by llama.cpp, which
+    computes log-probabilities before temperature. They are one model twice, not two
+    independent models, for CAPA and everything built on it.
+
+    >>> from auditor.bundle import Output
+    >>> b = Bundle.model_construct(items=[], models=[], verdicts=[], outputs=[
+    ...     Output(model=m, item=i, probs=[0.7, 0.3]) for m in ("t0", "t1") for i in ("q1", "q2")])
+    >>> identical_probability_notes(b)[0][:38]
+    'Models t0 and t1 returned identical op'
+    """
+    vectors: dict[str, dict[str, tuple[float, ...]]] = {}
+    for output in bundle.outputs:
+        if output.probs is not None:
+            vectors.setdefault(output.model, {})[output.item] = tuple(
+                round(p, 12) for p in output.probs
+            )
+    names = sorted(vectors)
+    notes = []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            shared = vectors[first].keys() & vectors[second].keys()
+            if len(shared) >= min_items and all(
+                vectors[first][item] == vectors[second][item] for item in shared
+            ):
+                notes.append(
+                    f"Models {first} and {second} returned identical option probabilities on "
+                    f"all {len(shared)} items both answered: they look like one model (e.g. "
+                    "temperature variants of one served model, whose log-probabilities are "
+                    "computed before temperature), not independent models for CAPA."
+                )
     return notes

@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 # The segment argmax is shared with the bundle's array view so both break ties identically.
-from auditor.schemas.bundle import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
+from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
 
 __all__ = [
     "METRICS",

@@ -8,7 +8,6 @@ models do. Reference for every verdict: `judge_truth` on the answer each candida
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,30 +18,11 @@ import pytest
 from auditor.services.audits import audit_status
 from tests.stubs.openai_server import StubServer, judge_truth, stub_server
 from tests.support.pipeline import report_of, run_audit
+from tests.support.stub_audits import QUESTIONS, TRUTHS, bundle_file
 
 KEY = "sk-stub-0123456789abcdefghijklmnop"
-QUESTIONS = {
-    "q1": ("What is the capital of France?", ["Paris", "Lyon", "Nice", "Lille"], 0),
-    "q2": ("What is 2 + 2?", ["3", "4", "5", "22"], 1),
-    "q3": ("Which planet is called the red planet?", ["Venus", "Mars", "Jupiter", "Moon"], 1),
-    "q4": ("What colour is a clear daytime sky?", ["Green", "Red", "Blue", "Black"], 2),
-    "q5": ("How many legs has a spider?", ["Six", "Eight", "Ten", "Four"], 1),
-}
-TRUTHS = {question: options[gold] for question, options, gold in QUESTIONS.values()}
 JUDGES = {"judge-a": "bare", "judge-b": "sentence"}
 CANDIDATES = ["cand-1", "cand-2", "cand-3", "cand-4", "cand-5"]
-
-
-def _bundle(path: Path, models: list[str]) -> Path:
-    document = {
-        "items": [
-            {"id": item_id, "question": q, "options": options, "gold": gold}
-            for item_id, (q, options, gold) in QUESTIONS.items()
-        ],
-        "models": [{"name": m} for m in models],
-    }
-    path.write_text(json.dumps(document))
-    return path
 
 
 def _spec(server: StubServer, bundle: Path, **extra: Any) -> dict[str, Any]:
@@ -89,7 +69,7 @@ def test_identical_answers_keep_every_verdict(tmp_path: Path, key_in_env: None) 
     # per item. Planned: 2 judges x 6 others (5 candidates + the other judge) x 5 items = 60.
     config = _config({})
     with stub_server(config, tmp_path) as server:
-        spec = _spec(server, _bundle(tmp_path / "b.json", [*JUDGES, *CANDIDATES]))
+        spec = _spec(server, bundle_file(tmp_path / "b.json", [*JUDGES, *CANDIDATES]))
         store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec)
         sent = Counter(r["kind"] for r in server.requests() if r["status"] == 200)
     status = audit_status(store, store.get_audit(audit_id))
@@ -134,7 +114,7 @@ def test_real_chat_verdict_forms_are_read_with_the_rule_that_read_them(
     judges = list(styles)
     candidates = ["cand-1", "cand-2", "cand-3"]
     with stub_server(config, tmp_path) as server:
-        spec = _spec(server, _bundle(tmp_path / "b.json", [*judges, *candidates]))
+        spec = _spec(server, bundle_file(tmp_path / "b.json", [*judges, *candidates]))
         spec["judges"] = [dict(spec["judges"][0], model=f"openai/{j}", name=j) for j in judges]
         spec["candidates"] = [
             dict(spec["judges"][0], model=f"openai/{c}", name=c) for c in candidates

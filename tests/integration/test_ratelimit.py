@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import redis
 
 from tests.support.services import redis_databases
 from workers.ratelimit import LocalBuckets, RateLimiter, RedisBuckets
@@ -71,3 +72,32 @@ def test_requests_per_minute_are_limited_too() -> None:
         return time.monotonic() - started
 
     assert 0.8 <= asyncio.run(run()) <= 2.0
+
+
+def test_many_concurrent_takes_share_a_bounded_pool_and_none_fails() -> None:
+    # 400 calls take from one Redis bucket at once (more than redis-py's default pool of 100
+    # connections): every take waits for a connection instead of raising MaxConnectionsError,
+    # and the process never opens more than MAX_CONNECTIONS connections to the limiter.
+    with redis_databases() as (broker, _):
+        provider = f"p-{uuid.uuid4().hex[:8]}"
+        client = redis.Redis.from_url(broker)
+        before = len(client.client_list())
+
+        async def run() -> tuple[int, int]:
+            buckets = RedisBuckets(broker)
+            limiter = RateLimiter(buckets, {provider: (100_000, None)})
+            peak = 0
+
+            async def take() -> None:
+                nonlocal peak
+                await limiter.acquire(provider, 1)
+                peak = max(peak, len(client.client_list()) - before)
+
+            try:
+                await asyncio.gather(*(take() for _ in range(400)))
+                return peak, len(client.client_list()) - before
+            finally:
+                await buckets.close()
+
+        peak, _ = asyncio.run(run())
+    assert 1 <= peak <= RedisBuckets.MAX_CONNECTIONS

@@ -378,7 +378,10 @@ def test_schedules_over_the_api(api: tuple[TestClient, Store, dict]) -> None:
     assert schedule["webhook_secret"].startswith("whsec_")  # shown once
     shown = client.get(f"/v1/schedules/{schedule['id']}", headers=auth["acme"]).json()
     assert "webhook_secret" not in shown and shown["timezone"] == "Europe/Berlin"
-    assert shown["next_due_at"].endswith(("T05:00:00", "T04:00:00"))  # 06:00 in Berlin
+    assert shown["next_due_at"].endswith(("T05:00:00Z", "T04:00:00Z"))  # 06:00 in Berlin
+    # RFC 3339 date-times carry their offset (issue 14: they were naive)
+    for field in ("next_due_at", "created_at", "updated_at"):
+        assert datetime.fromisoformat(shown[field]).utcoffset() is not None, field
     changed = client.patch(
         f"/v1/schedules/{schedule['id']}", json={"cron": "30 7 * * *"}, headers=auth["acme"]
     )

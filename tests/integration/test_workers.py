@@ -181,3 +181,30 @@ def test_audit_completes_after_redis_restarts_mid_audit(tmp_path: Path) -> None:
             status = deployment.wait(audit_id, timeout=240)
     assert status["status"] == "succeeded", worker.log()[-3000:]
     assert status["progress"]["judge"] == {"done": 960, "failed": 0, "pending": 0}
+
+
+def test_every_worker_rides_out_a_ten_second_broker_outage(tmp_path: Path) -> None:
+    # Two workers; this test's own Redis (a free port, never the shared 6379) is stopped for
+    # 10 s mid-audit and started again empty. Before: kombu's restore_unacked raised
+    # AttributeError('NoneType' ... 'hostname') and 1 or 2 workers exited with code 0.
+    spec = small_spec(provider={"latency": 0.2})
+    with RedisServer() as own_redis, postgres_database() as database_url:
+        deployment = Deployment(database_url, f"{own_redis.url}/0", f"{own_redis.url}/1")
+        first, second = worker_process(deployment.env), worker_process(deployment.env)
+        with (
+            first.start(timeout=240),
+            second.start(timeout=240),
+            beat_process(deployment.env, tmp_path).start(timeout=240),
+        ):
+            audit_id = deployment.submit(spec)
+            deployment.wait(audit_id, until=lambda s: judged(s) >= 100)
+            own_redis.stop()
+            time.sleep(10)
+            own_redis.start()
+            status = deployment.wait(audit_id, timeout=300)
+            alive = [w.process is not None and w.process.poll() is None for w in (first, second)]
+            logs = first.log() + second.log()
+    assert alive == [True, True], logs[-4000:]
+    assert "Unrecoverable error" not in logs
+    assert status["status"] == "succeeded", logs[-3000:]
+    assert status["progress"]["judge"] == {"done": 960, "failed": 0, "pending": 0}

@@ -14,7 +14,8 @@ over real HTTP rather than through a mock:
 - transient faults on demand: 429 with ``retry-after``, 500/503, and requests that hang past
   the client's timeout; either at a random ``rate`` (seeded) or for the first ``fail_first``
   attempts of every distinct request;
-- a served ``model`` name different from the requested one (as llama.cpp reports its file).
+- a served ``model`` name different from the requested one (as llama.cpp reports its file);
+- a fixed ``latency`` (seconds per reply, per model or for all).
 
 Configuration is one JSON file (see `StubConfig`); every request is appended to the JSON-lines
 ``log`` with what was asked and answered, never the key itself (only a short hash of it).
@@ -264,6 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             return
         behaviour = behaviours[model]
+        time.sleep(float(behaviour.get("latency", config.get("latency", 0.0))))
         k = int(request.get("top_logprobs") or 1)
         logprobs = None
         if "multiple-choice question" in user:

@@ -130,3 +130,13 @@ def test_dockerfile_installs_the_package_on_python_311_slim() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"tests", ".git", "**/__pycache__"} <= set(ignored)
     assert not {"auditor", "workers", "reports", "pyproject.toml", "README.md"} & set(ignored)
+
+
+def test_long_running_services_restart_whatever_their_exit_code() -> None:
+    # "on-failure" would leave a worker that exited with code 0 (kombu's unrecoverable
+    # AttributeError after a broker outage, issue 14) down; "always" and "unless-stopped"
+    # restart on any exit.
+    found = services()
+    for name in ("api", "worker", "beat", "postgres", "redis"):
+        assert found[name].get("restart") in {"always", "unless-stopped"}, name
+    assert found["migrate"].get("restart") == "no"

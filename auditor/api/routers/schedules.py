@@ -3,7 +3,6 @@ baseline and their webhook deliveries."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
@@ -20,6 +19,7 @@ from auditor.api.deps import (
 )
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
 from auditor.api.policy import spec_problems
+from auditor.api.schemas import UtcDatetime
 from auditor.api.settings import ApiSettings
 from auditor.schemas.bundle import Problem
 from auditor.schemas.spec import AuditSpec, SpecError
@@ -104,14 +104,16 @@ class ScheduleOut(BaseModel):
     cron: str = Field(description="Cron expression.")
     timezone: str = Field(description="IANA time zone of the cron.")
     paused: bool = Field(description="Whether runs are suspended.")
-    next_due_at: datetime = Field(description="The next slot (UTC) not yet served.")
-    last_slot_at: datetime | None = Field(description="The last slot a run was started for (UTC).")
+    next_due_at: UtcDatetime = Field(description="The next slot (UTC) not yet served.")
+    last_slot_at: UtcDatetime | None = Field(
+        description="The last slot a run was started for (UTC)."
+    )
     webhook_url: str | None = Field(description="Notified when a judge drifts.")
     notify: NotifyPolicy = Field(description="When to notify.")
     baseline_audit_id: str | None = Field(description="The run every later run is compared with.")
     spec: dict[str, Any] = Field(description="The audit spec run at each slot.")
-    created_at: datetime = Field(description="When it was created (UTC).")
-    updated_at: datetime = Field(description="Last change (UTC).")
+    created_at: UtcDatetime = Field(description="When it was created (UTC).")
+    updated_at: UtcDatetime = Field(description="Last change (UTC).")
 
     @classmethod
     def of(cls, row: ScheduleRow) -> ScheduleOut:
@@ -149,12 +151,12 @@ class RunOut(BaseModel):
     """One run of a schedule."""
 
     id: str = Field(description="Run id.")
-    slot_at: datetime = Field(description="The slot (UTC) the run serves.")
+    slot_at: UtcDatetime = Field(description="The slot (UTC) the run serves.")
     missed_slots: int = Field(
         description="Earlier unserved slots folded into this run (beat down, or the previous "
         "run still going)."
     )
-    claimed_at: datetime = Field(description="When the scheduler claimed it (UTC).")
+    claimed_at: UtcDatetime = Field(description="When the scheduler claimed it (UTC).")
     state: str = Field(description="claimed, started or failed (its audit could not start).")
     audit_id: str | None = Field(description="The run's audit.")
     status: str | None = Field(description="The audit's status.")
@@ -183,8 +185,8 @@ class DeliveryOut(BaseModel):
     last_status_code: int | None = Field(description="HTTP status of the last attempt.")
     last_error: str | None = Field(description="Error of the last attempt.")
     history: list[dict[str, Any]] = Field(description="Every attempt: time, status, error.")
-    created_at: datetime = Field(description="When it was created (UTC).")
-    delivered_at: datetime | None = Field(description="When a 2xx answer came (UTC).")
+    created_at: UtcDatetime = Field(description="When it was created (UTC).")
+    delivered_at: UtcDatetime | None = Field(description="When a 2xx answer came (UTC).")
 
     @classmethod
     def of(cls, row: WebhookDeliveryRow) -> DeliveryOut:

@@ -442,7 +442,8 @@ def test_stream_refuses_overlong_lines_without_buffering_them(tmp_path: Path) ->
     importer.feed(b"\n")
     with pytest.raises(BundleError) as raised:
         importer.finish()
-    assert [p.path for p in raised.value.problems] == ["line 2", "items", "models"]
+    # (no model records is no problem: items alone are an audit's input, issue 14)
+    assert [p.path for p in raised.value.problems] == ["line 2", "items"]
     assert "longer than" in raised.value.problems[0].message
 
 
@@ -573,6 +574,71 @@ def test_specs_over_the_api_cannot_reach_server_files_or_redirect_credentials(ap
     fine["judges"][1]["params"] = {"seed": 3, "top_p": 0.9}
     assert api.start(fine).status_code == 202
     assert api.dispatcher.started and len(api.dispatcher.started) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "default_base"),
+    [
+        ("ollama/llama3", "http://localhost:11434"),
+        ("ollama_chat/llama3", "http://localhost:11434"),
+        ("llamafile/m", "http://127.0.0.1:8080/v1"),
+        ("lemonade/m", "http://localhost:8000/api/v1"),
+        ("xinference/m", "http://127.0.0.1:9997/v1"),
+        ("hosted_vllm/m", "http://localhost:8000/v1"),
+        ("unheard_of/m", "unheard_of/ default"),
+    ],
+)
+def test_provider_defaults_are_checked_like_an_api_base(
+    api: Api, model: str, default_base: str
+) -> None:
+    # Issue 14, defect 4: without api_base litellm calls these providers' local defaults (a
+    # server on the API's own machine). Nothing is stored or started for a refused spec.
+    evaluation_id = api.upload(world_bundle())
+    spec = evaluation_spec(evaluation_id)
+    spec["judges"][0] = {"model": model, "name": "atlas-1"}
+    response = api.start(spec)
+    assert problem_paths(response) == ["judges[0].api_base"]
+    assert default_base in response.text
+    assert api.dispatcher.started == []
+    assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
+
+
+def test_overlong_names_and_infinite_numbers_in_a_spec_are_422_naming_the_field(
+    api: Api,
+) -> None:
+    # Issue 14, defect 3: these were 500s with a traceback, or (a display name of 201+
+    # characters) 202 and an audit queued forever. Nothing may be stored from a refused spec.
+    evaluation_id = api.upload(world_bundle())
+    cases: list[tuple[dict[str, Any], str]] = []
+    long_name = evaluation_spec(evaluation_id)
+    long_name["name"] = "n" * 500
+    cases.append((long_name, "name"))
+    for field in ("model", "name", "provider", "family"):
+        spec = evaluation_spec(evaluation_id)
+        value = "openai/" + "m" * 300 if field == "model" else "x" * 300
+        spec["judges"][0] = {**spec["judges"][0], field: value}
+        cases.append((spec, f"judges[0].{field}"))
+    infinite = evaluation_spec(evaluation_id)
+    infinite["budget_usd"] = float("inf")
+    cases.append((infinite, "budget_usd"))
+    for spec, path in cases:
+        body = json.dumps(spec).encode()  # json writes inf as Infinity, as a client might
+        response = api.client.post(
+            "/v1/audits",
+            content=body,
+            headers={**api.auth(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (path, response.status_code, response.text[:300])
+        assert path in [p["path"] for p in response.json()["problems"]], response.text[:300]
+    huge = json.dumps(evaluation_spec(evaluation_id)).replace(
+        '"name": "stored evaluation"', '"budget_usd": 1e400, "name": "stored evaluation"'
+    )
+    response = api.client.post(
+        "/v1/audits", content=huge, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and "budget_usd" in response.text
+    assert api.dispatcher.started == []
+    assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
 
 
 def test_result_and_report_of_a_finished_audit(api: Api) -> None:

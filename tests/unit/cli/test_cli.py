@@ -64,7 +64,8 @@ def test_analyze_writes_report_json_with_the_documented_fields(
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["schema_version"] == "1.0"
+    assert report["schema_version"] == "1.1"
+    assert "affinity" in report["probes"] and report["probes"]["affinity"][0]["judge"]
     assert set(report["judges"][0]) >= {
         "judge",
         "n_candidates",

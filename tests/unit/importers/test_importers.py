@@ -65,9 +65,11 @@ def test_public_names_are_pinned() -> None:
         "INSPECT_MODEL_GRADED_SCORERS",
         "TABLE_COLUMNS",
         "ImportResult",
+        "import_helm",
         "import_inspect",
         "import_lm_eval",
         "import_table",
+        "merge_bundles",
     ]
 
 

@@ -139,6 +139,9 @@ def small_world() -> Bundle:
 def test_public_api_is_pinned() -> None:
     assert sorted(affinity.__all__) == sorted(
         [
+            "AFFINITY",
+            "PROBE",
+            "AffinityProbe",
             "COLLINEAR_TOLERANCE",
             "CONFIDENCE",
             "METHODS",
@@ -150,7 +153,9 @@ def test_public_api_is_pinned() -> None:
             "PartialCorrelation",
             "PermutationResult",
             "adjust_p_values",
+            "affinity_findings",
             "analyze",
+            "analyze_affinity",
             "bootstrap_partial_r",
             "bundle_sha256",
             "fisher_ci",

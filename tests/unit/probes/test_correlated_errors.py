@@ -212,3 +212,27 @@ def test_planted_inflation_detected_and_none_flagged_beyond_alpha() -> None:
     flagged = sum(p < 0.05 for _, p in null)
     # One-sided exact binomial test of H0: rate <= 0.05 at the 1% level over 360 judge tests.
     assert stats.binomtest(flagged, len(null), 0.05, alternative="greater").pvalue > 0.01, flagged
+
+
+def test_inside_an_audit_the_probe_leaves_the_adjustment_to_the_analysis() -> None:
+    from auditor.probes.base import ProbeContext
+
+    world = Ecosystem(
+        EcosystemConfig(seed=5, n_items=60, families=FAMILIES, same_provider_inflation=0.5)
+    )
+    bundle = world.bundle()
+    standalone = analyze_correlated_errors(bundle, FAST)
+
+    class Settings:
+        alpha = 0.05
+        seed = 0
+
+    in_audit = probe_named("correlated_errors").compute(
+        ProbeContext(bundle=bundle, settings=Settings(), rng=np.random.default_rng(0))  # type: ignore[arg-type]
+    )
+    assert all(f.p_adjusted is not None for f in standalone.findings if f.p_value is not None)
+    assert all(f.p_adjusted is None for f in in_audit.findings)
+    assert all(
+        f.flagged == (f.p_value is not None and f.p_value < 0.05 and (f.estimate or 0) > 0)
+        for f in in_audit.findings
+    )

@@ -51,3 +51,43 @@ def test_insufficient_result_renders_its_reason() -> None:
     html = render_correlated_errors_html(result).decode()
     assert "Insufficient data" in html and "no model has a provider" in html
     assert "Not estimated" in render_correlated_errors_markdown(result).decode()
+
+
+def test_probe_templates_render_in_a_bare_report_environment() -> None:
+    """`reports.probes` renders templates/probes/<name>.{html,md}.j2 with its own environment
+    (html: only `b64` and `p_value` filters; md: none of ours) and the context name, result,
+    findings, figures: the section must need nothing else."""
+    import base64
+
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    from reports.probe_figures.correlated_errors import figures
+
+    world = Ecosystem(
+        EcosystemConfig(seed=4, n_items=30, families=FAMILIES, same_provider_inflation=0.4)
+    )
+    result = analyze_correlated_errors(world.bundle(), SETTINGS)
+    context = {
+        "name": "correlated_errors",
+        "result": result,
+        "findings": result.findings,
+        "common": [],
+        "skipped": [],
+    }
+    html_env = Environment(
+        loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined
+    )
+    html_env.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode("ascii")
+    drawn = figures(result)
+    assert [title.split(".")[0] for title, _ in drawn] == [
+        "Error agreement, grouped by provider",
+        "Judge inflation by provider",
+        "Systemic exclusion against panel size",
+    ]
+    html = html_env.get_template("probes/correlated_errors.html.j2").render(
+        figures=drawn, **context
+    )
+    assert html.count("<figure>") == 3 and '<h4 id="ce-regression">' in html
+    md_env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined)
+    markdown = md_env.get_template("probes/correlated_errors.md.j2").render(figures=[], **context)
+    assert "#### What predicts shared errors" in markdown and "| `same_provider` |" in markdown

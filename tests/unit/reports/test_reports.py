@@ -204,7 +204,7 @@ def test_json_is_the_versioned_result_object(large: AffinityReport) -> None:
     data = reports.render(large, "json")
     assert data == large.model_dump_json(indent=2).encode()
     assert AffinityReport.model_validate_json(data) == large
-    assert json.loads(data)["schema_version"] == "1.0"
+    assert json.loads(data)["schema_version"] == "1.1"
     assert reports.render(large, "json") == data
 
 

@@ -1,0 +1,1 @@
+"""Figures of individual probes, one module per probe named as the probe (see `reports.probes`)."""

@@ -1,0 +1,77 @@
+"""The battery service (one correction across judges x probes) and its report: scorecard first,
+flagged cells linking to their sections, one section with a figure per probe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from statsmodels.stats.multitest import multipletests
+from typer.testing import CliRunner
+
+from auditor.services.battery import run_battery
+from reports.battery import render_battery_html
+from tests.unit.probes.battery_world import Planted, simulate
+
+JUDGES = {
+    "clean": Planted(noise=0.02),
+    "biased": Planted(position=0.3, verbosity=0.75, cue=0.4, injection=0.3, noise=0.5),
+}
+
+
+@pytest.fixture(scope="module")
+def battery():
+    return run_battery(simulate(JUDGES, n_items=60, seed=5))
+
+
+def test_one_holm_correction_across_judges_and_probes(battery):
+    findings = [f for r in battery.results for f in r.findings if f.p_value is not None]
+    expected = multipletests([f.p_value for f in findings], method="holm")[1]
+    assert [f.p_adjusted for f in findings] == pytest.approx(list(expected))
+    assert all(f.p_adjusted >= f.p_value for f in findings)
+    flagged = {(r.probe, f.judge) for r in battery.results for f in r.findings if f.flagged}
+    assert {("position", "biased"), ("verbosity", "biased"), ("injection", "biased")} <= flagged
+    assert not any(judge == "clean" for _, judge in flagged)
+    assert {s.probe for s in battery.skipped} == set()
+    probes = battery.probes()
+    assert set(probes["position"][0]) >= {
+        "judge",
+        "n",
+        "estimate",
+        "ci95",
+        "p_value",
+        "flagged",
+        "consistency",
+        "first_slot_win_rate",
+        "accuracy",
+        "accuracy_both_orders",
+    }
+
+
+def test_report_scorecard_links_flagged_cells_to_sections(battery):
+    html = render_battery_html(battery).decode()
+    scorecard = html[: html.index("<section")]
+    assert scorecard.count('class="flag"') == sum(
+        f.flagged for r in battery.results for f in r.findings
+    )
+    for result in battery.results:
+        assert f'id="probe-{result.probe}"' in html
+        assert f'href="#probe-{result.probe}"' in scorecard
+    assert html.count("<svg") == len(battery.results)
+    assert render_battery_html(battery) == render_battery_html(battery)  # deterministic
+
+
+def test_cli_battery_on_a_pairwise_only_bundle(tmp_path):
+    from auditor.cli import app
+
+    bundle = simulate(JUDGES, n_items=40, seed=2, parts={"pairs", "placebo", "cues"})
+    document = bundle.model_dump(mode="json")
+    document["items"], document["outputs"], document["verdicts"] = [], [], []
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps(document))
+    result = CliRunner().invoke(app, ["battery", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "self_preference: not run (no pointwise verdicts)" in result.output
+    written = json.loads((tmp_path / "out" / "battery.json").read_text())
+    assert set(written["probes"]) == {"position", "cues", "repeat", "human_agreement"}
+    assert (tmp_path / "out" / "battery.html").exists()
