@@ -26,7 +26,13 @@ import litellm
 from litellm import CustomLLM, ModelResponse
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig
-from auditor.prompts import ANSWER_DELIMITER, option_letter
+from auditor.prompts import (
+    ANSWER_DELIMITER,
+    BUILTIN_JUDGE_TEMPLATES,
+    judge_messages,
+    mcq_messages,
+    option_letter,
+)
 from auditor.schemas.spec import SimulatedProvider
 
 __all__ = ["PROVIDER", "SimulatedLLM", "register", "register_world"]
@@ -132,6 +138,51 @@ def _fault(kind: str, model: str) -> Exception:
     return litellm.APIConnectionError(
         "simulated connection reset", llm_provider=PROVIDER, model=full
     )
+
+
+def _residue(world: Ecosystem, item_id: str, user: str) -> str:
+    """The prompt with the item's own text (question, options) and the answer block removed:
+    what identifies the template."""
+    item = world.items[world._item_index(item_id)]
+    start, end = user.find("<<<ANSWER>>>"), user.find(ANSWER_DELIMITER)
+    if 0 <= start < end:
+        user = user[:start] + user[end:]
+    for text in (item.question, *item.options):
+        user = user.replace(text, "")
+    return user
+
+
+def _template_variant(world: Ecosystem, item_id: str, user: str, kind: str) -> str | None:
+    """None when ``user`` was written from the audit's primary template (the built-in MCQ
+    template, or the built-in `paper`/`reference` judge templates); otherwise a name of the
+    variant template (a hash of its text), which the world uses to plant prompt sensitivity."""
+    item = world.items[world._item_index(item_id)]
+    if kind == "mcq":
+        primaries = [mcq_messages(item.question, item.options)[-1]["content"]]
+    else:
+        primaries = [
+            judge_messages(t, question=item.question, answer="", reference=item.options[item.gold])[
+                -1
+            ]["content"]
+            for t in BUILTIN_JUDGE_TEMPLATES.values()
+        ]
+    residue = _residue(world, item_id, user)
+    if any(residue == _residue(world, item_id, primary) for primary in primaries):
+        return None
+    return hashlib.sha256(residue.encode()).hexdigest()[:12]
+
+
+_GRADE_FORMATS = ("{word}", "Grade: {word}", "{word} - graded against the reference.")
+
+
+def _grade(world: Ecosystem, model: str, item_id: str, answer: str) -> str:
+    """A grader's three-way reply from the planted truth: AVOIDANT when the answer names no
+    option, else CORRECT or INCORRECT; each model has its own reply format."""
+    option = world.option_in_text(item_id, answer)
+    gold = world.items[world._item_index(item_id)].gold
+    word = "AVOIDANT" if option is None else ("CORRECT" if option == gold else "INCORRECT")
+    style = int(hashlib.md5(model.encode()).hexdigest(), 16) % len(_GRADE_FORMATS)
+    return _GRADE_FORMATS[style].format(word=word)
 
 
 # --- provider-side rate limits (429 with retry-after above rpm/tpm) -------------------------------
@@ -279,10 +330,12 @@ class SimulatedLLM(CustomLLM):
         if item_id is None:
             text = "I do not know."
         elif "multiple-choice question" in user:
-            probs = world.mcq_probs(model, item_id)
+            probs = world.mcq_probs(model, item_id, _template_variant(world, item_id, user, "mcq"))
             text = option_letter(int(probs.argmax()))
             if optional_params.get("logprobs") and model not in behaviour.discrete_models:
                 logprobs = self._logprobs(model, text, probs, optional_params)
+        elif "AVOIDANT" in system and "<<<ANSWER>>>" in user:  # the three-way grader
+            text = _grade(world, model, item_id, _answer_block(user).strip())
         elif "<<<ANSWER A>>>" in user:
             if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
                 text = random.choice(_GARBAGE)
@@ -292,7 +345,8 @@ class SimulatedLLM(CustomLLM):
             if behaviour.garbage_rate and random.random() < behaviour.garbage_rate:
                 text = random.choice(_GARBAGE)
             else:
-                text = str(world.verdict(model, item_id, _answer_block(user).strip()))
+                variant = _template_variant(world, item_id, user, "judge")
+                text = str(world.verdict(model, item_id, _answer_block(user).strip(), variant))
         else:
             text = world.answer_text(model, item_id)
         prompt_tokens = max(1, (len(system) + len(user)) // 4)

@@ -26,7 +26,13 @@ from auditor.services.audits import (
     load_base,
 )
 from auditor.services.governance import audit_finished, call_scope
-from auditor.services.planning import CallKind, collect_calls, judge_calls, read_reply
+from auditor.services.planning import (
+    CallKind,
+    collect_calls,
+    grade_calls,
+    judge_calls,
+    read_reply,
+)
 from auditor.settings import Settings, WorkerSettings
 from auditor.storage.store import CallResult, PlannedCall, Store, iter_chunks, new_id, utcnow
 from workers.app import app
@@ -109,7 +115,10 @@ def advance(audit_id: str) -> None:
         if audit.stage == "collect":
             answers = collected_answers(db, audit_id, base)
             scope = call_scope(db, audit)
-            db.plan_calls(audit_id, tenant, _planned(judge_calls(spec, scope, base, answers)))
+            calls = judge_calls(spec, scope, base, answers) + grade_calls(
+                spec, scope, base, answers
+            )
+            db.plan_calls(audit_id, tenant, _planned(calls))
             if not db.update_audit(audit_id, expect_stage="collect", stage="judge"):
                 return  # another worker advanced it
             if _dispatch(db, audit_id, audit.budget_usd, audit.cost_usd):

@@ -240,6 +240,7 @@ class Sampling(BaseModel):
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature.")
     answer_max_tokens: int = Field(default=256, ge=1, description="Free-form answer length.")
     verdict_max_tokens: int = Field(default=4, ge=1, description="Judge reply length.")
+    grade_max_tokens: int = Field(default=8, ge=1, description="Grader reply length.")
     top_logprobs: int = Field(default=20, ge=1, le=20, description="Log-probs per MCQ answer.")
 
 

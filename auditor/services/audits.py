@@ -6,6 +6,7 @@ workers do), so they are safe to use from any process.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -25,6 +26,7 @@ from auditor.services.planning import (
     fan_out_verdicts,
     identical_probability_notes,
     judge_calls,
+    mcq_variant_calls,
     reading_notes,
 )
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP
@@ -170,8 +172,15 @@ def finalize_audit(
     outcomes = outcomes_of(store, audit.id)
     # Every planned verdict, one per (judge, candidate, item), even where candidates' equal
     # answers shared one call; a planned verdict with no outcome stops the analysis here.
-    planned = judge_calls(spec, call_scope(store, audit), base, answers_of(base, outcomes))
-    outcomes = [o for o in outcomes if o.kind != "judge"] + fan_out_verdicts(planned, outcomes)
+    scope = call_scope(store, audit)
+    planned = judge_calls(spec, scope, base, answers_of(base, outcomes))
+    # MCQ answers under a template variant are told apart by their planned call's key.
+    variant_of = {call.key: call.variant for call in mcq_variant_calls(spec, scope, base)}
+    outcomes = [
+        replace(o, variant=variant_of[o.key]) if o.kind == "mcq" and o.key in variant_of else o
+        for o in outcomes
+        if o.kind != "judge"
+    ] + fan_out_verdicts(planned, outcomes)
     bundle = validate_bundle(assemble_bundle(spec, base, outcomes))
     template = spec.judge_prompt.resolve()
     provenance = {

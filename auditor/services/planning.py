@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from auditor.ecosystem import Ecosystem
+from auditor.prompt_sets import grader_messages, mcq_variant_messages, parse_grade
 from auditor.prompts import (
     PROMPTS_VERSION,
     answer_messages,
@@ -32,7 +33,7 @@ from auditor.prompts import (
     parse_pairwise,
     read_verdict,
 )
-from auditor.schemas.bundle import Bundle, Comparison, Item, ModelInfo, Output, Verdict
+from auditor.schemas.bundle import Bundle, Comparison, Item, Label, ModelInfo, Output, Verdict
 from auditor.schemas.candidates import PlannedComparison
 from auditor.schemas.spec import AuditSpec, ModelSpec
 
@@ -48,15 +49,17 @@ __all__ = [
     "collect_calls",
     "comparison_calls",
     "fan_out_verdicts",
+    "grade_calls",
     "identical_probability_notes",
     "judge_calls",
+    "mcq_variant_calls",
     "plan_summary",
     "read_reply",
     "reading_notes",
     "simulation_api_base",
 ]
 
-CallKind = Literal["mcq", "answer", "judge", "compare"]
+CallKind = Literal["mcq", "answer", "judge", "compare", "grade"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Call:
     item: str
     candidate: str | None
     request: dict[str, Any]  # litellm keyword arguments, without credentials
+    variant: str | None = None  # the prompt template variant (prompt stability); None = primary
 
 
 def simulation_api_base(spec: AuditSpec) -> str | None:
@@ -159,6 +163,82 @@ def collect_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
                 calls.append(
                     Call(call_key(tenant, request), "answer", name, item.id, None, request)
                 )
+    calls += mcq_variant_calls(spec, tenant, base)
+    return calls
+
+
+def mcq_variant_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
+    """Every model's multiple-choice answer under each of the spec's MCQ template variants
+    (`spec.prompt_variants.mcq`), except answers the base bundle already holds."""
+    templates = spec.prompt_variants.mcq_templates()
+    if not templates:
+        return []
+    have = {(o.model, o.item, o.variant) for o in base.outputs if o.variant is not None}
+    sampling = spec.sampling
+    calls = []
+    for name, template in templates:
+        for model in spec.all_models:
+            for item in base.items:
+                if (model.display_name, item.id, name) in have:
+                    continue
+                request = _request(
+                    spec,
+                    model,
+                    mcq_variant_messages(template, item.question, item.options),
+                    temperature=sampling.temperature,
+                    max_tokens=1,
+                    logprobs=True,
+                    top_logprobs=sampling.top_logprobs,
+                )
+                calls.append(
+                    Call(
+                        call_key(tenant, request),
+                        "mcq",
+                        model.display_name,
+                        item.id,
+                        None,
+                        request,
+                        variant=name,
+                    )
+                )
+    return calls
+
+
+def grade_calls(
+    spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
+) -> list[Call]:
+    """The spec's grader on every candidate's free-form answer (three-way outcome, with the
+    reference answer shown), except answers it already labelled in the base bundle."""
+    if spec.grader is None:
+        return []
+    grader = spec.grader
+    template = spec.grader_prompt.resolve()
+    have = {
+        (label.candidate, label.item)
+        for label in base.labels
+        if label.source == "grader" and label.annotator == grader.display_name
+    }
+    items = {item.id: item for item in base.items}
+    calls = []
+    for (candidate, item_id), answer in sorted(answers.items()):
+        item = items.get(item_id)
+        if item is None or (candidate, item_id) in have:
+            continue
+        messages = grader_messages(
+            template, question=item.question, reference=item.options[item.gold], answer=answer
+        )
+        request = _request(
+            spec,
+            grader,
+            messages,
+            temperature=spec.sampling.temperature,
+            max_tokens=spec.sampling.grade_max_tokens,
+        )
+        calls.append(
+            Call(
+                call_key(tenant, request), "grade", grader.display_name, item_id, candidate, request
+            )
+        )
     return calls
 
 
@@ -169,15 +249,21 @@ def judge_calls(
     pointwise protocol), and the battery's pairwise comparisons (`comparison_calls`).
 
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
-    missing answer means no judge call (its absence is reported in coverage).
+    missing answer means no judge call (its absence is reported in coverage). Under each of
+    the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
+    again, carrying the variant's name.
     """
     calls = comparison_calls(spec, tenant, base, answers)
     if not spec.battery.pointwise:
         return calls
-    template = spec.judge_prompt.resolve()
-    have = {(v.judge, v.candidate, v.item) for v in base.verdicts}
+    templates = [(None, spec.judge_prompt.resolve())] + [
+        (t.name, t) for t in spec.prompt_variants.judge_templates()
+    ]
+    have = {(v.judge, v.candidate, v.item, v.variant) for v in base.verdicts}
     items = {item.id: item for item in base.items}
-    for judge in spec.judges:
+    for (variant, template), judge in (
+        (entry, judge) for entry in templates for judge in spec.judges
+    ):
         judge_name = judge.display_name
         for candidate in spec.candidate_models:
             name = candidate.display_name
@@ -185,7 +271,7 @@ def judge_calls(
                 continue
             for item_id, item in items.items():
                 answer = answers.get((name, item_id))
-                if answer is None or (judge_name, name, item_id) in have:
+                if answer is None or (judge_name, name, item_id, variant) in have:
                     continue
                 messages = judge_messages(
                     template,
@@ -204,7 +290,15 @@ def judge_calls(
                     top_logprobs=spec.sampling.top_logprobs,
                 )
                 calls.append(
-                    Call(call_key(tenant, request), "judge", judge_name, item_id, name, request)
+                    Call(
+                        call_key(tenant, request),
+                        "judge",
+                        judge_name,
+                        item_id,
+                        name,
+                        request,
+                        variant=variant,
+                    )
                 )
     return calls
 
@@ -390,6 +484,9 @@ def read_reply(
         }
     if kind == "answer":
         return {"response": text or ""}
+    if kind == "grade":
+        grade = parse_grade(text)
+        return {"outcome": grade.outcome, "reason": grade.reason, "rule": grade.rule}
     if kind == "compare":
         pairwise = parse_pairwise(text)
         return {"winner": pairwise.winner, "reason": pairwise.reason}
@@ -417,6 +514,7 @@ class CallOutcome:
     parsed: dict[str, Any] | None
     key: str = ""
     error: str | None = None
+    variant: str | None = None
 
 
 class MissingVerdicts(ValueError):
@@ -455,6 +553,7 @@ def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -
                 parsed=outcome.parsed,
                 key=call.key,
                 error=outcome.error,
+                variant=call.variant,
             )
         )
     if missing:
@@ -485,22 +584,42 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         if m.display_name not in known_models
     ]
     if spec.simulation is not None:
-        families = Ecosystem(spec.simulation).family_of
+        world = Ecosystem(spec.simulation)
+        families, sizes = world.family_of, world.params_of
         models = [
             m
             if m.family or m.name not in families
             else m.model_copy(update={"family": families[m.name]})
             for m in models
         ]
+        models = [
+            m.model_copy(update={"params": sizes[m.name]})
+            if m.params is None and m.name in sizes
+            else m
+            for m in models
+        ]
     items: dict[str, Item] = {item.id: item for item in base.items}
-    outputs: dict[tuple[str, str], dict[str, Any]] = {
-        (o.model, o.item): o.model_dump() for o in base.outputs
+    outputs: dict[tuple[str, str, str | None], dict[str, Any]] = {
+        (o.model, o.item, o.variant): o.model_dump() for o in base.outputs
     }
     verdicts = list(base.verdicts)
+    labels = list(base.labels)
     comparisons = list(base.comparisons)
     for outcome in outcomes:
         if outcome.status != "done" or outcome.parsed is None:
             continue
+        if outcome.kind == "grade":
+            if outcome.parsed.get("outcome") is not None and outcome.candidate is not None:
+                labels.append(
+                    Label(
+                        item=outcome.item,
+                        candidate=outcome.candidate,
+                        outcome=outcome.parsed["outcome"],
+                        annotator=outcome.model,
+                        source="grader",
+                    )
+                )
+            continue  # an unparseable grade is counted in the notes, never coerced
         if outcome.kind == "compare":
             assert outcome.candidate is not None
             candidate_a, candidate_b = json.loads(outcome.candidate)
@@ -526,13 +645,14 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
             if outcome.kind == "mcq" and outcome.parsed.get("choice") is None:
                 continue  # unparseable MCQ reply: no output for this item (coverage says so)
             record = outputs.setdefault(
-                (outcome.model, outcome.item),
+                (outcome.model, outcome.item, outcome.variant),
                 {
                     "model": outcome.model,
                     "item": outcome.item,
                     "probs": None,
                     "choice": None,
                     "response": None,
+                    "variant": outcome.variant,
                 },
             )
             if outcome.kind == "mcq":
@@ -549,6 +669,7 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
                     item=outcome.item,
                     verdict=outcome.parsed.get("verdict"),
                     raw=outcome.text,
+                    variant=outcome.variant,
                 )
             )
     output_rows = [
@@ -564,6 +685,7 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         outputs=output_rows,
         verdicts=verdicts,
         comparisons=comparisons,
+        labels=labels,
     )
 
 
