@@ -100,7 +100,7 @@ def test_environment_names_are_settings_and_their_defaults_parse(
 ) -> None:
     fields = {f"AUDITOR_{name.upper()}" for name in ApiSettings.model_fields}
     read_by_the_cli = {"AUDITOR_BEAT_SCHEDULE"}  # os.environ in `auditor beat`
-    cli_source = (ROOT / "auditor" / "cli.py").read_text()
+    cli_source = (ROOT / "auditor" / "cli" / "main.py").read_text()
     assert all(name in cli_source for name in read_by_the_cli)
     for name, service in services().items():  # the x- anchors are merged into these
         for variable in environment(service):
