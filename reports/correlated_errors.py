@@ -7,21 +7,17 @@ hash salt, glyphs as paths, no metadata), so the same result gives the same byte
 
 from __future__ import annotations
 
-import base64
-import io
-from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from typing import Any
 
 import matplotlib
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from auditor.schemas.correlated_errors import CorrelatedErrorsResult, MonocultureResult
+from reports.sections import SectionFigure, section_environment, svg_of
 
 __all__ = [
     "CORRELATED_ERRORS_FORMATS",
@@ -60,22 +56,6 @@ _STYLE: Any = {
     "savefig.dpi": 100,
     "path.simplify": False,
 }
-
-
-@dataclass(frozen=True)
-class SectionFigure:
-    id: str
-    title: str
-    svg: str
-    caption: str
-    alt: str
-
-
-def _svg(figure: Figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    return svg[svg.find("<svg") :]
 
 
 def _provider_order(result: CorrelatedErrorsResult) -> list[int]:
@@ -136,7 +116,7 @@ def agreement_heatmap(result: CorrelatedErrorsResult) -> SectionFigure | None:
         if agreement.chance_level <= 1:
             colorbar.ax.axhline(agreement.chance_level, color="white", linewidth=1.2)
         figure.tight_layout()
-        svg = _svg(figure)
+        svg = svg_of(figure)
     return SectionFigure(
         id="figure-agreement",
         title="Error agreement, grouped by provider",
@@ -174,7 +154,7 @@ def inflation_plot(result: CorrelatedErrorsResult) -> SectionFigure | None:
         axes.scatter([], [], color=OTHER, label="other providers")
         axes.legend(loc="best", frameon=False)
         figure.tight_layout()
-        svg = _svg(figure)
+        svg = svg_of(figure)
     return SectionFigure(
         id="figure-inflation",
         title="Judge inflation by provider",
@@ -235,7 +215,7 @@ def monoculture_plot(result: CorrelatedErrorsResult) -> SectionFigure | None:
         axes.set_ylabel("all fail / independent baseline")
         axes.legend(loc="best", frameon=False)
         figure.tight_layout()
-        svg = _svg(figure)
+        svg = svg_of(figure)
     return SectionFigure(
         id="figure-monoculture",
         title="Systemic exclusion against panel size",
@@ -256,18 +236,6 @@ def correlated_errors_figures(result: CorrelatedErrorsResult) -> list[SectionFig
 # --- the section ---------------------------------------------------------------------------------
 
 
-@cache
-def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(["html", "html.j2"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode("ascii")
-    return environment
-
-
 def _context(result: CorrelatedErrorsResult, heading: int) -> dict[str, Any]:
     """What `reports.probes` passes to a probe's template, plus the sub-heading level."""
     return {
@@ -282,13 +250,13 @@ def section_html(result: CorrelatedErrorsResult, heading: int = 2) -> Markup:
     """The section body (templates/probes/correlated_errors.html.j2) as an HTML fragment, its
     sub-sections at ``heading + 1``; figures inline as SVG data URIs."""
     figures = [(f"{f.title}. {f.caption}", f.svg) for f in correlated_errors_figures(result)]
-    template = _environment().get_template("probes/correlated_errors.html.j2")
+    template = section_environment().get_template("probes/correlated_errors.html.j2")
     return Markup(template.render(figures=figures, **_context(result, heading + 1)))
 
 
 def section_markdown(result: CorrelatedErrorsResult, heading: int = 2) -> str:
     """The section body in Markdown (tables; the figures are in the HTML and PDF reports)."""
-    template = _environment().get_template("probes/correlated_errors.md.j2")
+    template = section_environment().get_template("probes/correlated_errors.md.j2")
     return template.render(figures=[], **_context(result, heading + 1))
 
 

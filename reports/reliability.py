@@ -9,24 +9,19 @@ glyphs as paths, no metadata), so the same results give the same bytes.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from typing import Any
 
 import matplotlib
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from auditor.schemas.prompt_stability import PromptStabilityResult
 from auditor.schemas.reliability import ReliabilityResult
 from auditor.schemas.supervision import SupervisionResult
-from reports.formatting import format_ci, format_p, format_value
+from reports.sections import SectionFigure, section_environment, svg_of
 
 __all__ = [
     "ReliabilityFigure",
@@ -36,6 +31,8 @@ __all__ = [
     "section_html",
     "section_markdown",
 ]
+
+ReliabilityFigure = SectionFigure  # the name this module has exported
 
 # Okabe-Ito: correct = bluish green, avoidant = yellow-grey, incorrect = vermillion.
 COLOURS = {"correct": "#009E73", "avoidant": "#E6C35C", "incorrect": "#D55E00"}
@@ -72,27 +69,11 @@ _STYLE: Any = {
 }
 
 
-@dataclass(frozen=True)
-class ReliabilityFigure:
-    id: str
-    title: str
-    svg: str
-    caption: str
-    alt: str
-
-
-def _svg(figure: Figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    return svg[svg.find("<svg") :]
-
-
 def _share(rate: Any) -> float:
     return 0.0 if rate.rate is None else float(rate.rate)
 
 
-def outcome_bars(result: ReliabilityResult) -> ReliabilityFigure | None:
+def outcome_bars(result: ReliabilityResult) -> SectionFigure | None:
     """Small multiples: per model, stacked shares of correct/avoidant/incorrect by bin."""
     models = result.models[:MAX_PANELS]
     if not models or not result.bins:
@@ -126,9 +107,9 @@ def outcome_bars(result: ReliabilityResult) -> ReliabilityFigure | None:
             axes.set_ylabel("share of answers")
         handles, labels = axes_grid.flat[0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside upper right", ncols=3, frameon=False)
-        svg = _svg(figure)
+        svg = svg_of(figure)
     shown = "" if len(result.models) <= MAX_PANELS else f" (first {MAX_PANELS} models)"
-    return ReliabilityFigure(
+    return SectionFigure(
         id="figure-outcomes",
         title="Outcomes by difficulty",
         svg=svg,
@@ -141,7 +122,7 @@ def outcome_bars(result: ReliabilityResult) -> ReliabilityFigure | None:
     )
 
 
-def false_approval_plot(result: SupervisionResult) -> ReliabilityFigure | None:
+def false_approval_plot(result: SupervisionResult) -> SectionFigure | None:
     """Per judge: false approval (verdict 1 on incorrect answers) by bin with Wilson CIs."""
     judges = result.judges
     if not judges or not result.bins:
@@ -174,8 +155,8 @@ def false_approval_plot(result: SupervisionResult) -> ReliabilityFigure | None:
         axes.set_ylabel("false approval")
         axes.set_ylim(0, 1)
         axes.legend(frameon=False, ncols=min(4, len(judges)))
-        svg = _svg(figure)
-    return ReliabilityFigure(
+        svg = svg_of(figure)
+    return SectionFigure(
         id="figure-false-approval",
         title="Judges' false approval by difficulty",
         svg=svg,
@@ -186,7 +167,7 @@ def false_approval_plot(result: SupervisionResult) -> ReliabilityFigure | None:
     )
 
 
-def stability_plot(result: PromptStabilityResult) -> ReliabilityFigure | None:
+def stability_plot(result: PromptStabilityResult) -> SectionFigure | None:
     """Flip share across templates with Wilson CIs, models then judges."""
     rows = [r for r in result.rows if r.flips.rate is not None]
     if not rows:
@@ -205,8 +186,8 @@ def stability_plot(result: PromptStabilityResult) -> ReliabilityFigure | None:
         axes.set_yticks(y, labels)
         axes.set_xlim(0, max(0.1, max((r.flips.ci95 or (0, 0))[1] for r in rows) * 1.1))
         axes.set_xlabel("share of items (models) or answers (judges) that flip across templates")
-        svg = _svg(figure)
-    return ReliabilityFigure(
+        svg = svg_of(figure)
+    return SectionFigure(
         id="figure-stability",
         title="Prompt stability",
         svg=svg,
@@ -221,7 +202,7 @@ def reliability_figures(
     reliability: ReliabilityResult | None,
     supervision: SupervisionResult | None,
     stability: PromptStabilityResult | None,
-) -> list[ReliabilityFigure]:
+) -> list[SectionFigure]:
     figures = [
         outcome_bars(reliability) if reliability is not None else None,
         false_approval_plot(supervision) if supervision is not None else None,
@@ -231,22 +212,6 @@ def reliability_figures(
 
 
 # --- the section ---------------------------------------------------------------------------------
-
-
-@cache
-def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(["html", "html.j2"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode("ascii")
-    environment.filters["p_value"] = format_p
-    environment.filters["value"] = format_value
-    environment.filters["ci"] = format_ci
-    environment.filters["pct"] = lambda rate: "—" if rate.rate is None else f"{rate.rate:.1%}"
-    return environment
 
 
 def _context(
@@ -275,7 +240,7 @@ def section_html(
     """The section as an HTML fragment (figures inline as SVG)."""
     figures = {f.id: f for f in reliability_figures(reliability, supervision, stability)}
     html = (
-        _environment()
+        section_environment()
         .get_template("reliability.html.j2")
         .render(figures=figures, **_context(reliability, supervision, stability, heading))
     )
@@ -290,7 +255,7 @@ def section_markdown(
 ) -> str:
     """The section in Markdown (tables; the figures are in the HTML and PDF reports)."""
     return (
-        _environment()
+        section_environment()
         .get_template("reliability.md.j2")
         .render(**_context(reliability, supervision, stability, heading))
     )
