@@ -6,7 +6,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from auditor.schemas.probe import ProbeResult, ProbeSkipped
+from auditor.schemas.probe import MultipleTesting, ProbeResult, ProbeSkipped
 
 __all__ = ["BATTERY_SCHEMA_VERSION", "BatteryResult"]
 
@@ -29,6 +29,9 @@ class BatteryResult(BaseModel):
     )
     skipped: list[ProbeSkipped] = Field(
         default_factory=list, description="Probes that did not run, and why."
+    )
+    multiple_testing: MultipleTesting | None = Field(
+        default=None, description="The one correction behind every flag (judges x probes)."
     )
 
     def probes(self) -> dict[str, list[dict]]:
