@@ -118,3 +118,17 @@ def test_audit_report_has_the_scorecard_and_each_section_states_its_correction(a
     assert "Scorecard: each judge's estimate per probe" in markdown
     assert markdown.count("**⚑ ") == len(flagged)
     assert markdown.count(f"its p adjusted by {family.label}") == len(audit_result.probes)
+
+
+def test_a_stored_battery_result_round_trips_with_each_probes_own_fields(battery):
+    from auditor.schemas.battery import BatteryResult
+    from auditor.schemas.position import PositionResult
+
+    back = BatteryResult.model_validate_json(battery.model_dump_json())
+    assert back == battery
+    assert [type(r) for r in back.results] == [type(r) for r in battery.results]
+    position = next(r for r in back.results if r.probe == "position")
+    assert isinstance(position, PositionResult)
+    assert position.findings[0].first_slot_win_rate is not None
+    assert back.multiple_testing == battery.multiple_testing
+    assert json.loads(back.model_dump_json()) == json.loads(battery.model_dump_json())
