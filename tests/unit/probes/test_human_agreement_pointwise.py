@@ -92,9 +92,7 @@ def test_pointwise_hand_worked_against_statsmodels_and_krippendorff():
 
 
 def test_a_judge_with_both_measures_has_its_pointwise_headline_and_both_in_by_measure():
-    verdicts = [
-        Verdict(judge="j", candidate="x", item=f"q{i}", verdict=i % 2) for i in range(6)
-    ]
+    verdicts = [Verdict(judge="j", candidate="x", item=f"q{i}", verdict=i % 2) for i in range(6)]
     labels = [
         Label(item=f"q{i}", candidate="x", outcome=OUTCOME[int(i % 3 == 0)], annotator="h")
         for i in range(6)
@@ -139,8 +137,7 @@ def _world(seed: int, sensitivity: float, specificity: float, n: int = 600, labe
         items=_items(n),
         models=[ModelInfo(name="j"), ModelInfo(name="x")],
         verdicts=[
-            Verdict(judge="j", candidate="x", item=f"q{i}", verdict=int(says[i]))
-            for i in range(n)
+            Verdict(judge="j", candidate="x", item=f"q{i}", verdict=int(says[i])) for i in range(n)
         ],
         labels=[
             Label(item=f"q{i}", candidate="x", outcome=OUTCOME[int(truth[i])], annotator="h")
