@@ -38,9 +38,9 @@ from auditor.services.notifications import (
     record_attempt,
     resolve_webhook_url,
 )
-from auditor.services.schedules import ScheduleRow
 from auditor.settings import Settings
 from auditor.storage.store import Store
+from auditor.storage.tables import ScheduleRow
 from workers.app import app
 
 __all__ = [
