@@ -522,7 +522,8 @@ class MissingVerdicts(ValueError):
 
 
 def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -> list[CallOutcome]:
-    """One judge outcome per planned (judge, candidate, item).
+    """One judge outcome per planned pointwise (judge, candidate, item); planned calls of
+    another kind (pairwise comparisons) are left to their own outcomes.
 
     Candidates whose answers to an item are the same text share one judge call (its key hashes
     the request, and the request holds the answer, not who gave it); that call's reply stands
@@ -538,6 +539,8 @@ def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -
     fanned = []
     missing = []
     for call in planned:
+        if call.kind != "judge":  # the battery's comparisons are outcomes of their own
+            continue
         outcome = by_key.get(call.key)
         if outcome is None or outcome.status not in ("done", "failed"):
             missing.append(call)

@@ -15,7 +15,7 @@ from auditor.schemas.bundle import validate_bundle
 from auditor.schemas.spec import parse_spec
 from auditor.services.audits import load_base, outcomes_of
 from auditor.services.planning import assemble_bundle, check_design, plan_summary
-from tests.support.pipeline import run_audit
+from tests.support.pipeline import report_of, run_audit
 from tests.support.specs import small_spec
 
 WEAKNESSES = {
@@ -43,6 +43,13 @@ def battery_spec(n_items: int = 50, **battery: Any) -> dict[str, Any]:
 def test_planted_weaknesses_are_found_and_the_clean_judge_is_not_flagged(tmp_path: Path):
     store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.db'}", battery_spec())
     audit = store.get_audit(audit_id)
+    # the audit itself completes, its pairwise comparisons analyzed beside the pointwise verdicts
+    # (before: every comparison counted as a missing pointwise verdict and the analysis failed)
+    assert audit.status == "succeeded", (audit.status, audit.error)
+    stored = report_of(store, audit_id)
+    for probe, judge in PLANTED.items():
+        assert {f.judge: f.flagged for f in stored.probes[probe]}[judge], (probe, judge)
+    assert not any(f.flagged for fs in stored.probes.values() for f in fs if f.judge == "atlas-1")
     spec, base = load_base(store, audit)
     bundle = validate_bundle(assemble_bundle(spec, base, outcomes_of(store, audit_id)))
     assert len(bundle.comparisons) > 0
