@@ -27,8 +27,11 @@ from pydantic import BaseModel, ValidationError
 from auditor.api.nul import NUL_MESSAGE, nul_paths
 from auditor.schemas.bundle import (
     SCHEMA_VERSION,
+    TIE,
     BundleError,
+    Comparison,
     Item,
+    Label,
     ModelInfo,
     Normalization,
     Output,
@@ -37,6 +40,7 @@ from auditor.schemas.bundle import (
     output_value_problems,
 )
 from auditor.schemas.bundle import _index_problem as index_problem  # the rules of validate_bundle
+from auditor.schemas.candidates import parse_candidate
 from auditor.storage.store import EvaluationImport, EvaluationInfo, Store
 
 __all__ = ["MAX_LINE_BYTES", "MAX_PROBLEMS", "ROWS_PER_CHUNK", "StreamImporter"]
@@ -54,6 +58,8 @@ _KINDS: dict[str, type[BaseModel]] = {
     "model": ModelInfo,
     "output": Output,
     "verdict": Verdict,
+    "comparison": Comparison,
+    "label": Label,
 }
 
 
@@ -209,6 +215,10 @@ class StreamImporter:
             self._output(where, value)
         elif isinstance(value, Verdict):
             self._verdict(where, value)
+        elif isinstance(value, Comparison):
+            self._comparison(where, value)
+        elif isinstance(value, Label):
+            self._label(where, value)
 
     def _item(self, where: str, item: Item) -> None:
         ok = True
@@ -281,6 +291,41 @@ class StreamImporter:
         if not found:
             self._add("verdict", verdict)
 
+    def _comparison(self, where: str, comparison: Comparison) -> None:
+        """The judge must be a model streamed before; the candidates and the winner follow the
+        bundle's rules (`validate_bundle` applies the same when the upload is read back)."""
+        found: list[tuple[str, str]] = []
+        if comparison.judge not in self._models:
+            found.append((".judge", f"unknown model {comparison.judge!r} ({_ORDER_HINT})"))
+        for field in ("candidate_a", "candidate_b"):
+            try:
+                parse_candidate(getattr(comparison, field))
+            except ValueError as error:
+                found.append((f".{field}", str(error)))
+        allowed = (comparison.candidate_a, comparison.candidate_b, TIE, None)
+        if comparison.winner not in allowed:
+            found.append(
+                (
+                    ".winner",
+                    f"must be candidate_a, candidate_b, 'tie' or null; got {comparison.winner!r}",
+                )
+            )
+        for field, message in found:
+            self._problem(f"{where}{field}", message)
+        if not found:
+            self._add("comparison", comparison)
+
+    def _label(self, where: str, label: Label) -> None:
+        found: list[tuple[str, str]] = []
+        if label.candidate not in self._models:
+            found.append((".candidate", f"unknown model {label.candidate!r} ({_ORDER_HINT})"))
+        if label.item not in self._items:
+            found.append((".item", f"unknown item {label.item!r} ({_ORDER_HINT})"))
+        for field, message in found:
+            self._problem(f"{where}{field}", message)
+        if not found:
+            self._add("label", label)
+
     # --- writing ------------------------------------------------------------------------------
 
     def _add(self, kind: str, record: BaseModel) -> None:
@@ -306,4 +351,6 @@ class StreamImporter:
             models=pending["model"],
             outputs=pending["output"],
             verdicts=pending["verdict"],
+            comparisons=pending["comparison"],
+            labels=pending["label"],
         )

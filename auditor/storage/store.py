@@ -30,13 +30,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
 
-from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.bundle import Bundle, Comparison, Item, Label, ModelInfo, Output, Verdict
 from auditor.schemas.canonical import canonical_sha256
 from auditor.storage.tables import (
     AuditCallRow,
     AuditRow,
     Base,
     CallRow,
+    EvaluationRecordRow,
     EvaluationRow,
     ItemRow,
     ModelRow,
@@ -195,6 +196,8 @@ class Store:
                 item_start=0,
                 model_start=0,
             )
+            rows = _record_rows(evaluation_id, bundle.comparisons, bundle.labels, (0, 0))
+            _insert_chunks(session, _table(EvaluationRecordRow), rows)
             _trail(
                 session,
                 tenant=tenant,
@@ -372,8 +375,21 @@ class Store:
                     .order_by(VerdictRow.judge, VerdictRow.candidate, VerdictRow.item)
                 )
             ]
+            records: dict[str, list[dict[str, Any]]] = {"comparison": [], "label": []}
+            for kind, record in session.execute(
+                select(EvaluationRecordRow.kind, EvaluationRecordRow.record)
+                .where(EvaluationRecordRow.evaluation_id == evaluation_id)
+                .order_by(EvaluationRecordRow.kind, EvaluationRecordRow.position)
+            ):
+                records[kind].append(record)
         return Bundle.model_construct(
-            schema_version="1.0", items=items, models=models, outputs=outputs, verdicts=verdicts
+            schema_version="1.0",
+            items=items,
+            models=models,
+            outputs=outputs,
+            verdicts=verdicts,
+            comparisons=[Comparison.model_validate(r) for r in records["comparison"]],
+            labels=[Label.model_validate(r) for r in records["label"]],
         )
 
     # --- audits ------------------------------------------------------------------------------
@@ -862,6 +878,28 @@ class ServiceCounts:
     calls: dict[tuple[str, str], tuple[int, float]]
 
 
+def _record_rows(
+    evaluation_id: str,
+    comparisons: Sequence[Comparison],
+    labels: Sequence[Label],
+    start: tuple[int, int],
+) -> list[dict[str, Any]]:
+    """`EvaluationRecordRow` values of comparisons and labels, positions from ``start``."""
+    return [
+        {
+            "evaluation_id": evaluation_id,
+            "kind": kind,
+            "position": first + n,
+            "record": record.model_dump(mode="json"),
+        }
+        for kind, records, first in (
+            ("comparison", comparisons, start[0]),
+            ("label", labels, start[1]),
+        )
+        for n, record in enumerate(records)
+    ]
+
+
 class EvaluationImport:
     """An evaluation being stored chunk by chunk in one transaction (from
     `Store.begin_evaluation_import`). Not thread-safe: use it from one thread at a time."""
@@ -869,6 +907,7 @@ class EvaluationImport:
     def __init__(self, store: Store, session: Session, evaluation_id: str) -> None:
         self.id = evaluation_id
         self.n_items = self.n_models = self.n_outputs = self.n_verdicts = 0
+        self.n_comparisons = self.n_labels = 0
         self._store = store
         self._session = session
 
@@ -879,6 +918,8 @@ class EvaluationImport:
         models: Sequence[ModelInfo] = (),
         outputs: Sequence[Output] = (),
         verdicts: Sequence[Verdict] = (),
+        comparisons: Sequence[Comparison] = (),
+        labels: Sequence[Label] = (),
     ) -> None:
         """Insert validated records (positions continue from the records added before).
 
@@ -920,10 +961,20 @@ class EvaluationImport:
             ("evaluation_id", "judge", "candidate", "item", "verdict", "raw"),
             [(e, v.judge, v.candidate, v.item, v.verdict, v.raw) for v in verdicts],
         )
+        self._bulk(
+            EvaluationRecordRow,
+            ("evaluation_id", "kind", "position", "record"),
+            [
+                (r["evaluation_id"], r["kind"], r["position"], json.dumps(r["record"]))
+                for r in _record_rows(e, comparisons, labels, (self.n_comparisons, self.n_labels))
+            ],
+        )
         self.n_items += len(items)
         self.n_models += len(models)
         self.n_outputs += len(outputs)
         self.n_verdicts += len(verdicts)
+        self.n_comparisons += len(comparisons)
+        self.n_labels += len(labels)
 
     def _bulk(
         self, model: type[Base], columns: tuple[str, ...], rows: list[tuple[Any, ...]]

@@ -16,6 +16,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "CallRow",
+    "EvaluationRecordRow",
     "EvaluationRow",
     "ItemRow",
     "ModelRow",
@@ -102,6 +103,18 @@ class VerdictRow(Base):
     item: Mapped[str] = mapped_column(String(200), primary_key=True)
     verdict: Mapped[int | None] = mapped_column(Integer)
     raw: Mapped[str | None] = mapped_column(Text)
+
+
+class EvaluationRecordRow(Base):
+    """A stored evaluation's pairwise comparisons and three-way labels, one JSON record a row
+    (``kind`` `comparison` or `label`, in bundle order), as the bundle schema holds them."""
+
+    __tablename__ = "eval_records"
+
+    evaluation_id: Mapped[str] = mapped_column(String(32), _evaluation_fk(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record: Mapped[dict[str, Any]]
 
 
 class AuditRow(Base):

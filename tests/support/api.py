@@ -81,6 +81,8 @@ def jsonl(bundle: Bundle) -> bytes:
         ("verdict", bundle.verdicts),
     ):
         records.extend({"kind": kind, **v.model_dump(exclude_none=True)} for v in values)
+    for kind, extra in (("comparison", bundle.comparisons), ("label", bundle.labels)):
+        records.extend({"kind": kind, **v.model_dump(mode="json")} for v in extra)
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 

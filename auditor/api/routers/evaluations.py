@@ -94,8 +94,8 @@ _JSONL_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "JSONL: one record per line, each with `kind` (header, item, model, "
-        "output or verdict) and the fields of that record in the bundle schema. Items and "
-        "models must come before the outputs and verdicts that name them.",
+        "output, verdict, comparison or label) and the fields of that record in the bundle "
+        "schema. Items and models must come before the records that name them.",
         "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
     }
 }

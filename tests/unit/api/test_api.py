@@ -867,3 +867,76 @@ def test_metrics_count_requests_audits_calls_failures_and_cost(api: Api) -> None
 
 
 # --- the whole flow over real HTTP ----------------------------------------------------------
+
+
+# --- the battery's records through the storage and API path -----------------------------------
+
+
+def battery_bundle() -> Bundle:
+    """A complete evaluation plus atlas-1's pairwise comparisons (each pair in both orders, the
+    first slot always winning: a planted position bias) and human labels of the candidates'
+    answers (humans agree with the planted truth)."""
+    from auditor.schemas.bundle import Comparison, HumanChoice, Label
+
+    bundle = world_bundle()
+    pairs = [("atlas-2", "boreal-2"), ("atlas-3", "boreal-3"), ("boreal-2", "atlas-3")]
+    comparisons = [
+        Comparison(
+            judge="atlas-1",
+            item=item.id,
+            candidate_a=a,
+            candidate_b=b,
+            winner=a,
+            raw="A",
+            human=[HumanChoice(annotator="h1", choice=pair[0])],
+        )
+        for n, item in enumerate(bundle.items)
+        for pair in [pairs[n % len(pairs)]]
+        for a, b in (pair, pair[::-1])
+    ]
+    gold = {item.id: item.gold for item in bundle.items}
+    labels = [
+        Label(
+            item=o.item,
+            candidate=o.model,
+            outcome="correct" if o.choice == gold[o.item] else "incorrect",
+            annotator="h1",
+        )
+        for o in bundle.outputs
+        if o.model in ("atlas-2", "boreal-2")
+    ]
+    return bundle.model_copy(update={"comparisons": comparisons, "labels": labels})
+
+
+def test_comparisons_and_labels_survive_upload_storage_and_analysis(api: Api) -> None:
+    """POST (JSON and JSONL stream) → stored → read back equal → an audit of the stored
+    evaluation analyzes them (before: the store kept neither, and the battery saw nothing)."""
+    bundle = battery_bundle()
+    evaluation_id = api.upload(bundle)
+    stored = api.store.get_bundle(evaluation_id)
+    assert stored.comparisons == bundle.comparisons and stored.labels == bundle.labels
+    streamed = api.client.post("/v1/evaluations:stream", content=jsonl(bundle), headers=api.auth())
+    assert streamed.status_code == 201, streamed.text
+    again = api.store.get_bundle(streamed.json()["id"])
+    assert again.comparisons == bundle.comparisons and again.labels == bundle.labels
+
+    created = api.start(evaluation_spec(evaluation_id))  # nothing to call: all is stored
+    assert created.status_code == 202, created.text
+    audit_id = created.json()["id"]
+    api.finish(audit_id)
+    result = api.client.get(f"/v1/audits/{audit_id}/result", headers=api.auth()).json()
+    position = {f["judge"]: f for f in result["probes"]["position"]}
+    assert position["atlas-1"]["first_slot_win_rate"] == 1.0 and position["atlas-1"]["flagged"]
+    agreement = {f["judge"]: f for f in result["probes"]["human_agreement"]}
+    assert agreement["atlas-1"]["measure"] == "pointwise"
+    assert agreement["atlas-1"]["tpr"] is not None and agreement["boreal-1"]["tnr"] is not None
+
+
+def test_streamed_comparisons_and_labels_name_known_records(api: Api) -> None:
+    bundle = battery_bundle()
+    body = jsonl(bundle).replace(b'"judge": "atlas-1", "item"', b'"judge": "nobody", "item"', 1)
+    body = body.replace(b'"candidate": "atlas-2", "outcome"', b'"candidate": "x", "outcome"', 1)
+    paths = problem_paths(
+        api.client.post("/v1/evaluations:stream", content=body, headers=api.auth())
+    )
+    assert any(p.endswith(".judge") for p in paths) and any(p.endswith(".candidate") for p in paths)
