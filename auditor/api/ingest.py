@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from auditor.api.nul import NUL_MESSAGE, nul_paths
+from auditor.schemas.bundle import _RECORD_TYPES as RECORD_TYPES  # the same record kinds
 from auditor.schemas.bundle import (
     SCHEMA_VERSION,
     TIE,
@@ -53,14 +54,8 @@ ROWS_PER_CHUNK: Final = 5000
 """Records buffered before they are written (one bulk INSERT per kind)."""
 
 _ORDER_HINT = "items and models must come before the records that name them"
-_KINDS: dict[str, type[BaseModel]] = {
-    "item": Item,
-    "model": ModelInfo,
-    "output": Output,
-    "verdict": Verdict,
-    "comparison": Comparison,
-    "label": Label,
-}
+_KINDS: dict[str, type[BaseModel]] = RECORD_TYPES
+"""The JSONL record kinds, as the bundle's own JSONL reader knows them."""
 
 
 def _mark(bits: bytearray, index: int) -> bool:
