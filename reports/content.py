@@ -33,6 +33,8 @@ __all__ = [
     "Table",
     "build_content",
     "family_order",
+    "ordered_judges",
+    "verdict_line",
 ]
 
 CORRECTION_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
@@ -319,8 +321,9 @@ def _summary_table(report: AffinityReport, ordered: list[JudgeResult], family: d
     return table
 
 
-def _ordered_judges(report: AffinityReport) -> list[JudgeResult]:
-    """Flagged first (strongest effect first), then not flagged, then insufficient data."""
+def ordered_judges(report: AffinityReport) -> list[JudgeResult]:
+    """The judges in the report's order: flagged first (strongest effect first), then not
+    flagged (strongest first), then insufficient data; the figures and the CLI use it too."""
 
     def key(judge: JudgeResult) -> tuple:
         group = 2 if judge.status != "ok" else (0 if judge.flagged else 1)
@@ -332,6 +335,24 @@ def _ordered_judges(report: AffinityReport) -> list[JudgeResult]:
         return (group, -r, judge.judge)
 
     return sorted(report.judges, key=key)
+
+
+def verdict_line(report: AffinityReport) -> str:
+    """The result in one line, judges named in the report's order: ``"2 of 4 judges flagged for
+    affinity bias (boreal-1, atlas-1); 2 not flagged (draco-1, cygnus-1)."``"""
+    ordered = ordered_judges(report)
+    flagged = [j.judge for j in ordered if j.status == "ok" and j.flagged]
+    clear = [j.judge for j in ordered if j.status == "ok" and not j.flagged]
+    insufficient = [j.judge for j in ordered if j.status != "ok"]
+    named = ", ".join
+    parts = [f"{len(flagged)} of {len(report.judges)} judges flagged for affinity bias"]
+    if flagged:
+        parts[0] += f" ({named(flagged)})"
+    if clear:
+        parts.append(f"{len(clear)} not flagged ({named(clear)})")
+    if insufficient:
+        parts.append(f"{len(insufficient)} with insufficient data ({named(insufficient)})")
+    return "; ".join(parts) + "."
 
 
 # --- detail tables -------------------------------------------------------------------------------
@@ -818,7 +839,7 @@ def build_content(
 ) -> ReportContent:
     """Select, order and format everything the report shows."""
     family = family_order(report)
-    ordered = _ordered_judges(report)
+    ordered = ordered_judges(report)
     settings = report.settings
     method = CORRECTION_NAMES[settings.correction]
     provenance = report.provenance
@@ -827,12 +848,7 @@ def build_content(
     clear = [j for j in ordered if j.status == "ok" and not j.flagged]
     insufficient = [j for j in ordered if j.status != "ok"]
     candidates = sorted({p.candidate for p in report.pairs})
-    parts = [f"{len(flagged)} of {len(report.judges)} judges flagged for affinity bias"]
-    if clear:
-        parts.append(f"{len(clear)} not flagged")
-    if insufficient:
-        parts.append(f"{len(insufficient)} with insufficient data")
-    headline = "; ".join(parts) + "."
+    headline = verdict_line(report)
     method_line = (
         f"A judge is flagged when its partial correlation between judgment score and CAPA, "
         f"controlling for candidate accuracy, is above {settings.min_effect:g} with a "

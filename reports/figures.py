@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon, Rectangle
 
 from auditor.schemas.result import AffinityReport, JudgeResult, PairResult
-from reports.content import NO_FAMILY, coefficient, family_order
+from reports.content import NO_FAMILY, coefficient, family_order, ordered_judges
 from reports.formatting import format_value, is_missing
 
 __all__ = ["ReportFigure", "build_figures"]
@@ -91,15 +91,6 @@ def _usable(pair: PairResult) -> bool:
     return not pair.excluded and _ok(pair.capa) and _ok(pair.judgment_score) and _ok(pair.accuracy)
 
 
-def _ordered(report: AffinityReport) -> list[JudgeResult]:
-    # The summary's order: flagged (strongest first), not flagged, insufficient data.
-    def key(judge: JudgeResult) -> tuple:
-        group = 2 if judge.status != "ok" else (0 if judge.flagged else 1)
-        return (group, -(_finite(judge.partial_r) or 0.0), judge.judge)
-
-    return sorted(report.judges, key=key)
-
-
 def _label(judge: JudgeResult) -> str:
     if judge.status != "ok":
         return "insufficient data"
@@ -110,7 +101,7 @@ def _label(judge: JudgeResult) -> str:
 
 
 def forest_plot(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+    judges = ordered_judges(report)
     pooled = report.pooled
     rows = len(judges) + 1
     figure = Figure(figsize=(7.6, 0.34 * rows + 1.3), layout="constrained")
@@ -248,7 +239,7 @@ def _grid(
 
 
 def capa_score_panels(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+    judges = ordered_judges(report)
     pairs = [p for p in report.pairs if _usable(p)]
     accuracies = [a for p in pairs if (a := p.accuracy) is not None]
     low_acc, high_acc = (min(accuracies), max(accuracies)) if accuracies else (0.0, 1.0)
@@ -317,7 +308,7 @@ def capa_score_panels(report: AffinityReport) -> ReportFigure:
 
 
 def inflation_panels(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+    judges = ordered_judges(report)
     family = family_order(report)
     figure, axes = _grid(len(judges), (1.95, 1.95), bottom=0.85)
     styles = {

@@ -54,6 +54,7 @@ __all__ = [
     "judge_calls",
     "mcq_variant_calls",
     "plan_summary",
+    "planned_call_counts",
     "read_reply",
     "reading_notes",
     "simulation_api_base",
@@ -425,6 +426,26 @@ def plan_summary(spec: AuditSpec, base: Bundle) -> list[PlannedCalls]:
             ]
             add(probe, calls, spec.sampling.verdict_max_tokens)
     return parts
+
+
+def planned_call_counts(spec: AuditSpec, base: Bundle) -> dict[str, int]:
+    """Calls per kind (``mcq``, ``answer``, ``judge``, ``compare``, …) the audit plans before
+    any answer exists, so a progress display can show every total from the start. Answers are
+    assumed, so the judging counts are upper bounds."""
+    placeholder = "x" * (4 * spec.sampling.answer_max_tokens)
+    answers = {
+        (m.display_name, item.id): placeholder for m in spec.all_models for item in base.items
+    }
+    counts: dict[str, int] = {}
+    planned = (
+        *collect_calls(spec, "plan", base),
+        *mcq_variant_calls(spec, "plan", base),
+        *judge_calls(spec, "plan", base, answers),
+        *grade_calls(spec, "plan", base, answers),
+    )
+    for call in planned:
+        counts[call.kind] = counts.get(call.kind, 0) + 1
+    return counts
 
 
 def _pair_of(candidate_a: str, candidate_b: str) -> str:
