@@ -116,7 +116,10 @@ class PairSection:
 class ReportContent:
     title: str
     audit_id: str | None
+    audit_name: str | None
+    simulated: bool
     created_at: str
+    created_human: str
     result_sha256: str
     input_sha256: str
     schema_version: str
@@ -148,6 +151,7 @@ class ReportContent:
     extra_provenance_json: str | None
     renderer: list[tuple[str, str]]
     flagged_judges: list[str]
+    code_commit: str | None = None
     figure_notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -216,6 +220,34 @@ def _range(interval: tuple[float, float] | None) -> str:
     if interval is None or any(is_missing(v) for v in interval):
         return "CI undefined"
     return f"95% CI {format_value(interval[0])} to {format_value(interval[1])}"
+
+
+def human_time(moment: str | None) -> str:
+    """An ISO 8601 time as people read it: ``"2026-12-07T05:27:12.5+00:00"`` ->
+    ``"7 December 2026, 05:27 UTC"``; other offsets are kept (``"… 06:27 UTC+01:00"``)."""
+    from datetime import datetime
+
+    if not moment:
+        return "not recorded"
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    offset = parsed.utcoffset()
+    zone = "" if offset is None else " UTC" if not offset else f" UTC{parsed:%z}"
+    if zone.startswith(" UTC+") or zone.startswith(" UTC-"):
+        zone = f"{zone[:-2]}:{zone[-2:]}"
+    return f"{parsed.day} {parsed:%B %Y, %H:%M}{zone}"
+
+
+def is_simulated(report: AffinityReport) -> bool:
+    """Whether every model of the audit was simulated (a ``simulation`` in the spec, or every
+    model called through the ``sim/`` provider)."""
+    provenance = report.provenance
+    if (provenance.spec or {}).get("simulation"):
+        return True
+    called = [m.get("model") for m in provenance.models if isinstance(m, dict)]
+    return bool(called) and all(isinstance(m, str) and m.startswith("sim/") for m in called)
 
 
 # --- the summary -------------------------------------------------------------------------------
@@ -894,7 +926,12 @@ def build_content(
     prompt_parts, prompt_note = _prompt(report)
     manifest = [
         ("Audit id", provenance.audit_id or MISSING),
-        ("Analysis time (UTC)", provenance.created_at or "not recorded"),
+        (
+            "Analysis time",
+            f"{human_time(provenance.created_at)} ({provenance.created_at})"
+            if provenance.created_at
+            else "not recorded",
+        ),
         ("Result schema version", report.schema_version),
         ("Input SHA-256 (canonical JSON of the input bundle)", provenance.input_sha256),
         ("Result SHA-256 (canonical JSON of this result)", result_sha256),
@@ -904,11 +941,16 @@ def build_content(
         (f"Seed in the audit spec ({path})", value) for path, value in _seeds(provenance.spec)
     ]
     # The judge prompt is shown under Methodology; other extra fields are listed as they are.
-    extras = {k: v for k, v in (provenance.model_extra or {}).items() if k != "judge_prompt"}
+    extra = provenance.model_extra or {}
+    extras = {k: v for k, v in extra.items() if k != "judge_prompt"}
+    spec_name = (provenance.spec or {}).get("name")
     return ReportContent(
         title="Affinity-bias audit of LLM judges",
         audit_id=provenance.audit_id,
+        audit_name=spec_name if isinstance(spec_name, str) and spec_name else None,
+        simulated=is_simulated(report),
         created_at=provenance.created_at or "not recorded",
+        created_human=human_time(provenance.created_at),
         result_sha256=result_sha256,
         input_sha256=provenance.input_sha256,
         schema_version=report.schema_version,
@@ -941,7 +983,13 @@ def build_content(
         prompt_note=prompt_note,
         manifest_table=_keyed_table("manifest-table", manifest, "Field", "Value"),
         software_table=_keyed_table(
-            "software-table", sorted(provenance.software.items()), "Package", "Version"
+            "software-table",
+            [
+                *sorted(provenance.software.items()),
+                ("judge-auditor code (git commit)", provenance.code_commit or "not recorded"),
+            ],
+            "Package",
+            "Version",
         ),
         provenance_models_table=_dict_rows_table("provenance-models-table", provenance.models),
         template_table=_keyed_table(
@@ -955,4 +1003,5 @@ def build_content(
         else None,
         renderer=renderer,
         flagged_judges=[j.judge for j in flagged],
+        code_commit=provenance.code_commit,
     )

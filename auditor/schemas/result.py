@@ -222,6 +222,11 @@ class Provenance(BaseModel):
         default_factory=dict,
         description="Versions of the packages that computed it, as the caller recorded them.",
     )
+    code_commit: str | None = Field(
+        default=None,
+        description="Git commit of the judge-auditor code that computed it ('+modified' when "
+        "the checkout had changes; 'unknown' when it could not be told); null when not recorded.",
+    )
     audit_id: str | None = None
     spec: dict | None = Field(default=None, description="The audit spec (no credentials).")
     models: list[dict] = Field(
