@@ -316,13 +316,43 @@ def battery_plan(
     }
 
 
+def _untestable_judges(
+    spec: AuditSpec, names: list[str], families: Mapping[str, str | None]
+) -> list[str]:
+    """Judges whose affinity test would have too few candidates: "insufficient data" known
+    before any call is sent."""
+    analysis = spec.analysis
+    configured = {tuple(pair) for pair in analysis.exclude_pairs}
+    problems = []
+    for judge in spec.judges:
+        name, family = judge.display_name, families.get(judge.display_name)
+        tested = [
+            c
+            for c in names
+            if c != name
+            and (name, c) not in configured
+            and not (analysis.exclude_same_family and family and families.get(c) == family)
+        ]
+        if len(tested) < analysis.min_candidates:
+            left_out = "itself" + (", its family" if analysis.exclude_same_family else "")
+            problems.append(
+                f"judges: {name!r} would have {len(tested)} candidate(s) in its affinity test "
+                f"(leaving out {left_out} and analysis.exclude_pairs); analysis.min_candidates "
+                f"is {analysis.min_candidates}, so it could not be tested: add candidates or "
+                "lower analysis.min_candidates (at least 4)"
+            )
+    return problems
+
+
 def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
     """Why the design cannot answer the battery's questions, before anything is sent.
 
     Each judge needs two candidates other than itself for pairwise probes, a same-family
     candidate (and the pointwise protocol) for self_preference when it is asked for by name,
     and at least
-    ``battery.min_comparisons`` planned comparisons per probe.
+    ``battery.min_comparisons`` planned comparisons per probe; and the affinity test of each
+    judge needs ``analysis.min_candidates`` candidates once itself, its family (with
+    ``analysis.exclude_same_family``) and ``analysis.exclude_pairs`` are left out.
     """
     problems = []
     battery = spec.battery
@@ -330,6 +360,7 @@ def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
     families = {m.display_name: m.family for m in spec.all_models}
     if spec.simulation is not None:
         families.update(Ecosystem(spec.simulation).family_of)
+    problems += _untestable_judges(spec, names, families)
     planned = battery.planned_probes()
     if any(p != "self_preference" for p in planned) and not battery.pairwise:
         problems.append(

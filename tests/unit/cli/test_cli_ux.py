@@ -184,3 +184,28 @@ def test_reading_commands_search_the_demo_database_and_create_nothing(
     assert unfinished.exit_code == 2
     assert "has no result yet: it is queued" in unfinished.stderr
     assert not (tmp_path / "auditor.sqlite").exists()
+
+
+def test_run_refuses_a_design_whose_judges_cannot_be_tested_before_any_call(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from tests.support.specs import small_spec
+
+    # 2 families of 2: a judge's test has the 3 other models; it needs 4
+    spec = small_spec(n_items=5, sizes=2, families=("atlas", "boreal"))
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    db, out = f"sqlite:///{tmp_path / 'a.db'}", str(tmp_path / "out")
+    result = runner.invoke(app, ["run", str(path), "--db", db, "--out", out])
+    assert result.exit_code == 2, result.output
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(problems) == 2  # every judge named at once
+    assert "'atlas-1' would have 3 candidate(s) in its affinity test" in result.stderr
+    assert "analysis.min_candidates is 4" in result.stderr
+    assert not (tmp_path / "a.db").exists()  # nothing submitted, nothing sent
+    testable = small_spec(n_items=5, sizes=3, families=("atlas", "boreal"))  # 5 a judge
+    path.write_text(json.dumps(testable))
+    dry = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
