@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher
 from auditor.services.keys import create_key
-from auditor.storage.base import Base
 from auditor.storage.store import Store
+from auditor.storage.tables import Base
 from tests.support.api import JUDGES, SIMULATION_SPEC, RecordingDispatcher, jsonl, world_bundle
 from tests.support.settings import make_settings
 
