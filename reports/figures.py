@@ -512,10 +512,11 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
                 )
             )
     for r, c in excluded:
+        mark = "white" if np.isfinite(values[r, c]) else "#444444"  # visible on grey cells too
         if many:
-            ax.text(c + 0.5, r + 0.5, "×", ha="center", va="center", fontsize=7, color="white")
+            ax.text(c + 0.5, r + 0.5, "×", ha="center", va="center", fontsize=8, color=mark)
         else:
-            ax.text(c + 0.9, r + 0.1, "×", ha="right", va="top", fontsize=7, color="white")
+            ax.text(c + 0.9, r + 0.1, "×", ha="right", va="top", fontsize=7, color=mark)
     if not many:
         for r in range(len(judges)):
             for c in range(len(candidates)):

@@ -640,6 +640,22 @@ def _prices(spec: Any, sim_base: str | None) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _missing_bundle(spec: Path) -> list[str]:
+    """The spec's bundle file, when it names one that does not exist: said together with the
+    spec's field problems, so that one round of fixes is enough."""
+    import yaml
+
+    try:
+        text = spec.read_text(encoding="utf-8")
+        document = json.loads(text) if spec.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    bundle = document.get("bundle") if isinstance(document, dict) else None
+    if not isinstance(bundle, str) or (spec.parent / bundle).exists():
+        return []
+    return [f"bundle: no such file: {(spec.parent / bundle).resolve()}"]
+
+
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="Audit spec (YAML or JSON).")],
@@ -669,7 +685,7 @@ def run(
     try:
         loaded = load_spec(spec)
     except SpecError as error:
-        _fail([str(p) for p in error.problems])
+        _fail([str(p) for p in error.problems] + _missing_bundle(spec))
     formats = _formats(formats)
     _print_plan(loaded)
     if dry_run:

@@ -209,3 +209,20 @@ def test_run_refuses_a_design_whose_judges_cannot_be_tested_before_any_call(
     path.write_text(json.dumps(testable))
     dry = runner.invoke(app, ["run", str(path), "--dry-run"])
     assert dry.exit_code == 0, dry.output
+
+
+def test_run_names_field_problems_and_a_missing_bundle_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: x\nbundle: missing.json\njudges: [{model: openai/j}]\n"
+        "candidates: [{model: openai/c}]\nsampling: {temperature: -1}\nanalysis: {alpha: 2}\n"
+    )
+    result = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert [p.split(":")[1].strip() for p in problems] == [
+        "sampling.temperature",
+        "analysis.alpha",
+        "bundle",
+    ], problems
+    assert str(tmp_path / "missing.json") in problems[-1]
