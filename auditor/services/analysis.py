@@ -11,23 +11,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.schemas.result import AnalysisSettings, AuditResult
+from auditor.schemas.result import SOFTWARE_PACKAGES, AnalysisSettings, AuditResult
 
 if TYPE_CHECKING:
     from auditor.schemas.bundle import Bundle
     from auditor.schemas.columns import BundleColumns
 
-__all__ = ["SOFTWARE_PACKAGES", "analyze_now", "code_commit", "software_versions"]
+__all__ = ["CODE_COMMIT_ENV", "analyze_now", "code_commit", "software_versions"]
 
-SOFTWARE_PACKAGES = (
-    "judge-auditor",
-    "numpy",
-    "scipy",
-    "pandas",
-    "pingouin",
-    "statsmodels",
-    "litellm",  # every model call of an audit goes through it
-)
 CODE_COMMIT_ENV = "AUDITOR_CODE_COMMIT"
 """Set by a build that has no git checkout (a container image) to the commit it was built from."""
 
