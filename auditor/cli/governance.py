@@ -84,13 +84,14 @@ def _load_spec_document(store: Any, path: Path, tenant: str) -> dict[str, Any]:
     every run reads the same data."""
     from auditor.schemas.bundle import BundleError, load_bundle
     from auditor.schemas.spec import SpecError, load_spec
+    from auditor.services.evaluations import store_bundle
 
     try:
         spec = load_spec(path)
         if spec.bundle is not None:
-            evaluation_id = store.add_evaluation(
-                load_bundle(spec.bundle), tenant=tenant, name=spec.name
-            )
+            evaluation_id = store_bundle(
+                store, load_bundle(spec.bundle), tenant=tenant, name=spec.name
+            ).id
             spec = spec.model_copy(update={"bundle": None, "evaluation_id": evaluation_id})
     except (SpecError, BundleError) as error:
         _fail("; ".join(str(p) for p in error.problems))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported whe
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
+    "SOFTWARE_PACKAGES",
     "AffinityReport",
     "AnalysisSettings",
     "AuditResult",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 RESULT_SCHEMA_VERSION: Final = "1.1"
+SOFTWARE_PACKAGES: Final = ("judge-auditor", "numpy", "scipy", "pandas", "pingouin", "statsmodels")
+"""The packages whose installed versions a result's provenance records (``software``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

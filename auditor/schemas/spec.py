@@ -440,6 +440,14 @@ class AuditSpec(BaseModel):
     budget_usd: float | None = Field(
         default=None, ge=0, description="Stop scheduling calls when this much is spent."
     )
+    deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86_400,
+        description="Seconds after the audit starts running after which calls still failing "
+        "with transient errors (rate limits, 5xx, timeouts) are given up and counted as "
+        "failed. Without it such calls are retried with backoff until they succeed.",
+    )
     max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     battery: Battery = Field(
