@@ -44,6 +44,9 @@ DEFAULT_FORMATS = ("json", "html")
 """What every command that writes reports writes unless ``--format`` says otherwise."""
 FORMAT_HELP = "Report format, repeatable: json, html, md, pdf, or all (default: json and html)."
 DEMO_ITEMS = 80
+DEMO_BATTERY_PAIRS = 12
+"""Base pairs per judge in the demo's battery (288 pairwise calls in all)."""
+DEMO_BATTERY_PROBES = ("position", "verbosity", "injection", "self_preference")
 
 
 def _version(value: bool) -> None:
@@ -421,10 +424,18 @@ def correlated_errors(
 
 def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
     """The demo: 24 simulated models in 6 families and 4 judges, two of which carry a planted
-    affinity bias (s = 0.8) while two grade by the truth alone (s = 0)."""
+    affinity bias (s = 0.8) while two grade by the truth alone (s = 0); and a small bias
+    battery (`DEMO_BATTERY_PAIRS` pairs per judge) with planted self-preference (atlas-1),
+    verbosity and injection (boreal-1) and position (cygnus-1) weaknesses; draco-1 has none.
+    (boreal-1's affinity bias also shows as a family preference: its kin share its errors.)"""
     families = ["atlas", "boreal", "cygnus", "draco", "eridan", "fornax"]
     affinity = {"atlas-1": 0.8, "boreal-1": 0.8, "cygnus-1": 0.0, "draco-1": 0.0}
     judges = list(affinity)
+    weaknesses = {
+        "atlas-1": {"self_preference": 0.5},
+        "boreal-1": {"verbosity": 0.9, "injection": 0.9},
+        "cygnus-1": {"position": 0.9},
+    }
     return {
         "name": "demo: simulated judges, two with planted affinity bias",
         "simulation": {
@@ -436,6 +447,7 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
             ],
             "judges": judges,
             "judge_affinity": affinity,
+            "judge_weaknesses": weaknesses,
             "p_hit": 0.95,
             "p_miss": 0.05,
         },
@@ -447,6 +459,15 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
             if f"{f}-{k}" not in judges
         ],
         "analysis": {"n_bootstrap": 10_000, "n_permutations": 10_000, "seed": seed},
+        # A small bias battery beside the affinity audit (288 pairwise calls): the probes that
+        # find their planted weakness with this few pairs (cues and repeat need more; their
+        # tests show it); self-preference reads the pointwise verdicts and costs no call.
+        "battery": {
+            "protocol": "both",
+            "probes": list(DEMO_BATTERY_PROBES),
+            "max_pairs": DEMO_BATTERY_PAIRS,
+            "min_comparisons": 2 * min(DEMO_BATTERY_PAIRS, n_items),
+        },
     }
 
 

@@ -137,7 +137,27 @@ def test_planned_call_counts_of_the_demo_are_its_calls() -> None:
     # every judge on every candidate but itself, on every item (one verdict a call)
     graded = sum(len([c for c in candidates if c != j.display_name]) for j in spec.judges)
     assert counts["judge"] == graded * 10
-    assert set(counts) == {"mcq", "answer", "judge"}
+    # the demo's small battery: per judge and pair (one an item, 10 here) the pair in both
+    # orders, its padded copy in both orders and an injected answer in both orders
+    assert counts["compare"] == len(spec.judges) * 10 * 6
+    assert set(counts) == {"mcq", "answer", "judge", "compare"}
+
+
+def test_the_demo_plans_its_small_battery_and_its_design_holds() -> None:
+    from auditor.cli.main import DEMO_BATTERY_PAIRS, DEMO_BATTERY_PROBES
+    from auditor.services.planning import check_design, plan_summary
+
+    spec = parse_spec(demo_spec())
+    base = base_bundle(spec, None)
+    assert check_design(spec, base) == []
+    parts = {p.part: p.calls for p in plan_summary(spec, base)}
+    pairwise = [p for p in DEMO_BATTERY_PROBES if p != "self_preference"]
+    assert {p: parts[p] for p in pairwise} == {p: 4 * DEMO_BATTERY_PAIRS * 2 for p in pairwise}
+    assert planned_call_counts(spec, base)["compare"] == 288  # deduplicated across probes
+    weaknesses = spec.simulation.judge_weaknesses
+    assert set(weaknesses) == {"atlas-1", "boreal-1", "cygnus-1"}  # draco-1 is the clean judge
+    small = parse_spec(demo_spec(n_items=5))  # `auditor demo --items 5` still checks out
+    assert check_design(small, base_bundle(small, None)) == []
 
 
 def test_judge_table_follows_the_report_order_rounding_and_names_why_not_tested() -> None:
