@@ -367,6 +367,12 @@ class SimulatedLLM(CustomLLM):
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         )
+        # The cost stamped on the response, as litellm's own handlers do for providers that
+        # report it: litellm then takes it as it is instead of looking the model up in its cost
+        # map (twice per call, about a quarter of litellm's per-call time on this provider).
+        response._hidden_params["response_cost"] = (
+            prompt_tokens * PRICE_PER_TOKEN[0] + completion_tokens * PRICE_PER_TOKEN[1]
+        )
         return response, behaviour.latency
 
     @staticmethod
