@@ -1,8 +1,9 @@
 """One report section per probe that ran, found by the probe's name: a new probe adds only its
 templates ``templates/probes/<name>.html.j2`` and ``.md.j2`` (else the generic findings table,
 ``templates/probes/_generic.*``) and, if it draws figures, a module ``reports.probe_figures.<name>``
-with ``figures(result) -> list[tuple[str, str]]`` (title, SVG text). Nothing here computes:
-the templates format what the result holds."""
+with ``figures(result) -> list[tuple[str, str]]`` (title, SVG text). Templates format numbers
+with ``number`` (`reports.sections.NUMBERS`). Nothing here computes: the templates format what
+the result holds."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from jinja2 import Environment, TemplateNotFound
 
 from auditor.schemas.probe import ProbeFinding, ProbeResult
 from auditor.schemas.result import AuditResult
+from reports.sections import NUMBERS
 
 __all__ = ["ProbeSection", "probe_sections"]
 
@@ -52,6 +54,7 @@ def probe_sections(report: AuditResult, environment: Environment, kind: str) -> 
             common=list(ProbeFinding.model_fields),
             figures=_figures(name, result) if result is not None and kind == "html" else [],
             skipped=report.skipped_probes,
+            number=NUMBERS,
         )
         sections.append(ProbeSection(name=name, title=_title(name), body=body))
     return sections

@@ -72,6 +72,13 @@ class AnalysisSettings(BaseModel):
     exclude_pairs: list[tuple[str, str]] = Field(
         default_factory=list, description="(judge, candidate) pairs excluded by configuration."
     )
+    difficulty_bins: int = Field(
+        default=5,
+        ge=2,
+        le=20,
+        description="Quantile bins of item difficulty in the reliability and supervision "
+        "probes (Zhou et al. 2024); ties can merge bins, the report states how many resulted.",
+    )
     similarity: Literal["capa"] = Field(
         default="capa",
         description="Similarity metric: CAPA (probabilistic where both models have "

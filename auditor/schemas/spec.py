@@ -22,6 +22,7 @@ from auditor.prompt_sets import (
 )
 from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
 from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
 from auditor.schemas.result import AnalysisSettings
 
 __all__ = [
@@ -43,10 +44,6 @@ __all__ = [
 
 SPEC_SCHEMA_VERSION: Final = "1.0"
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-MAX_NAME_LENGTH: Final = 200
-"""Longest model string, display name, provider, family and audit name (their stored columns
-hold 200 characters): longer is refused at the boundary (422 over HTTP, exit 2 in the CLI)."""
-MAX_URL_LENGTH: Final = 2000
 
 
 class ModelSpec(BaseModel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -22,13 +23,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_json
-from auditor.services.schedules import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 from auditor.services.trail import append_event
 from auditor.settings import WebhookSettings
 from auditor.storage.store import Store, new_id, utcnow
+from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 
 __all__ = [
     "PAYLOAD_SCHEMA_VERSION",
+    "WebhookTarget",
     "backoff_delay",
     "check_webhook_url",
     "claim_attempt",
@@ -37,6 +39,7 @@ __all__ = [
     "get_delivery",
     "overdue_deliveries",
     "record_attempt",
+    "resolve_webhook_url",
     "webhook_payload",
 ]
 
@@ -50,33 +53,54 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     return min(cap, base * 2 ** (attempt - 1))
 
 
-def check_webhook_url(url: str, *, allow_private: bool) -> str:
-    """The URL if it is http(s) without credentials and its host resolves to public addresses
-    only (unless ``allow_private``); ValueError naming the problem otherwise. Checked when a
-    schedule is stored and again before every delivery (DNS answers change). Connections are
-    not pinned to the address checked: a resolver that answers differently a moment later
-    is not defended against here."""
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a delivery connects: the URL's host resolved once and checked. The POST goes to
+    ``address`` (with the URL's host name in ``Host`` and for TLS), never to a second
+    resolution of the name, so a resolver that answers a public address for the check and a
+    private one a moment later (DNS rebinding) cannot redirect it."""
+
+    url: str
+    host: str
+    port: int
+    address: str | None
+    """The checked IP address; None when the name did not resolve (the delivery then fails as
+    a connection error and is retried, resolved and checked again)."""
+
+
+def resolve_webhook_url(url: str, *, allow_private: bool) -> WebhookTarget:
+    """The URL's target if it is http(s) without credentials and its host resolves to public
+    addresses only (unless ``allow_private``); ValueError naming the problem otherwise. Checked
+    when a schedule is stored and again before every delivery (DNS answers change); a delivery
+    connects to the address checked here (`WebhookTarget`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"webhook_url: must be an http or https URL; got {url!r}")
     if parts.username or parts.password:
         raise ValueError("webhook_url: must not carry credentials (the body is signed instead)")
-    if allow_private:
-        return url
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ValueError(f"webhook_url: the port is not a number in {url!r}") from None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except OSError:
-        # Not resolvable now (a typo, or DNS down): nothing private to reach either. A
-        # delivery then fails as a connection error, is retried, and checked again.
-        return url
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ValueError(
-                f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a public "
-                "address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
-            )
-    return url
+        # Not resolvable now (a typo, or DNS down): nothing private to reach either.
+        return WebhookTarget(url, parts.hostname, port, None)
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                raise ValueError(
+                    f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a "
+                    "public address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
+                )
+    return WebhookTarget(url, parts.hostname, port, str(addresses[0]) if addresses else None)
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> str:
+    """The URL if `resolve_webhook_url` accepts it; ValueError naming the problem otherwise."""
+    return resolve_webhook_url(url, allow_private=allow_private).url
 
 
 def webhook_payload(
