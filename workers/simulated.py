@@ -119,7 +119,8 @@ def _pairwise_reply(world: Ecosystem, model: str, item_id: str, user: str) -> st
 
 def _ledger(path: str, model: str, messages: list[dict[str, Any]]) -> None:
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:24]
-    line = f"{model}\t{digest}\t{os.getpid()}\n".encode()
+    # model, what was asked, which process asked, when (seconds since the epoch)
+    line = f"{model}\t{digest}\t{os.getpid()}\t{time.time():.6f}\n".encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)  # one write with O_APPEND: lines from many processes never interleave

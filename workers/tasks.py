@@ -239,7 +239,7 @@ def run_calls(audit_id: str, keys: list[str], token: str) -> int:
             CallRequest(
                 key=row.key,
                 model=row.model,
-                provider=models[row.model].provider_key if row.model in models else "",
+                provider=models[row.model].limit_key if row.model in models else "",
                 kwargs=row.request,
                 api_key_env=models[row.model].api_key_env if row.model in models else None,
             )
@@ -316,17 +316,22 @@ async def _complete(
     buckets = make_buckets(
         settings.rate_limit_url or (settings.broker_url if not app.conf.task_always_eager else None)
     )
-    limits = {provider: (lim.rpm, lim.tpm) for provider, lim in spec.limits.items()}
+    call_limits = spec.call_limits()  # per limit key: the api_base, else the provider
+    limits = {key: (lim.rpm, lim.tpm) for key, lim in call_limits.items()}
     policy = ClientPolicy(
         timeout=settings.call_timeout,
         max_retries=settings.max_retries,
         base_delay=settings.retry_base_delay,
         max_delay=settings.retry_max_delay,
-        concurrency={provider: lim.max_concurrency for provider, lim in spec.limits.items()},
+        concurrency={
+            key: lim.max_concurrency
+            for key, lim in call_limits.items()
+            if lim.max_concurrency is not None
+        },
     )
     heartbeat = asyncio.create_task(_heartbeat(renew, settings.lease_seconds / 3))
     try:
-        bursts = {provider: lim.burst_seconds for provider, lim in spec.limits.items()}
+        bursts = {key: lim.burst_seconds for key, lim in call_limits.items()}
         return await complete_all(requests, policy, RateLimiter(buckets, limits, bursts))
     finally:
         heartbeat.cancel()
