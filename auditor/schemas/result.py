@@ -35,7 +35,15 @@ __all__ = [
 ]
 
 RESULT_SCHEMA_VERSION: Final = "1.1"
-SOFTWARE_PACKAGES: Final = ("judge-auditor", "numpy", "scipy", "pandas", "pingouin", "statsmodels")
+SOFTWARE_PACKAGES: Final = (
+    "judge-auditor",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pingouin",
+    "statsmodels",
+    "litellm",  # every model call of an audit goes through it
+)
 """The packages whose installed versions a result's provenance records (``software``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -249,6 +257,11 @@ class Provenance(BaseModel):
     software: dict[str, str] = Field(
         default_factory=dict,
         description="Versions of the packages that computed it, as the caller recorded them.",
+    )
+    code_commit: str | None = Field(
+        default=None,
+        description="Git commit of the judge-auditor code that computed it ('+modified' when "
+        "the checkout had changes; 'unknown' when it could not be told); null when not recorded.",
     )
     audit_id: str | None = None
     spec: dict | None = Field(default=None, description="The audit spec (no credentials).")
