@@ -53,10 +53,12 @@ from auditor.schemas.bundle import (
     _segment_argmax,
     validate_bundle,
 )
+from auditor.schemas.canonical import canonical_sha256
 
 __all__ = [
     "BundleColumns",
     "bundle_columns",
+    "bundle_sha256",
     "canonical_json",
     "columns_from_document",
     "columns_from_records",
@@ -1227,9 +1229,23 @@ def canonical_json(columns: BundleColumns) -> str:
 
 
 def columns_sha256(columns: BundleColumns) -> str:
-    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to
-    `auditor.probes.affinity.bundle_sha256` of the same bundle in record form."""
+    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to `bundle_sha256`
+    of the same bundle in record form."""
     digest = hashlib.sha256()
     for part in canonical_parts(columns):
         digest.update(part.encode("utf-8"))
     return digest.hexdigest()
+
+
+def bundle_sha256(bundle: Bundle | BundleColumns) -> str:
+    """SHA-256 (hex) of the bundle's canonical JSON (`auditor.schemas.canonical`), the hash in
+    ``provenance.input_sha256``::
+
+        canonical_sha256(bundle.model_dump(mode="json"))
+
+    A bundle in columns is written from its columns by `canonical_parts` in bounded memory: the
+    same bytes (the tests check it).
+    """
+    if isinstance(bundle, BundleColumns):
+        return columns_sha256(bundle)
+    return canonical_sha256(bundle.model_dump(mode="json"))

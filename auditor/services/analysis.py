@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SOFTWARE_PACKAGES", "analyze_now", "software_versions"]
 
-SOFTWARE_PACKAGES = ("judge-auditor", "numpy", "scipy", "pandas", "pingouin", "statsmodels")
+SOFTWARE_PACKAGES = ("judge-auditor", "numpy", "scipy", "pandas", "statsmodels")
 
 
 def software_versions() -> dict[str, str]:
