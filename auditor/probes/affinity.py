@@ -36,14 +36,20 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from auditor.probes.base import ProbeContext
 from auditor.schemas.affinity import AffinityProbeResult
-from auditor.schemas.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
+from auditor.schemas.bundle import (
+    Bundle,
+    ResponseMatrix,
+    Verdict,
+    _factorize,
+    primary_view,
+    response_matrix,
+)
 from auditor.schemas.columns import BundleColumns, bundle_sha256, response_matrix_from_columns
 from auditor.schemas.probe import ProbeFinding, ProbeResult
 from auditor.schemas.result import (
@@ -68,6 +74,9 @@ from auditor.stats.multitest import adjust_p_values
 from auditor.stats.regression import ols
 from auditor.stats.resampling import bootstrap_partial_r, permutation_p
 from auditor.stats.similarity import SimilarityMatrix, capa_matrix
+
+if TYPE_CHECKING:  # pandas is loaded by `judgment_scores` alone (start-up time)
+    import pandas as pd
 
 __all__ = [
     "AFFINITY",
@@ -144,8 +153,8 @@ class _VerdictColumns:
 
 
 def _codes(names: list[str]) -> tuple[np.ndarray, list[str]]:
-    codes, uniques = pd.factorize(np.array(names, dtype=object))
-    return codes.astype(np.int64), [str(name) for name in uniques]
+    codes, uniques = _factorize(names)
+    return codes, [str(name) for name in uniques]
 
 
 def _verdict_columns(verdicts: Sequence[Verdict]) -> _VerdictColumns:
@@ -158,10 +167,13 @@ def _verdict_columns(verdicts: Sequence[Verdict]) -> _VerdictColumns:
     return _VerdictColumns(judge, candidate, item, value, judges, candidates, items)
 
 
-def _score_table(columns: _VerdictColumns) -> pd.DataFrame:
-    names = ["judge", "candidate", "n_one", "n_zero", "n_valid", "n_invalid", "score"]
+_SCORE_COLUMNS = ("judge", "candidate", "n_one", "n_zero", "n_valid", "n_invalid", "score")
+
+
+def _score_table(columns: _VerdictColumns) -> dict[str, np.ndarray]:
+    """Per (judge, candidate) pair seen in the verdicts: the `_SCORE_COLUMNS` as arrays."""
     if columns.value.size == 0:
-        return pd.DataFrame({name: [] for name in names})
+        return {name: np.zeros(0) for name in _SCORE_COLUMNS}
     n_candidates = len(columns.candidates)
     size = len(columns.judges) * n_candidates
     pair = columns.judge * n_candidates + columns.candidate
@@ -173,18 +185,15 @@ def _score_table(columns: _VerdictColumns) -> pd.DataFrame:
     seen = np.flatnonzero(n_valid + n_invalid > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(n_valid > 0, n_one / n_valid, np.nan)
-    return pd.DataFrame(
-        {
-            "judge": np.array(columns.judges, dtype=object)[seen // n_candidates],
-            "candidate": np.array(columns.candidates, dtype=object)[seen % n_candidates],
-            "n_one": n_one[seen],
-            "n_zero": n_zero[seen],
-            "n_valid": n_valid[seen],
-            "n_invalid": n_invalid[seen],
-            "score": score[seen],
-        },
-        columns=names,
-    )
+    return {
+        "judge": np.array(columns.judges, dtype=object)[seen // n_candidates],
+        "candidate": np.array(columns.candidates, dtype=object)[seen % n_candidates],
+        "n_one": n_one[seen],
+        "n_zero": n_zero[seen],
+        "n_valid": n_valid[seen],
+        "n_invalid": n_invalid[seen],
+        "score": score[seen],
+    }
 
 
 def judgment_scores(verdicts: Sequence[Verdict]) -> pd.DataFrame:
@@ -206,7 +215,9 @@ def judgment_scores(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     >>> int(row.n_valid), int(row.n_invalid), round(float(row.score), 3)
     (3, 1, 0.667)
     """
-    return _score_table(_verdict_columns(verdicts))
+    import pandas as pd  # start-up time: only this notebook helper needs pandas
+
+    return pd.DataFrame(_score_table(_verdict_columns(verdicts)), columns=list(_SCORE_COLUMNS))
 
 
 def _check_verdicts(columns: _VerdictColumns, models: set[str], items: set[str]) -> None:

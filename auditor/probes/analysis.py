@@ -96,7 +96,10 @@ def analyze(
             results[probe.name] = affinity_findings(report)
             continue
         context = ProbeContext(
-            bundle=records, settings=settings, rng=probe_generator(settings.seed, probe.name)
+            bundle=records,
+            settings=settings,
+            rng=probe_generator(settings.seed, probe.name),
+            columns=bundle if isinstance(bundle, BundleColumns) else None,
         )
         results[probe.name] = probe.compute(context)
     findings = adjust_across_probes(

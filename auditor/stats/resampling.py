@@ -36,6 +36,7 @@ __all__ = [
     "TIE_TOLERANCE",
     "BootstrapResult",
     "PermutationResult",
+    "bootstrap_counts",
     "bootstrap_partial_r",
     "permutation_p",
 ]
@@ -90,6 +91,27 @@ def _blocks(total: int) -> Iterable[int]:
         yield min(RESAMPLE_BLOCK_ROWS, total - start)
 
 
+def _counts(index: np.ndarray) -> np.ndarray:
+    """(B, n) draw counts of the rows of an index array of draws from 0..n-1."""
+    rows, n = index.shape
+    flat = (np.arange(rows, dtype=np.int64)[:, None] * n + index).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+
+def bootstrap_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """How often each of ``n`` units is drawn in each of ``size`` bootstrap resamples: a
+    (size, n) float64 array whose rows sum to n, from ``rng.integers(0, n, (size, n))``.
+
+    A resample's statistic is then a weighting of per-unit values (one matrix product for a
+    whole block), which is how every bootstrap here avoids gathering copies of the data. The
+    counts are multinomial(n, 1/n) like ``rng.multinomial``'s, drawn ~20x faster.
+
+    >>> bootstrap_counts(np.random.default_rng(0), 4, 2).sum(axis=1).tolist()
+    [4.0, 4.0]
+    """
+    return _counts(generator(rng).integers(0, count("n", n), size=(count("size", size), n)))
+
+
 def _matrix_vector_products(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``matrix @ columns`` for a narrow ``columns`` (n, k), as k matrix-vector products.
 
@@ -122,9 +144,8 @@ def _bootstrap_pearson(
     sum_j c_bj f(x_j, y_j, z_j): one (B, n) x (n, 9) matrix product gives them all. Values are
     centered at the full-sample means first, so the one-pass sums lose no precision.
     """
-    rows, n = index.shape
-    flat = (np.arange(rows, dtype=np.int64)[:, None] * n + index).ravel()
-    counts = np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
+    n = index.shape[1]
+    counts = _counts(index)
     xc, yc, zc = x - x.mean(), y - y.mean(), z - z.mean()
     terms = np.column_stack([xc, yc, zc, xc * xc, yc * yc, zc * zc, xc * yc, xc * zc, yc * zc])
     sums = _matrix_vector_products(counts, terms)
