@@ -36,9 +36,9 @@ from auditor.services.notifications import (
     overdue_deliveries,
     record_attempt,
 )
-from auditor.services.schedules import ScheduleRow
 from auditor.settings import Settings
 from auditor.storage.store import Store
+from auditor.storage.tables import ScheduleRow
 from workers.app import app
 
 __all__ = [

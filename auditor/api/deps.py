@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
+from urllib.parse import unquote, unquote_to_bytes
 
 import orjson
 from fastapi import Depends, HTTPException, Path, Request, Security
@@ -152,9 +153,41 @@ def _declared_query(route: object) -> frozenset[str]:
     return _QUERY_NAMES[id(route)]
 
 
+def _not_utf8(query_string: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a raw query string whose percent-decoded bytes are not UTF-8
+    (Starlette would turn them into U+FFFD and carry on)."""
+    found = []
+    for part in query_string.split(b"&"):
+        name, _, value = part.partition(b"=")
+        for raw in (name, value):
+            try:
+                unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                found.append(
+                    (
+                        unquote(name.decode("latin-1").replace("+", " "), errors="replace"),
+                        value.decode("latin-1"),
+                    )
+                )
+                break
+    return found
+
+
 async def known_query_only(request: Request) -> None:
     """422 for query parameters an endpoint does not take: a misspelt filter such as
-    ``?stauts=failed`` must not be ignored silently."""
+    ``?stauts=failed`` must not be ignored silently. So is a parameter that is not UTF-8."""
+    not_utf8 = _not_utf8(request.scope.get("query_string", b""))
+    if not_utf8:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_unicode",
+                    "loc": ("query", name),
+                    "msg": f"not valid UTF-8 once percent-decoded: {value[:100]!r}",
+                }
+                for name, value in not_utf8
+            ]
+        )
     allowed = _declared_query(request.scope.get("route"))
     unknown = sorted(set(request.query_params) - allowed)
     problems = [

@@ -13,6 +13,7 @@ from auditor.api.actor import ActorMiddleware
 from auditor.api.deps import known_query_only
 from auditor.api.dispatch import CeleryDispatcher, Dispatcher
 from auditor.api.errors import install_error_handlers
+from auditor.api.methods import AllowedMethodsMiddleware
 from auditor.api.metrics import HttpMetrics, MetricsMiddleware
 from auditor.api.redaction import RedactionMiddleware, Redactor
 from auditor.api.routers import audits, evaluations, events, health, schedules
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(events.public_router)
     install_error_handlers(app)
     # Last added runs first: metrics see every response, redaction sees every body.
+    app.add_middleware(AllowedMethodsMiddleware, routes=app.router.routes)
     app.add_middleware(RedactionMiddleware, redactor=redactor)
     app.add_middleware(MetricsMiddleware, metrics=http_metrics)
     app.add_middleware(ActorMiddleware)  # binds the audit trail's actor: the request's key id

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from auditor.storage.store import Base
+from auditor.storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

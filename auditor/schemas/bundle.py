@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.schemas.candidates import parse_candidate
+from auditor.schemas.limits import MAX_CANDIDATE_ID_LENGTH, MAX_NAME_LENGTH
 from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
 
 __all__ = [
@@ -61,29 +62,43 @@ Normalization = Literal["none", "sum", "softmax"]
 by their total; ``softmax`` = logits or log-probabilities, exponentiated and renormalized."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+_FINITE = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+"""Records with numbers of their own: NaN and infinities are refused (they would also make
+the canonical JSON, and so the bundle's hash, impossible). Output probabilities have their own
+finiteness check (`output_value_problems`), shared with the columnar path."""
 
 
 class Item(BaseModel):
     """A multiple-choice item with its gold answer."""
 
-    model_config = _STRICT
+    model_config = _FINITE
 
-    id: str = Field(min_length=1, description="Unique item identifier.")
+    id: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="Unique item identifier.")
     question: str = Field(description="The question text shown to models and judges.")
     options: list[str] = Field(description="Answer options, in order (at least 2).")
     gold: int = Field(description="Index of the correct option in `options` (0-based).")
     difficulty: float | None = Field(default=None, description="Optional difficulty score.")
-    category: str | None = Field(default=None, description="Optional subject or category.")
+    category: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Optional subject or category."
+    )
 
 
 class ModelInfo(BaseModel):
     """A model that answered items, or judged answers, or both."""
 
-    model_config = _STRICT
+    model_config = _FINITE
 
-    name: str = Field(min_length=1, description="Unique model name (e.g. a litellm model string).")
-    provider: str | None = Field(default=None, description="Provider or vendor, e.g. `openai`.")
-    family: str | None = Field(default=None, description="Model family or architecture.")
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Unique model name (e.g. a litellm model string).",
+    )
+    provider: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Provider or vendor, e.g. `openai`."
+    )
+    family: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="Model family or architecture."
+    )
     params: float | None = Field(default=None, description="Parameter count in billions.")
 
 
@@ -150,7 +165,9 @@ class Label(BaseModel):
     candidate: str = Field(description="Name of the answering model (must be in `models`).")
     outcome: Outcome = Field(description="`correct`, `avoidant` or `incorrect`.")
     annotator: str = Field(
-        min_length=1, description="Who labelled: an annotator id or the grader model's name."
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Who labelled: an annotator id or the grader model's name.",
     )
     source: Literal["human", "grader", "planted"] = Field(
         default="human",
@@ -168,9 +185,14 @@ class HumanChoice(BaseModel):
 
     model_config = _STRICT
 
-    annotator: str = Field(min_length=1, description="Annotator id (unique per comparison).")
+    annotator: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Annotator id (unique per comparison).",
+    )
     choice: str | None = Field(
-        description="The preferred candidate's id, `tie`, or null (no choice recorded)."
+        max_length=MAX_CANDIDATE_ID_LENGTH,
+        description="The preferred candidate's id, `tie`, or null (no choice recorded).",
     )
 
 
@@ -179,24 +201,33 @@ class Comparison(BaseModel):
 
     model_config = _STRICT
 
-    judge: str = Field(description="Name of the judging model (must be in `models`).")
+    judge: str = Field(
+        max_length=MAX_NAME_LENGTH, description="Name of the judging model (must be in `models`)."
+    )
     item: str = Field(
         min_length=1,
+        max_length=MAX_NAME_LENGTH,
         description="Id of the question: an `items` id, or a free id when the question is not "
         "a multiple-choice item (pairwise-only bundles have no items).",
     )
     candidate_a: str = Field(
+        max_length=MAX_CANDIDATE_ID_LENGTH,
         description="Id of the answer shown first: a candidate (usually its model's name) or a "
-        "synthetic variant `<base>::<kind>:<name>` (see auditor.schemas.candidates)."
+        "synthetic variant `<base>::<kind>:<name>` (see auditor.schemas.candidates).",
     )
-    candidate_b: str = Field(description="Id of the answer shown second.")
+    candidate_b: str = Field(
+        max_length=MAX_CANDIDATE_ID_LENGTH, description="Id of the answer shown second."
+    )
     winner: str | None = Field(
+        max_length=MAX_CANDIDATE_ID_LENGTH,
         description="candidate_a, candidate_b, `tie`, or null when the judge's output could "
-        "not be parsed (counted, never coerced)."
+        "not be parsed (counted, never coerced).",
     )
     raw: str | None = Field(default=None, description="The judge's raw output.")
     gold: str | None = Field(
-        default=None, description="The better candidate (or `tie`) when known."
+        default=None,
+        max_length=MAX_CANDIDATE_ID_LENGTH,
+        description="The better candidate (or `tie`) when known.",
     )
     human: list[HumanChoice] = Field(
         default_factory=list, description="Human annotators' choices, when collected."

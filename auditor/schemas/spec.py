@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
 from auditor.schemas.prompts import (
     BUILTIN_JUDGE_TEMPLATES,
     GRADER_TEMPLATE,
@@ -44,10 +45,6 @@ __all__ = [
 
 SPEC_SCHEMA_VERSION: Final = "1.0"
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-MAX_NAME_LENGTH: Final = 200
-"""Longest model string, display name, provider, family and audit name (their stored columns
-hold 200 characters): longer is refused at the boundary (422 over HTTP, exit 2 in the CLI)."""
-MAX_URL_LENGTH: Final = 2000
 
 
 class ModelSpec(BaseModel):

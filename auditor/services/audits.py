@@ -30,7 +30,8 @@ from auditor.services.planning import (
     reading_notes,
 )
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP
-from auditor.storage.store import AuditRow, Store
+from auditor.storage.store import Store
+from auditor.storage.tables import AuditRow
 
 __all__ = [
     "ACTIVE_STATUSES",

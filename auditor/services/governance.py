@@ -44,8 +44,6 @@ from auditor.services.drift import (
 from auditor.services.notifications import create_delivery
 from auditor.services.schedules import (
     NotifyPolicy,
-    ScheduleRow,
-    ScheduleRunRow,
 )
 from auditor.services.signing import (
     SignedManifest,
@@ -55,7 +53,8 @@ from auditor.services.signing import (
 )
 from auditor.services.trail import acting_as, audit_sha256, iter_events, record_event
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP, WebhookSettings
-from auditor.storage.store import AuditRow, ResultRow, Store, utcnow
+from auditor.storage.store import Store, utcnow
+from auditor.storage.tables import AuditRow, ResultRow, ScheduleRow, ScheduleRunRow
 
 __all__ = [
     "DRIFT_SEED_STREAM",

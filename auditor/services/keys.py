@@ -16,20 +16,18 @@ from datetime import datetime
 from typing import Final
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ForeignKey, String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_sha256
 from auditor.services.trail import append_event
-from auditor.storage.store import Base, Store, utcnow
+from auditor.storage.store import Store, utcnow
+from auditor.storage.tables import ApiKeyRow, TenantRow
 
 __all__ = [
     "KEY_PREFIX",
     "TENANT_PATTERN",
     "ApiKeyInfo",
-    "ApiKeyRow",
     "Principal",
-    "TenantRow",
     "authenticate",
     "create_key",
     "list_keys",
@@ -47,26 +45,6 @@ _SECRET_BYTES = 32
 _KEY_SHAPE = re.compile(
     rf"{KEY_PREFIX}_([0-9a-f]{{{_KEY_ID_HEX_DIGITS}}})_([A-Za-z0-9_-]{{20,100}})"
 )
-
-
-class TenantRow(Base):
-    __tablename__ = "tenants"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime]
-
-
-class ApiKeyRow(Base):
-    __tablename__ = "api_keys"
-
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    tenant: Mapped[str] = mapped_column(
-        String(64), ForeignKey("tenants.name", ondelete="CASCADE"), index=True
-    )
-    name: Mapped[str | None] = mapped_column(String(200))
-    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
 
 
 class ApiKeyInfo(BaseModel):

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_json
-from auditor.services.schedules import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 from auditor.services.trail import append_event
 from auditor.settings import WebhookSettings
 from auditor.storage.store import Store, new_id, utcnow
+from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 
 __all__ = [
     "PAYLOAD_SCHEMA_VERSION",

@@ -33,21 +33,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_sha256
 from auditor.services.trail import append_event
-from auditor.storage.store import Base, Store, new_id, utcnow
+from auditor.storage.store import Store, new_id, utcnow
+from auditor.storage.tables import AuditRow, ScheduleRow, ScheduleRunRow
 
 __all__ = [
     "MAX_COUNTED_SLOTS",
     "SCHEDULE_SCHEMA_VERSION",
     "ClaimDecision",
     "NotifyPolicy",
-    "ScheduleRow",
-    "ScheduleRunRow",
-    "WebhookDeliveryRow",
     "claim_due",
     "create_schedule",
     "decide",
@@ -73,74 +70,6 @@ _PERIOD_SAMPLES = 50
 _WILDCARD_HOUR = re.compile(r"^\*(/\d+)?$")
 
 RunState = Literal["claimed", "started", "failed"]
-
-
-# --- tables -------------------------------------------------------------------------------------
-
-
-class ScheduleRow(Base):
-    __tablename__ = "schedules"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    schema_version: Mapped[str] = mapped_column(String(8))
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    spec: Mapped[dict[str, Any]]
-    cron: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64))
-    paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    webhook_url: Mapped[str | None] = mapped_column(String(2000))
-    webhook_secret: Mapped[str | None] = mapped_column(String(200))
-    notify: Mapped[dict[str, Any]]
-    baseline_audit_id: Mapped[str | None] = mapped_column(String(32))
-    next_due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    last_slot_at: Mapped[datetime | None] = mapped_column(DateTime)
-    version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-
-class ScheduleRunRow(Base):
-    """One run of a schedule: the slot it serves and, once created, its audit."""
-
-    __tablename__ = "schedule_runs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    schedule_id: Mapped[str] = mapped_column(String(32), index=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    slot_at: Mapped[datetime] = mapped_column(DateTime)
-    missed_slots: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16))
-    spec: Mapped[dict[str, Any]]
-    audit_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    pins: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    drift: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class WebhookDeliveryRow(Base):
-    """One notification to a schedule's webhook and what became of it."""
-
-    __tablename__ = "webhook_deliveries"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    schedule_id: Mapped[str] = mapped_column(String(32), index=True)
-    run_id: Mapped[str | None] = mapped_column(String(32))
-    event: Mapped[str] = mapped_column(String(64))
-    url: Mapped[str] = mapped_column(String(2000))
-    body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    history: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 # --- boundary shapes ----------------------------------------------------------------------------
@@ -564,8 +493,6 @@ def run_of_audit(store: Store, audit_id: str) -> ScheduleRunRow | None:
 
 
 def _previous_run_active(store: Store, schedule_id: str, active_statuses: tuple[str, ...]) -> bool:
-    from auditor.storage.store import AuditRow
-
     latest = runs_of(store, schedule_id, limit=1, newest_first=True)
     if not latest:
         return False

@@ -35,12 +35,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import String, Text, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from auditor.schemas.canonical import canonical_json, canonical_sha256
-from auditor.storage.store import Base, Store, utcnow
+from auditor.storage.store import Store, utcnow
+from auditor.storage.tables import SigningKeyRow
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
@@ -49,7 +49,6 @@ __all__ = [
     "PublicKeyInfo",
     "ReportManifest",
     "SignedManifest",
-    "SigningKeyRow",
     "VerificationResult",
     "key_id_of",
     "load_or_create_key",
@@ -66,17 +65,6 @@ MANIFEST_SCHEMA_VERSION: Final = "1.0"
 MANIFEST_SUFFIX: Final = ".manifest.json"
 ALGORITHM: Final = "Ed25519"
 _DATABASE_KEY_NAME = "default"
-
-
-class SigningKeyRow(Base):
-    """The service's signing key when no key file is configured."""
-
-    __tablename__ = "signing_keys"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(32))
-    private_pem: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
 
 
 # --- shapes -------------------------------------------------------------------------------------

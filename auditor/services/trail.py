@@ -33,11 +33,10 @@ from sqlalchemy import select
 
 from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
 from auditor.storage.store import Store
+from auditor.storage.tables import TrailEventRow, TrailHeadRow
 from auditor.storage.trail import (
     GENESIS_HASH,
     HEAD_ID,
-    TrailEventRow,
-    TrailHeadRow,
     acting_as,
     append_event,
     audit_sha256,
@@ -55,8 +54,6 @@ __all__ = [
     "ChainProblem",
     "ChainReport",
     "EventRecord",
-    "TrailEventRow",
-    "TrailHeadRow",
     "acting_as",
     "append_event",
     "audit_sha256",

@@ -17,15 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
     Table,
-    Text,
     bindparam,
     create_engine,
     delete,
@@ -36,16 +28,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
 from auditor.schemas.canonical import canonical_sha256
-from auditor.storage.base import Base
+from auditor.storage.tables import (
+    AuditCallRow,
+    AuditRow,
+    Base,
+    CallRow,
+    EvaluationRow,
+    ItemRow,
+    ModelRow,
+    OutputRow,
+    ResultRow,
+    VerdictRow,
+)
 from auditor.storage.trail import append_event, audit_sha256
 
 __all__ = [
-    "AuditRow",
-    "CallRow",
     "Store",
     "new_id",
 ]
@@ -68,145 +69,6 @@ def _table(model: type[Base]) -> Table:
 
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
-
-
-class EvaluationRow(Base):
-    __tablename__ = "evaluations"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime]
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="ready")
-    n_items: Mapped[int] = mapped_column(Integer, default=0)
-    n_models: Mapped[int] = mapped_column(Integer, default=0)
-    n_outputs: Mapped[int] = mapped_column(Integer, default=0)
-    n_verdicts: Mapped[int] = mapped_column(Integer, default=0)
-
-
-def _evaluation_fk() -> Any:
-    return ForeignKey("evaluations.id", ondelete="CASCADE")
-
-
-class ItemRow(Base):
-    __tablename__ = "eval_items"
-
-    evaluation_id: Mapped[str] = mapped_column(String(32), _evaluation_fk(), primary_key=True)
-    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-    question: Mapped[str] = mapped_column(Text)
-    options: Mapped[list[Any]]
-    gold: Mapped[int] = mapped_column(Integer)
-    difficulty: Mapped[float | None] = mapped_column(Float)
-    category: Mapped[str | None] = mapped_column(String(200))
-
-
-class ModelRow(Base):
-    __tablename__ = "eval_models"
-
-    evaluation_id: Mapped[str] = mapped_column(String(32), _evaluation_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-    provider: Mapped[str | None] = mapped_column(String(200))
-    family: Mapped[str | None] = mapped_column(String(200))
-    params: Mapped[float | None] = mapped_column(Float)
-
-
-class OutputRow(Base):
-    __tablename__ = "eval_outputs"
-
-    evaluation_id: Mapped[str] = mapped_column(String(32), _evaluation_fk(), primary_key=True)
-    model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    item: Mapped[str] = mapped_column(String(200), primary_key=True)
-    probs: Mapped[list[Any] | None]
-    choice: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[str | None] = mapped_column(Text)
-
-
-class VerdictRow(Base):
-    __tablename__ = "eval_verdicts"
-
-    evaluation_id: Mapped[str] = mapped_column(String(32), _evaluation_fk(), primary_key=True)
-    judge: Mapped[str] = mapped_column(String(200), primary_key=True)
-    candidate: Mapped[str] = mapped_column(String(200), primary_key=True)
-    item: Mapped[str] = mapped_column(String(200), primary_key=True)
-    verdict: Mapped[int | None] = mapped_column(Integer)
-    raw: Mapped[str | None] = mapped_column(Text)
-
-
-class AuditRow(Base):
-    __tablename__ = "audits"
-    __table_args__ = (
-        Index("ix_audits_tenant_idempotency", "tenant", "idempotency_key", unique=True),
-    )
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    spec: Mapped[dict[str, Any]]
-    evaluation_id: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(24), index=True)
-    stage: Mapped[str] = mapped_column(String(24))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    budget_usd: Mapped[float | None] = mapped_column(Float)
-    budget_exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
-    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    error: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    batches_outstanding: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class CallRow(Base):
-    """One model call, keyed by the hash of everything that changes its output."""
-
-    __tablename__ = "calls"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    stage: Mapped[str] = mapped_column(String(16))
-    model: Mapped[str] = mapped_column(String(200))
-    item: Mapped[str] = mapped_column(String(200))
-    candidate: Mapped[str | None] = mapped_column(String(200))
-    request: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    text: Mapped[str | None] = mapped_column(Text)
-    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    latency_ms: Mapped[float | None] = mapped_column(Float)
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
-    error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_token: Mapped[str | None] = mapped_column(String(32))
-    leased_until: Mapped[float] = mapped_column(Float, default=0.0)
-    claimed: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime]
-    provider_model: Mapped[str | None] = mapped_column(String(200))  # as the provider reported
-
-
-class AuditCallRow(Base):
-    __tablename__ = "audit_calls"
-
-    audit_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(16))
-
-
-class ResultRow(Base):
-    __tablename__ = "results"
-
-    audit_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True
-    )
-    report: Mapped[dict[str, Any]]
-    sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, Integer, String, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from auditor.schemas.canonical import canonical_json, canonical_sha256
 from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
-from auditor.storage.base import Base
+from auditor.storage.tables import TrailEventRow, TrailHeadRow
 
 __all__ = [
     "GENESIS_HASH",
     "HEAD_ID",
-    "TrailEventRow",
-    "TrailHeadRow",
     "acting_as",
     "append_event",
     "audit_sha256",
@@ -37,33 +35,6 @@ __all__ = [
 
 GENESIS_HASH: Final = "0" * 64
 HEAD_ID: Final = 1
-
-
-class TrailEventRow(Base):
-    __tablename__ = "trail_events"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    schema_version: Mapped[str] = mapped_column(String(8))
-    at: Mapped[str] = mapped_column(String(40))
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(64))
-    object_type: Mapped[str] = mapped_column(String(32))
-    object_id: Mapped[str] = mapped_column(String(200))
-    object_sha256: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class TrailHeadRow(Base):
-    """The chain head: the last entry's sequence number and hash (one row, id 1)."""
-
-    __tablename__ = "trail_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
 
 
 # --- who is acting ------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ import pytest
 
 from auditor.schemas.spec import parse_spec
 from auditor.services import schedules
-from auditor.services.schedules import ScheduleRunRow, slots_between
+from auditor.services.schedules import slots_between
 from auditor.services.trail import list_events, verify_store
 from auditor.storage.store import Store, utcnow
+from auditor.storage.tables import ScheduleRunRow
 from tests.support.services import (
     beat_process,
     postgres_database,

@@ -30,6 +30,7 @@ from auditor.services.schedules import decide, next_slot, slots_between
 from auditor.services.trail import acting_as, list_events, verify_store
 from auditor.settings import Settings
 from auditor.storage.store import Store, utcnow
+from auditor.storage.tables import ScheduleRow
 from tests.support.api import RecordingDispatcher, evaluation_spec, world_bundle
 from tests.support.settings import make_settings
 from tests.support.specs import small_spec
@@ -125,7 +126,7 @@ def store(database_url: str) -> Store:
     return store
 
 
-def new_schedule(store: Store, **kwargs: Any) -> schedules.ScheduleRow:
+def new_schedule(store: Store, **kwargs: Any) -> ScheduleRow:
     return schedules.create_schedule(
         store,
         tenant="acme",

@@ -21,6 +21,7 @@ from auditor.services.notifications import check_webhook_url, create_delivery, g
 from auditor.services.trail import list_events, verify_store
 from auditor.settings import WebhookSettings
 from auditor.storage.store import Store
+from auditor.storage.tables import ScheduleRow
 from tests.support.services import postgres_database, redis_databases, service_env, worker_process
 from tests.support.settings import make_settings
 from tests.support.webhooks import SECRET, Receiver, assert_signed
@@ -35,7 +36,7 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-def schedule_with_webhook(store: Store, url: str) -> schedules.ScheduleRow:
+def schedule_with_webhook(store: Store, url: str) -> ScheduleRow:
     return schedules.create_schedule(
         store,
         tenant="acme",

@@ -26,7 +26,8 @@ from auditor.schemas.bundle import Problem
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec, SpecError
 from auditor.services.audits import audit_status, submit_audit
-from auditor.storage.store import AuditRow, Store
+from auditor.storage.store import Store
+from auditor.storage.tables import AuditRow
 
 __all__ = ["REPORT_MEDIA_TYPES", "router"]
 

@@ -25,9 +25,10 @@ from auditor.schemas.spec import AuditSpec, SpecError
 from auditor.services import schedules
 from auditor.services.governance import validate_timing
 from auditor.services.notifications import check_webhook_url, deliveries_of
-from auditor.services.schedules import NotifyPolicy, ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
+from auditor.services.schedules import NotifyPolicy
 from auditor.settings import Settings
 from auditor.storage.store import Store
+from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 
 __all__ = ["PREFIX", "router"]
 

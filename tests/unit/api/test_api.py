@@ -27,7 +27,8 @@ from auditor.schemas.bundle import Bundle, BundleError
 from auditor.services.audits import finalize_audit, load_base
 from auditor.services.keys import create_key, revoke_key
 from auditor.services.planning import answers_of, judge_calls
-from auditor.storage.store import CallResult, ItemRow, OutputRow, PlannedCall, Store, utcnow
+from auditor.storage.store import CallResult, PlannedCall, Store, utcnow
+from auditor.storage.tables import ItemRow, OutputRow
 from tests.support.api import (
     JUDGES,
     PROVIDER_SECRET,

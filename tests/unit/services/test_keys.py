@@ -13,8 +13,6 @@ from typer.testing import CliRunner
 
 from auditor.cli import app as cli_app
 from auditor.services.keys import (
-    ApiKeyRow,
-    TenantRow,
     authenticate,
     create_key,
     list_keys,
@@ -22,6 +20,7 @@ from auditor.services.keys import (
     validate_tenant,
 )
 from auditor.storage.store import Store
+from auditor.storage.tables import ApiKeyRow, TenantRow
 
 
 @pytest.fixture
