@@ -891,6 +891,14 @@ def _probability_checks(
     if normalize == "none":
         # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
         # infinity makes the sum non-finite, a negative value shows in the minimum.
+        width = int(lengths[0])
+        if width > 0 and values.size == n * width and bool((lengths == width).all()):
+            # every segment as long: the segments are the rows of a view
+            rows = values.reshape(n, width)
+            with np.errstate(invalid="ignore", over="ignore"):
+                suspect |= ~(np.abs(rows.sum(axis=1) - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+                suspect |= rows.min(axis=1) < 0
+            return suspect, values
         nonempty = lengths > 0
         starts = (np.cumsum(lengths) - lengths)[nonempty]
         with np.errstate(invalid="ignore", over="ignore"):
@@ -971,15 +979,19 @@ def check_outputs(
         lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
     )
     # Duplicates are judged on the names as written (unknown ones included), as in the loop.
-    variant, n_variants = _variant_codes(raw.variant, raw.model.size)
-    pair = (raw.model * max(len(raw.item_names), 1) + raw.item) * n_variants + variant
-    kept = np.flatnonzero(keep)
-    found.add(
-        kept[_later_duplicates(pair[kept])],
-        2,
-        "",
-        lambda k: "duplicate output for this model, item and variant",
-    )
+    pair = raw.model * max(len(raw.item_names), 1) + raw.item
+    if raw.variant is not None:
+        variant, n_variants = _variant_codes(raw.variant, raw.model.size)
+        pair = pair * n_variants + variant
+        del variant
+    if keep.all():  # the usual case: no gathered copies of the keys
+        repeated = _later_duplicates(pair)
+    else:
+        kept = np.flatnonzero(keep)
+        repeated = kept[_later_duplicates(pair[kept])]
+        del kept
+    del pair  # a large temporary: peak memory of a bundle of millions of outputs
+    found.add(repeated, 2, "", lambda k: "duplicate output for this model, item and variant")
     found.add(
         np.flatnonzero(keep & ~raw.has_probs & ~raw.has_choice),
         3,
@@ -996,9 +1008,9 @@ def check_outputs(
         lambda k: f"has {raw.lengths[k]} values but the item has {n_options[k]} options",
     )
     suspect, values = _probability_checks(raw.values, raw.lengths[with_probs], normalize)
-    starts = np.cumsum(raw.lengths) - raw.lengths  # records without probs have length 0
     flagged = np.flatnonzero(with_probs)[suspect]
     flagged = flagged[checked[flagged] & ~wrong_length[flagged]]
+    starts = np.cumsum(raw.lengths) - raw.lengths if flagged.size else raw.lengths
     messages: dict[int, str] = {}
     for k in flagged.tolist():
         start, stop = int(starts[k]), int(starts[k] + raw.lengths[k])
