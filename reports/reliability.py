@@ -1,35 +1,34 @@
-"""The reliability section (Zhou et al., Nature 2024): three-way outcomes by difficulty per
-model, judges' false approval by difficulty, and prompt stability; figures and the section in
-HTML and Markdown, and a stand-alone HTML report.
+"""Figures of the reliability probes (Zhou et al., Nature 2024): three-way outcomes by
+difficulty per model (`reliability`), judges' false approval by difficulty (`supervision`),
+flips across prompt templates and the affinity partial r under each judge template
+(`prompt_stability`). The audit report shows them in each probe's section
+(`reports.probe_figures.<probe>`, templates ``probes/<probe>.*.j2``).
 
-Drawn from the probes' results (`ReliabilityResult`, `SupervisionResult`,
-`PromptStabilityResult`) alone: nothing is estimated here. Deterministic SVG (fixed hash salt,
-glyphs as paths, no metadata), so the same results give the same bytes.
+Drawn from the probes' results alone: nothing is estimated here. Deterministic SVG (fixed hash
+salt, glyphs as paths, no metadata), so the same results give the same bytes.
 """
 
 from __future__ import annotations
 
 import math
-from importlib import resources
 from typing import Any
 
 import matplotlib
 import numpy as np
-from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from auditor.schemas.prompt_stability import PromptStabilityResult
 from auditor.schemas.reliability import ReliabilityResult
 from auditor.schemas.supervision import SupervisionResult
-from reports.sections import SectionFigure, section_environment, svg_of
+from reports.sections import SectionFigure, svg_of
 
 __all__ = [
     "ReliabilityFigure",
+    "affinity_by_template_plot",
+    "false_approval_plot",
+    "outcome_bars",
     "reliability_figures",
-    "render_reliability_html",
-    "render_reliability_markdown",
-    "section_html",
-    "section_markdown",
+    "stability_plot",
 ]
 
 ReliabilityFigure = SectionFigure  # the name this module has exported
@@ -39,16 +38,6 @@ COLOURS = {"correct": "#009E73", "avoidant": "#E6C35C", "incorrect": "#D55E00"}
 JUDGE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 MAX_PANELS = 24
 """Models drawn in the outcome small multiples (the table lists every model)."""
-DIFFICULTY_SOURCE = {
-    "item": "the items' own difficulty field (e.g. human-rated)",
-    "mcq_error_share": "a proxy: the share of the bundle's models that answer the "
-    "multiple-choice item wrongly",
-}
-TRUTH_SOURCE = {
-    "human": "human labels",
-    "grader": "a grader model that saw the reference answer",
-    "planted": "the simulation's planted truth",
-}
 
 _STYLE: Any = {
     "svg.hashsalt": "judge-auditor-reliability",
@@ -101,7 +90,7 @@ def outcome_bars(result: ReliabilityResult) -> SectionFigure | None:
             axes.set_title(f"{row.model}{size}", loc="left")
             axes.set_ylim(0, 1)
             axes.set_xticks(bins, [str(b + 1) for b in bins])
-        for axes in axes_grid[-1]:
+            axes.tick_params(labelbottom=True)  # every panel keeps its bin labels
             axes.set_xlabel("difficulty bin (1 = easiest)")
         for axes in axes_grid[:, 0]:
             axes.set_ylabel("share of answers")
@@ -198,6 +187,60 @@ def stability_plot(result: PromptStabilityResult) -> SectionFigure | None:
     )
 
 
+def affinity_by_template_plot(result: PromptStabilityResult) -> SectionFigure | None:
+    """Per judge, the affinity partial r under each of its templates with Fisher-z 95% CIs."""
+    rows = [
+        r
+        for r in result.rows
+        if r.role == "judge" and any(v is not None for v in r.affinity_partial_r.values())
+    ]
+    if not rows:
+        return None
+    templates: list[str] = []
+    for row in rows:
+        templates += [t for t in row.templates if t not in templates]
+    y = np.arange(len(rows))[::-1]
+    step = 0.6 / max(1, len(templates))
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(5.6, 0.9 + 0.3 * len(rows) * len(templates)), layout="constrained")
+        axes = figure.add_subplot()
+        axes.axvline(0, color="#999999", linewidth=0.8)
+        for t, template in enumerate(templates):
+            colour = JUDGE_COLOURS[t % len(JUDGE_COLOURS)]
+            offset = (t - (len(templates) - 1) / 2) * step
+            drawn = False
+            for yi, row in zip(y, rows, strict=True):
+                value = row.affinity_partial_r.get(template)
+                if value is None:
+                    continue
+                low, high = row.affinity_ci95.get(template) or (value, value)
+                axes.plot([low, high], [yi - offset] * 2, color=colour, linewidth=1.2)
+                axes.plot(
+                    [value],
+                    [yi - offset],
+                    "o",
+                    color=colour,
+                    markersize=3.5,
+                    label=None if drawn else template,
+                )
+                drawn = True
+        axes.set_yticks(y, [r.name for r in rows])
+        axes.set_xlim(-1, 1)
+        axes.set_xlabel("affinity partial r (score ~ CAPA | accuracy)")
+        handles, labels = axes.get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside upper right", ncols=4, frameon=False)
+        svg = svg_of(figure)
+    return SectionFigure(
+        id="figure-affinity-by-template",
+        title="Affinity partial r by judge template",
+        svg=svg,
+        caption="Each judge's affinity partial r computed from one template's verdicts "
+        "alone, with Fisher-z 95% intervals. Overlapping intervals across templates: the "
+        "finding belongs to the judge, not to one wording.",
+        alt="Dot plot of each judge's affinity partial r under each prompt template.",
+    )
+
+
 def reliability_figures(
     reliability: ReliabilityResult | None,
     supervision: SupervisionResult | None,
@@ -207,82 +250,6 @@ def reliability_figures(
         outcome_bars(reliability) if reliability is not None else None,
         false_approval_plot(supervision) if supervision is not None else None,
         stability_plot(stability) if stability is not None else None,
+        affinity_by_template_plot(stability) if stability is not None else None,
     ]
     return [f for f in figures if f is not None]
-
-
-# --- the section ---------------------------------------------------------------------------------
-
-
-def _context(
-    reliability: ReliabilityResult | None,
-    supervision: SupervisionResult | None,
-    stability: PromptStabilityResult | None,
-    heading: int,
-) -> dict[str, Any]:
-    return {
-        "rel": reliability,
-        "sup": supervision,
-        "stab": stability,
-        "h": heading,
-        "h2": heading + 1,
-        "difficulty_source": DIFFICULTY_SOURCE,
-        "truth_source": TRUTH_SOURCE,
-    }
-
-
-def section_html(
-    reliability: ReliabilityResult | None,
-    supervision: SupervisionResult | None,
-    stability: PromptStabilityResult | None,
-    heading: int = 2,
-) -> Markup:
-    """The section as an HTML fragment (figures inline as SVG)."""
-    figures = {f.id: f for f in reliability_figures(reliability, supervision, stability)}
-    html = (
-        section_environment()
-        .get_template("reliability.html.j2")
-        .render(figures=figures, **_context(reliability, supervision, stability, heading))
-    )
-    return Markup(html)
-
-
-def section_markdown(
-    reliability: ReliabilityResult | None,
-    supervision: SupervisionResult | None,
-    stability: PromptStabilityResult | None,
-    heading: int = 2,
-) -> str:
-    """The section in Markdown (tables; the figures are in the HTML and PDF reports)."""
-    return (
-        section_environment()
-        .get_template("reliability.md.j2")
-        .render(**_context(reliability, supervision, stability, heading))
-    )
-
-
-def render_reliability_html(
-    reliability: ReliabilityResult | None,
-    supervision: SupervisionResult | None,
-    stability: PromptStabilityResult | None,
-) -> bytes:
-    """A stand-alone HTML page of the section."""
-    css = (resources.files("reports") / "templates" / "report.css").read_text(encoding="utf-8")
-    body = section_html(reliability, supervision, stability, heading=1)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>Reliability</title><style>"
-        + css
-        + "</style></head><body><main>"
-        + str(body)
-        + "</main></body></html>\n"
-    )
-    return page.encode("utf-8")
-
-
-def render_reliability_markdown(
-    reliability: ReliabilityResult | None,
-    supervision: SupervisionResult | None,
-    stability: PromptStabilityResult | None,
-) -> bytes:
-    return section_markdown(reliability, supervision, stability, heading=1).encode("utf-8")

@@ -11,13 +11,15 @@ import base64
 import io
 from dataclasses import dataclass
 from functools import cache
+from types import SimpleNamespace
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib.figure import Figure
 
 from reports.formatting import format_ci, format_p, format_value
 
-__all__ = ["SectionFigure", "section_environment", "svg_of"]
+__all__ = ["NUMBERS", "SectionFigure", "section_environment", "svg_of"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,32 @@ def svg_of(figure: Figure) -> str:
     return svg[svg.find("<svg") :]
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def _percent(rate: Any) -> str:
+    """A `Rate`'s share as a percentage with one decimal; undefined -> the em dash."""
+    return "—" if rate is None or rate.rate is None else f"{rate.rate:.1%}"
+
+
+def _percent_ci(rate: Any) -> str:
+    """A `Rate`'s Wilson interval in percent, one decimal; undefined -> the em dash."""
+    if rate is None or rate.ci95 is None:
+        return "—"
+    low, high = rate.ci95
+    return f"[{low:.1%}, {high:.1%}]"
+
+
+NUMBERS = SimpleNamespace(
+    value=format_value, p=format_p, ci=format_ci, pct=_percent, pct_ci=_percent_ci, b64=_b64
+)
+"""The report's number formats, handed to every probe section template as ``number`` (so a
+section renders the same in whichever report environment includes it):
+``number.value(x)``, ``number.p(p)``, ``number.ci((low, high))``, ``number.pct(rate)`` and
+``number.pct_ci(rate)`` (a `Rate` and its interval in percent), ``number.b64(svg)``."""
+
+
 @cache
 def section_environment() -> Environment:
     """The Jinja environment of the probe section templates, with the report's number filters."""
@@ -48,9 +76,9 @@ def section_environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode("ascii")
+    environment.filters["b64"] = _b64
     environment.filters["p_value"] = format_p
     environment.filters["value"] = format_value
     environment.filters["ci"] = format_ci
-    environment.filters["pct"] = lambda rate: "—" if rate.rate is None else f"{rate.rate:.1%}"
+    environment.filters["pct"] = _percent
     return environment

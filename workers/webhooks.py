@@ -24,17 +24,19 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from auditor.schemas.tasks import DELIVER_WEBHOOK, SWEEP_WEBHOOKS
 from auditor.services.notifications import (
+    WebhookTarget,
     backoff_delay,
-    check_webhook_url,
     claim_attempt,
-    overdue_deliveries,
     record_attempt,
+    resolve_webhook_url,
+    sweep_deliveries,
 )
 from auditor.settings import Settings
 from auditor.storage.store import Store
@@ -47,6 +49,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "backoff_delay",
     "deliver_webhook",
+    "pinned_request",
     "sign_payload",
     "sweep_webhooks",
     "verify_signature",
@@ -89,12 +92,39 @@ def verify_signature(
     return hmac.compare_digest(sign_payload(secret, moment, body), signature)
 
 
+def pinned_request(target: WebhookTarget) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL, extra headers and httpx extensions that send a POST for ``target.url`` to the
+    checked ``target.address``: the address in the URL, the host name in ``Host`` and, for
+    https, as the TLS server name (SNI and certificate check), so nothing resolves it again."""
+    if target.address is None:
+        raise ValueError(f"{target.host!r} did not resolve: there is no address to pin")
+    parts = urlsplit(target.url)
+    literal = f"[{target.address}]" if ":" in target.address else target.address
+    pinned = urlunsplit(parts._replace(netloc=f"{literal}:{target.port}"))
+    default_port = 443 if parts.scheme == "https" else 80
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    if ":" in target.host:  # an IPv6 literal as the URL's host
+        host = f"[{target.host}]" + ("" if target.port == default_port else f":{target.port}")
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https":
+        extensions["sni_hostname"] = target.host
+    return pinned, {"Host": host}, extensions
+
+
 def _post(
-    url: str, body: bytes, headers: dict[str, str], timeout: float
+    target: WebhookTarget,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
 ) -> tuple[int | None, str | None]:
+    if target.address is None:
+        return None, f"ConnectError: {target.host!r} does not resolve"
+    url, host, extensions = pinned_request(target)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            response = client.post(url, content=body, headers=headers)
+            response = client.post(
+                url, content=body, headers={**headers, **host}, extensions=extensions
+            )
     except httpx.HTTPError as error:
         return None, f"{type(error).__name__}: {error}"[:500]
     if 200 <= response.status_code < 300:
@@ -119,7 +149,7 @@ def _settings() -> Settings:
 @app.task(name=SWEEP_WEBHOOKS, ignore_result=True)
 def sweep_webhooks() -> int:
     """Re-send every attempt whose task message was lost (beat, every sweep interval)."""
-    overdue = overdue_deliveries(_store(_settings().database.url), _settings().webhook)
+    overdue = sweep_deliveries(_store(_settings().database.url), _settings().webhook)
     for delivery_id, attempt in overdue:
         deliver_webhook.delay(delivery_id, attempt)
     return len(overdue)
@@ -140,7 +170,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
     status_code: int | None
     error: str | None
     try:
-        check_webhook_url(delivery.url, allow_private=settings.allow_private)
+        target = resolve_webhook_url(delivery.url, allow_private=settings.allow_private)
     except ValueError as refused:
         status_code, error, retryable = None, str(refused), False
     else:
@@ -157,7 +187,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
                 TIMESTAMP_HEADER: str(timestamp),
                 SIGNATURE_HEADER: sign_payload(secret, timestamp, body),
             }
-            status_code, error = _post(delivery.url, body, headers, settings.timeout)
+            status_code, error = _post(target, body, headers, settings.timeout)
             retryable = status_code is None or status_code in RETRYABLE_STATUS
     duration_ms = (time.perf_counter() - started) * 1000.0
     if error is None:

@@ -83,10 +83,13 @@ LOCAL_DEFAULT_BASES: Final = {
     "llamacpp": "http://localhost:8080/v1",
     "oobabooga": "http://localhost:5000",
     "triton": "http://localhost:8000",
-    "docker_model_runner": "http://localhost:12434/engines/v1",
+    "docker_model_runner": "http://localhost:22088/engines/llama.cpp",
+    "langgraph": "http://localhost:2024",
 }
 """Where litellm sends a model of these providers when no ``api_base`` is given: a server on
-the API's own machine. Over the API such a model must name an allowed ``api_base``."""
+the API's own machine. Over the API such a model must name an allowed ``api_base``. A unit test
+asks litellm itself (``get_llm_provider``) for every provider it knows: each one whose default
+is a loopback or private address must be here, with that address."""
 
 
 def effective_api_base(model: str, api_base: str | None) -> str | None:

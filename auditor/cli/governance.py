@@ -84,13 +84,14 @@ def _load_spec_document(store: Any, path: Path, tenant: str) -> dict[str, Any]:
     every run reads the same data."""
     from auditor.schemas.bundle import BundleError, load_bundle
     from auditor.schemas.spec import SpecError, load_spec
+    from auditor.services.evaluations import store_bundle
 
     try:
         spec = load_spec(path)
         if spec.bundle is not None:
-            evaluation_id = store.add_evaluation(
-                load_bundle(spec.bundle), tenant=tenant, name=spec.name
-            )
+            evaluation_id = store_bundle(
+                store, load_bundle(spec.bundle), tenant=tenant, name=spec.name
+            ).id
             spec = spec.model_copy(update={"bundle": None, "evaluation_id": evaluation_id})
     except (SpecError, BundleError) as error:
         _fail("; ".join(str(p) for p in error.problems))
@@ -428,15 +429,13 @@ def trail_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the whole chain (every entry's hash, every link, no gap, the head) and every
-    stored result against the hash recorded when its audit finished. Exit 1 naming each
-    broken entry or changed result."""
-    from auditor.services.governance import verify_results
-
-    store = open_store(db)
+    stored audit spec, result and finished call against the hash the trail recorded. Exit 1
+    naming each broken entry or changed object."""
     from auditor.services import trail
 
+    store = open_store(db)
     report = trail.verify_store(store)
-    results = verify_results(store)
+    results = trail.verify_objects(store)
     if as_json:
         document = {**report.model_dump(mode="json"), "results": results}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

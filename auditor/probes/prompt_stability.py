@@ -9,6 +9,11 @@ Q of whether the templates' accuracies differ (`auditor.stats.stability`). Per j
 for its verdicts on every (candidate, answer) it graded under all its templates (self-judgments
 and answers with an unparseable verdict under any template left out).
 
+Per judge, the affinity partial r (`auditor.probes.affinity.analyze_affinity`, the same
+statistic as the audit's headline, without resampling) computed from each template's verdicts
+alone, side by side: a finding that holds under every wording is a property of the judge, one
+that holds under a single template is a property of that wording.
+
 A row is flagged when its flip share exceeds ``FLIP_TOLERANCE`` by an exact one-sided binomial
 test at alpha (the finding's p). Flips in both directions can leave the templates' overall
 rates equal, which Cochran's Q (reported beside it) would not see; a judge's own noise floor
@@ -21,12 +26,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
 from auditor.probes._outcomes import rate
+from auditor.probes.affinity import analyze_affinity
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle
 from auditor.schemas.probe import ProbeResult
@@ -36,9 +43,10 @@ from auditor.schemas.prompt_stability import (
     StabilityFinding,
     TemplateStabilityRow,
 )
+from auditor.schemas.result import AnalysisSettings
 from auditor.stats.stability import template_stability
 
-__all__ = ["FLIP_TOLERANCE", "PromptStabilityProbe", "stability_row"]
+__all__ = ["FLIP_TOLERANCE", "PromptStabilityProbe", "affinity_by_template", "stability_row"]
 
 FLIP_TOLERANCE: Final = 0.05
 """Flip share across paraphrased templates tolerated before a model or judge is flagged."""
@@ -108,8 +116,65 @@ def _judge_cells(bundle: Bundle) -> dict[str, dict[Any, dict[str, int | None]]]:
     return cells
 
 
+@dataclass(frozen=True)
+class _TemplateAffinity:
+    partial_r: dict[str, float | None]
+    ci95: dict[str, tuple[float, float] | None]
+    reason: dict[str, str]
+
+
+def affinity_by_template(
+    bundle: Bundle, settings: AnalysisSettings
+) -> dict[str, _TemplateAffinity]:
+    """Judge -> its affinity partial r (with Fisher-z interval, or the reason it is undefined)
+    under each judge template, each from that template's verdicts alone and the primary
+    multiple-choice outputs (CAPA and accuracy do not depend on the judge's wording)."""
+    by_template: dict[str, list[Any]] = defaultdict(list)
+    for verdict in bundle.verdicts:
+        by_template[_template(verdict.variant)].append(verdict)
+    point_only = settings.model_copy(update={"n_bootstrap": 0, "n_permutations": 0})
+    outputs = [o for o in bundle.outputs if o.variant is None]
+    found: dict[str, _TemplateAffinity] = defaultdict(lambda: _TemplateAffinity({}, {}, {}))
+    for template, verdicts in by_template.items():
+        view = bundle.model_copy(
+            update={
+                "outputs": outputs,
+                "verdicts": [v.model_copy(update={"variant": None}) for v in verdicts],
+            }
+        )
+        for judge in analyze_affinity(view, point_only).judges:
+            row = found[judge.judge]
+            row.partial_r[template] = judge.partial_r
+            row.ci95[template] = judge.ci95
+            if judge.partial_r is None:
+                row.reason[template] = judge.reason or judge.status
+    return dict(found)
+
+
 def _has_variants(records: Sequence[Any]) -> set[str]:
     return {r.model if hasattr(r, "model") else r.judge for r in records if r.variant is not None}
+
+
+def _with_affinity(
+    row: TemplateStabilityRow, affinity: _TemplateAffinity | None
+) -> TemplateStabilityRow:
+    """The judge's row with its affinity partial r under each of its templates (in the row's
+    template order; a template without a result is undefined, with the reason)."""
+    found = affinity or _TemplateAffinity({}, {}, {})
+    missing = "no affinity result under this template"
+    defined = [r for t in row.templates if (r := found.partial_r.get(t)) is not None]
+    return row.model_copy(
+        update={
+            "affinity_spread": max(defined) - min(defined) if len(defined) >= 2 else None,
+            "affinity_partial_r": {t: found.partial_r.get(t) for t in row.templates},
+            "affinity_ci95": {t: found.ci95.get(t) for t in row.templates},
+            "affinity_reason": {
+                t: found.reason.get(t, missing)
+                for t in row.templates
+                if found.partial_r.get(t) is None
+            },
+        }
+    )
 
 
 def _flip_p(row: TemplateStabilityRow) -> float | None:
@@ -143,12 +208,14 @@ class PromptStabilityProbe:
             return sorted(names, key=lambda n: (order.get(n, len(order)), n))
 
         model_cells, judge_cells = _model_cells(bundle), _judge_cells(bundle)
+        judges = ordered(_has_variants(bundle.verdicts))
+        affinity = affinity_by_template(bundle, context.settings) if judges else {}
         rows = [
             stability_row(m, "model", model_cells[m])
             for m in ordered(_has_variants(bundle.outputs))
         ] + [
-            stability_row(j, "judge", judge_cells[j])
-            for j in ordered(_has_variants(bundle.verdicts))
+            _with_affinity(stability_row(j, "judge", judge_cells[j]), affinity.get(j))
+            for j in judges
         ]
         findings = [
             StabilityFinding(

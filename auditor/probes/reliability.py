@@ -3,9 +3,10 @@ instructable language models become less reliable", Nature 2024; SCIENCE.md sect
 
 Every labelled answer is correct, avoidant or incorrect (`auditor.probes._outcomes` reads the
 truth and the difficulty). Per model: the share of each outcome with Wilson 95% intervals,
-overall and per quantile bin of difficulty; Kendall's tau-b between an item's difficulty and
-the answer being incorrect (concordance: a reliable model errs on hard items); the incorrect
-share in the easiest bin with its interval (above 0: there is no "safe zone").
+overall and per quantile bin of difficulty (``settings.difficulty_bins``, default 5);
+Kendall's tau-b between an item's difficulty and the answer being incorrect (concordance: a
+reliable model errs on hard items); the incorrect share in the easiest bin with its interval
+(above 0: there is no "safe zone").
 
 Across models with a known size (`models[].params`): Kendall's tau-b of size with the avoidant
 share, the incorrect share, and the ultracrepidarian share incorrect / (incorrect + avoidant).
@@ -34,7 +35,7 @@ from auditor.schemas.reliability import (
     ReliabilityResult,
     ScaleTrend,
 )
-from auditor.stats.difficulty import DEFAULT_BINS, kendall_tau
+from auditor.stats.difficulty import kendall_tau
 
 __all__ = ["MIN_MODELS_FOR_SCALE", "ReliabilityProbe", "outcome_rates", "scale_trend"]
 
@@ -145,7 +146,7 @@ class ReliabilityProbe:
     def compute(self, context: ProbeContext) -> ReliabilityResult:
         bundle = context.bundle
         truth = truth_of(bundle)
-        difficulty = difficulty_of(bundle, DEFAULT_BINS)
+        difficulty = difficulty_of(bundle, context.settings.difficulty_bins)
         if difficulty.source is None:
             return ReliabilityResult(
                 status="insufficient_data", reason=difficulty.reason, estimate_meaning=MEANING
@@ -172,6 +173,7 @@ class ReliabilityProbe:
             estimate_meaning=MEANING,
             truth_source=truth.source,
             difficulty_source=difficulty.source,
+            difficulty_bins=context.settings.difficulty_bins,
             bins=difficulty.bins,
             models=models,
             scale=scale_trend(models, context.settings.alpha),

@@ -5,11 +5,11 @@ Per judge (self-judgments and unparseable verdicts left out; the latter counted)
 - false approval = share of verdict 1 on incorrect answers;
 - false rejection = share of verdict 0 on correct answers;
 - avoidant approval = share of verdict 1 on avoidant answers (refusals graded as correct);
-each overall and per quantile bin of difficulty with Wilson 95% intervals. Whether false
-approval changes with difficulty: the Cochran–Armitage trend test over the bins (scores
-0..B−1, easiest first), and the easiest-minus-hardest difference with Newcombe's interval. A
-judge is flagged when the trend is significant (p < alpha) and false approval rises on easy
-items (z < 0): it misses errors exactly where a reader trusts it most.
+each overall and per quantile bin of difficulty (``settings.difficulty_bins``) with Wilson 95%
+intervals. Whether false approval changes with difficulty: the Cochran–Armitage trend test over
+the bins (scores 0..B−1, easiest first), and the easiest-minus-hardest difference with
+Newcombe's interval. A judge is flagged when the trend is significant (p < alpha) and false
+approval rises on easy items (z < 0): it misses errors exactly where a reader trusts it most.
 
 Example: 6 of 20 incorrect easy answers approved and 1 of 20 hard ones: easiest − hardest =
 0.25.
@@ -31,7 +31,7 @@ from auditor.schemas.supervision import (
     SupervisionFinding,
     SupervisionResult,
 )
-from auditor.stats.difficulty import DEFAULT_BINS, cochran_armitage_trend
+from auditor.stats.difficulty import cochran_armitage_trend
 from auditor.stats.proportions import newcombe_difference
 
 __all__ = ["SupervisionProbe", "judge_supervision"]
@@ -152,7 +152,7 @@ class SupervisionProbe:
     def compute(self, context: ProbeContext) -> SupervisionResult:
         bundle = primary_view(context.bundle)
         truth = truth_of(bundle)
-        difficulty = difficulty_of(bundle, DEFAULT_BINS)
+        difficulty = difficulty_of(bundle, context.settings.difficulty_bins)
         if difficulty.source is None:
             return SupervisionResult(
                 status="insufficient_data", reason=difficulty.reason, estimate_meaning=MEANING
@@ -167,6 +167,7 @@ class SupervisionProbe:
             estimate_meaning=MEANING,
             truth_source=truth.source,
             difficulty_source=difficulty.source,
+            difficulty_bins=context.settings.difficulty_bins,
             bins=difficulty.bins,
             judges=rows,
             findings=[_finding(row, context.settings.alpha) for row in rows],

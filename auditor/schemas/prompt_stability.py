@@ -19,7 +19,7 @@ __all__ = [
     "TemplateStabilityRow",
 ]
 
-PROMPT_STABILITY_SCHEMA_VERSION: Final = "1.0"
+PROMPT_STABILITY_SCHEMA_VERSION: Final = "1.1"
 PRIMARY_TEMPLATE: Final = "primary"
 """Name given to the primary template (records without a `variant`)."""
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -46,6 +46,20 @@ class TemplateStabilityRow(BaseModel):
         default_factory=dict,
         description="Judges: the affinity partial r computed from each template's verdicts "
         "alone (is the affinity finding a property of the judge or of one wording?).",
+    )
+    affinity_ci95: dict[str, tuple[float, float] | None] = Field(
+        default_factory=dict,
+        description="Judges: Fisher-z 95% interval of each template's affinity partial r.",
+    )
+    affinity_spread: float | None = Field(
+        default=None,
+        description="Judges: largest minus smallest of the defined per-template affinity "
+        "partial r (None with fewer than two defined).",
+    )
+    affinity_reason: dict[str, str] = Field(
+        default_factory=dict,
+        description="Judges: why a template's affinity partial r is undefined (e.g. too few "
+        "candidates).",
     )
 
 

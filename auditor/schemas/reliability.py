@@ -23,7 +23,7 @@ __all__ = [
     "TruthSource",
 ]
 
-RELIABILITY_SCHEMA_VERSION: Final = "1.0"
+RELIABILITY_SCHEMA_VERSION: Final = "1.1"
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 DifficultySource = Literal["item", "mcq_error_share"]
@@ -128,6 +128,11 @@ class ReliabilityResult(ProbeResult):
     )
     difficulty_source: DifficultySource | None = Field(
         default=None, description="Item difficulty field, or the proxy MCQ error share."
+    )
+    difficulty_bins: int | None = Field(
+        default=None,
+        description="Quantile bins asked for (settings.difficulty_bins); `bins` holds fewer "
+        "when tied difficulties merge edges.",
     )
     bins: list[DifficultyBin] = Field(default_factory=list, description="Easiest first.")
     models: list[ModelReliability] = Field(default_factory=list)

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
-from auditor.schemas.probe import ProbeFinding, ProbeResult, ProbeSkipped
+from auditor.schemas.probe import MultipleTesting, ProbeFinding, ProbeResult, ProbeSkipped
 
 if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported when called
     import pandas as pd
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
+    "SOFTWARE_PACKAGES",
     "AffinityReport",
     "AnalysisSettings",
     "AuditResult",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 RESULT_SCHEMA_VERSION: Final = "1.1"
+SOFTWARE_PACKAGES: Final = ("judge-auditor", "numpy", "scipy", "pandas", "statsmodels")
+"""The packages whose installed versions a result's provenance records (``software``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -71,6 +74,13 @@ class AnalysisSettings(BaseModel):
     )
     exclude_pairs: list[tuple[str, str]] = Field(
         default_factory=list, description="(judge, candidate) pairs excluded by configuration."
+    )
+    difficulty_bins: int = Field(
+        default=5,
+        ge=2,
+        le=20,
+        description="Quantile bins of item difficulty in the reliability and supervision "
+        "probes (Zhou et al. 2024); ties can merge bins, the report states how many resulted.",
     )
     similarity: Literal["capa"] = Field(
         default="capa",
@@ -131,6 +141,12 @@ class JudgeResult(BaseModel):
     ols: OLSFit | None = Field(default=None, description="OLS fit score ~ capa + accuracy.")
     flagged: bool = Field(
         default=False, description="p_adjusted < alpha and partial_r > min_effect."
+    )
+    correction: str | None = Field(
+        default=None,
+        description="The multiple-testing family and method behind p_adjusted and flagged: "
+        "`... across judges` in a stand-alone affinity analysis, `... across judges x probes` "
+        "in an audit (the same p_adjusted and flag as this judge's `probes.affinity` entry).",
     )
 
 
@@ -297,6 +313,11 @@ class AuditResult(BaseModel):
     skipped_probes: list[ProbeSkipped] = Field(
         default_factory=list,
         description="Registered probes that did not run on this bundle, with the reason.",
+    )
+    multiple_testing: MultipleTesting | None = Field(
+        default=None,
+        description="The one correction behind every flag of this result (family, method, "
+        "number of tests); null in documents written before it was recorded.",
     )
 
     @model_validator(mode="before")

@@ -19,7 +19,7 @@ __all__ = [
     "SupervisionResult",
 ]
 
-SUPERVISION_SCHEMA_VERSION: Final = "1.0"
+SUPERVISION_SCHEMA_VERSION: Final = "1.1"
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -74,6 +74,11 @@ class SupervisionResult(ProbeResult):
     schema_version: str = SUPERVISION_SCHEMA_VERSION
     truth_source: TruthSource | None = None
     difficulty_source: DifficultySource | None = None
+    difficulty_bins: int | None = Field(
+        default=None,
+        description="Quantile bins asked for (settings.difficulty_bins); `bins` holds fewer "
+        "when tied difficulties merge edges.",
+    )
     bins: list[DifficultyBin] = Field(default_factory=list, description="Easiest first.")
     judges: list[JudgeSupervision] = Field(default_factory=list)
     findings: list[SupervisionFinding] = Field(default_factory=list)  # type: ignore[assignment]

@@ -7,15 +7,13 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from auditor.schemas.result import AnalysisSettings, AuditResult
+from auditor.schemas.result import SOFTWARE_PACKAGES, AnalysisSettings, AuditResult
 
 if TYPE_CHECKING:
     from auditor.schemas.bundle import Bundle
     from auditor.schemas.columns import BundleColumns
 
-__all__ = ["SOFTWARE_PACKAGES", "analyze_now", "software_versions"]
-
-SOFTWARE_PACKAGES = ("judge-auditor", "numpy", "scipy", "pandas", "statsmodels")
+__all__ = ["analyze_now", "software_versions"]
 
 
 def software_versions() -> dict[str, str]:

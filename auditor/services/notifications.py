@@ -6,8 +6,11 @@ compare-and-set on the attempt count (`claim_attempt`), so a redelivered message
 twice, and recorded with its outcome (`record_attempt`). Attempt n+1 is due
 ``min(cap, base * 2**(n-1))`` seconds after attempt n (`backoff_delay`). A message lost with
 the broker, or an attempt claimed by a worker that died, would leave the delivery pending
-forever: beat's sweep (`overdue_deliveries`) finds every pending delivery whose next attempt is
-overdue by more than a grace period and sends that attempt again.
+forever: beat's sweep (`sweep_deliveries`) finds every pending delivery whose next attempt is
+overdue by more than a grace period and sends that attempt again (`overdue_deliveries`). A
+delivery whose LAST attempt was taken by a worker that never reported back has no attempt left
+to send: once that attempt's POST must have timed out (plus the grace), the sweep records it as
+failed (`expire_lost_attempts`), so no delivery stays pending forever.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from auditor.schemas.canonical import canonical_json
 from auditor.services.trail import append_event
@@ -29,14 +34,18 @@ from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryR
 
 __all__ = [
     "PAYLOAD_SCHEMA_VERSION",
+    "WebhookTarget",
     "backoff_delay",
     "check_webhook_url",
     "claim_attempt",
     "create_delivery",
     "deliveries_of",
+    "expire_lost_attempts",
     "get_delivery",
     "overdue_deliveries",
     "record_attempt",
+    "resolve_webhook_url",
+    "sweep_deliveries",
     "webhook_payload",
 ]
 
@@ -50,33 +59,54 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     return min(cap, base * 2 ** (attempt - 1))
 
 
-def check_webhook_url(url: str, *, allow_private: bool) -> str:
-    """The URL if it is http(s) without credentials and its host resolves to public addresses
-    only (unless ``allow_private``); ValueError naming the problem otherwise. Checked when a
-    schedule is stored and again before every delivery (DNS answers change). Connections are
-    not pinned to the address checked: a resolver that answers differently a moment later
-    is not defended against here."""
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a delivery connects: the URL's host resolved once and checked. The POST goes to
+    ``address`` (with the URL's host name in ``Host`` and for TLS), never to a second
+    resolution of the name, so a resolver that answers a public address for the check and a
+    private one a moment later (DNS rebinding) cannot redirect it."""
+
+    url: str
+    host: str
+    port: int
+    address: str | None
+    """The checked IP address; None when the name did not resolve (the delivery then fails as
+    a connection error and is retried, resolved and checked again)."""
+
+
+def resolve_webhook_url(url: str, *, allow_private: bool) -> WebhookTarget:
+    """The URL's target if it is http(s) without credentials and its host resolves to public
+    addresses only (unless ``allow_private``); ValueError naming the problem otherwise. Checked
+    when a schedule is stored and again before every delivery (DNS answers change); a delivery
+    connects to the address checked here (`WebhookTarget`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"webhook_url: must be an http or https URL; got {url!r}")
     if parts.username or parts.password:
         raise ValueError("webhook_url: must not carry credentials (the body is signed instead)")
-    if allow_private:
-        return url
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ValueError(f"webhook_url: the port is not a number in {url!r}") from None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except OSError:
-        # Not resolvable now (a typo, or DNS down): nothing private to reach either. A
-        # delivery then fails as a connection error, is retried, and checked again.
-        return url
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ValueError(
-                f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a public "
-                "address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
-            )
-    return url
+        # Not resolvable now (a typo, or DNS down): nothing private to reach either.
+        return WebhookTarget(url, parts.hostname, port, None)
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                raise ValueError(
+                    f"webhook_url: {parts.hostname!r} resolves to {address}, which is not a "
+                    "public address (AUDITOR_WEBHOOK_ALLOW_PRIVATE allows it)"
+                )
+    return WebhookTarget(url, parts.hostname, port, str(addresses[0]) if addresses else None)
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> str:
+    """The URL if `resolve_webhook_url` accepts it; ValueError naming the problem otherwise."""
+    return resolve_webhook_url(url, allow_private=allow_private).url
 
 
 def webhook_payload(
@@ -195,38 +225,60 @@ def record_attempt(
     """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
     ``failed`` (gave up); a final outcome is appended to the audit trail in the same
     transaction, so whoever sees the outcome sees its trail entry."""
-    now = utcnow()
     with store.session() as session, session.begin():
         row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
         if row is None:
             return
-        row.history = [
-            *row.history,
-            {
-                "attempt": attempt,
-                "at": now.isoformat() + "Z",
-                "status_code": status_code,
-                "error": error,
-                "duration_ms": round(duration_ms, 1),
-            },
-        ]
-        row.status = outcome
-        row.last_status_code = status_code
-        row.last_error = error
-        row.updated_at = now
-        if outcome == "delivered":
-            row.delivered_at = now
-        if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
-            append_event(
-                session,
-                tenant=row.tenant,
-                action=f"webhook.{outcome}",
-                object_type="webhook_delivery",
-                object_id=delivery_id,
-                object_sha256=hashlib.sha256(row.body.encode()).hexdigest(),
-                detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
-                actor=WORKER_ACTOR,
-            )
+        _record_outcome(
+            session,
+            row,
+            attempt=attempt,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+            outcome=outcome,
+        )
+
+
+def _record_outcome(
+    session: Session,
+    row: WebhookDeliveryRow,
+    *,
+    attempt: int,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: float,
+    outcome: str,
+) -> None:
+    """`record_attempt` on a row locked by the caller's transaction."""
+    now = utcnow()
+    row.history = [
+        *row.history,
+        {
+            "attempt": attempt,
+            "at": now.isoformat() + "Z",
+            "status_code": status_code,
+            "error": error,
+            "duration_ms": round(duration_ms, 1),
+        },
+    ]
+    row.status = outcome
+    row.last_status_code = status_code
+    row.last_error = error
+    row.updated_at = now
+    if outcome == "delivered":
+        row.delivered_at = now
+    if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
+        append_event(
+            session,
+            tenant=row.tenant,
+            action=f"webhook.{outcome}",
+            object_type="webhook_delivery",
+            object_id=row.id,
+            object_sha256=hashlib.sha256(row.body.encode()).hexdigest(),
+            detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
+            actor=WORKER_ACTOR,
+        )
 
 
 def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
@@ -267,3 +319,57 @@ def overdue_deliveries(
         if now > due + grace:
             overdue.append((delivery_id, attempts + 1))
     return overdue
+
+
+LOST_ATTEMPT: Final = (
+    "attempt {attempt} was taken by a worker that never reported back (stopped, or its "
+    "message lost) and no attempt is left"
+)
+
+
+def expire_lost_attempts(
+    store: Store, settings: WebhookSettings, *, now: datetime | None = None
+) -> list[str]:
+    """Record as failed every pending delivery whose last allowed attempt was taken but never
+    recorded, ``settings.timeout + settings.sweep_grace`` seconds after it was taken (its POST
+    has timed out by then). Returns their ids; each gets a history entry and a
+    ``webhook.failed`` trail entry, as a failed attempt does. ``now`` is naive UTC."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings.timeout + settings.sweep_grace)
+    with store.session() as session:
+        candidates = session.scalars(
+            select(WebhookDeliveryRow.id).where(
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.attempts >= WebhookDeliveryRow.max_attempts,
+                WebhookDeliveryRow.updated_at < cutoff,
+            )
+        ).all()
+    expired = []
+    for delivery_id in candidates:
+        with store.session() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            if row is None or row.status != "pending" or row.updated_at >= cutoff:
+                continue  # recorded (or taken again) since it was read
+            if len(row.history) >= row.attempts:
+                continue  # its last attempt was recorded: not lost
+            _record_outcome(
+                session,
+                row,
+                attempt=row.attempts,
+                status_code=None,
+                error=LOST_ATTEMPT.format(attempt=row.attempts),
+                duration_ms=0.0,
+                outcome="failed",
+            )
+        expired.append(delivery_id)
+    return expired
+
+
+def sweep_deliveries(
+    store: Store, settings: WebhookSettings, *, now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """Beat's sweep: `expire_lost_attempts`, then the (delivery id, attempt) of every attempt
+    to send again (`overdue_deliveries`)."""
+    now = now or utcnow()
+    expire_lost_attempts(store, settings, now=now)
+    return overdue_deliveries(store, settings, now=now)

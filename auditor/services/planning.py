@@ -243,7 +243,12 @@ def grade_calls(
 
 
 def judge_calls(
-    spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
+    spec: AuditSpec,
+    tenant: str,
+    base: Bundle,
+    answers: Mapping[tuple[str, str], str],
+    *,
+    pairwise: bool = True,
 ) -> list[Call]:
     """Every judge on every other candidate's answer, except verdicts already known (for the
     pointwise protocol), and the battery's pairwise comparisons (`comparison_calls`).
@@ -251,9 +256,10 @@ def judge_calls(
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
-    again, carrying the variant's name.
+    again, carrying the variant's name. ``pairwise=False`` leaves the comparisons out (their
+    pairs depend on which answers exist, so they are planned once every answer has settled).
     """
-    calls = comparison_calls(spec, tenant, base, answers)
+    calls = comparison_calls(spec, tenant, base, answers) if pairwise else []
     if not spec.battery.pointwise:
         return calls
     templates = [(None, spec.judge_prompt.resolve())] + [
@@ -691,7 +697,8 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
 
 def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
     """What the report says about how replies were read: which rule read how many verdicts
-    (`prompts.VERDICT_RULES`), how many were unreadable, and how many multiple-choice replies
+    (`prompts.VERDICT_RULES`) and grades (`prompt_sets.GRADE_RULES`), how many of each were
+    unreadable (grades: why, by kind of reason), and how many multiple-choice replies
     kept only their discrete answer because the option letters held too little probability
     (`prompts.MIN_LETTER_MASS`)."""
     from auditor.prompts import MIN_LETTER_MASS, VERDICT_RULES
@@ -712,6 +719,7 @@ def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
             f"Judge replies: {len(verdicts) - unreadable} of {len(verdicts)} read ({read or 'none'}"
             f"); {unreadable} unreadable. See the documentation of prompts.VERDICT_RULES."
         )
+    notes.extend(_grade_notes(outcomes))
     fallback = sum(
         1
         for o in outcomes
@@ -725,6 +733,40 @@ def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
             f"{fallback} multiple-choice replies put less than {MIN_LETTER_MASS:.0%} of the "
             "first token's probability on the option letters: their discrete answer was used, "
             "not a probability distribution (the raw log-probabilities are stored)."
+        )
+    return notes
+
+
+def _grade_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
+    """One note per grader: how many of its three-way grades each rule read, and how many were
+    unreadable by kind of reason (the quoted reply left out). An unreadable grade gives no
+    label, so that answer has no three-way truth from the grader."""
+    from auditor.prompt_sets import GRADE_RULES
+
+    by_grader: dict[str, list[CallOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.kind == "grade" and outcome.status == "done" and outcome.parsed is not None:
+            by_grader.setdefault(outcome.model, []).append(outcome)
+    notes = []
+    for grader, grades in by_grader.items():
+        rules = dict.fromkeys(GRADE_RULES, 0)
+        reasons: dict[str, int] = {}
+        for grade in grades:
+            parsed = grade.parsed or {}
+            if parsed.get("outcome") is None:
+                kind = str(parsed.get("reason") or "unreadable").split(":", 1)[0]
+                reasons[kind] = reasons.get(kind, 0) + 1
+            elif parsed.get("rule") in rules:
+                rules[parsed["rule"]] += 1
+        unreadable = sum(reasons.values())
+        read = ", ".join(f"{count} by {rule}" for rule, count in rules.items() if count)
+        ranked = sorted(reasons.items(), key=lambda pair: (-pair[1], pair[0]))
+        why = "; ".join(f"{count} × {reason}" for reason, count in ranked)
+        notes.append(
+            f"Grader {grader} replies: {len(grades) - unreadable} of {len(grades)} read "
+            f"({read or 'none'}); {unreadable} unreadable"
+            + (f" ({why}), left out of the three-way truth, never coerced" if unreadable else "")
+            + ". See the documentation of prompt_sets.GRADE_RULES."
         )
     return notes
 

@@ -129,6 +129,52 @@ def test_a_client_error_is_not_retried_and_a_private_address_is_refused(
         check_webhook_url("https://user:pw@example.org/x", allow_private=True)
 
 
+def test_a_delivery_connects_to_the_address_it_checked_not_a_rebound_one(
+    hooks: Hooks, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address for the check and the receiver's
+    private address (127.0.0.1) a moment later. The POST must go to the address checked.
+    No connection is made: httpx's transport records the request it was asked to send (the
+    public address is never contacted), and the private receiver must get nothing."""
+    import socket
+
+    import httpx
+
+    from workers.webhooks import deliver_webhook
+
+    public = "93.184.215.14"
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    real_getaddrinfo = socket.getaddrinfo
+    answers: list[str] = []
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        answer = public if not answers else "127.0.0.1"
+        answers.append(answer)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    sent: list[httpx.Request] = []
+
+    def record(_transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        # A URL holding the name would make the transport resolve it again (127.0.0.1 now).
+        sent.append(request)
+        return httpx.Response(204, request=request)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", record)
+    webhook = hooks.configure(webhook_allow_private=False, webhook_max_attempts=1)
+    url = f"https://hooks.rebind.test:{port}/hooks/audit"
+    schedule = schedule_with_webhook(hooks.store, url)
+    delivery_id = create_delivery(hooks.store, schedule, None, ALERTS, settings=webhook)
+    assert deliver_webhook(delivery_id) == "delivered"
+    assert answers == [public]  # resolved once, for the check
+    assert [request.url.host for request in sent] == [public]
+    assert sent[0].headers["host"] == f"hooks.rebind.test:{port}"
+    assert sent[0].extensions["sni_hostname"] == "hooks.rebind.test"  # TLS checks the name
+    assert receiver.requests == []  # the private address got nothing
+
+
 @pytest.mark.services
 def test_a_failing_receiver_is_retried_with_backoff_by_a_real_worker(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch

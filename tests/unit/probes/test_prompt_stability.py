@@ -1,15 +1,20 @@
-"""The `prompt_stability` probe: hand-worked flips and Cochran's Q (= statsmodels), and
-planted truth from auditor.ecosystem: models and judges with planted prompt sensitivity are
-flagged in >= 90% of seeds; those without never flip."""
+"""The `prompt_stability` probe: hand-worked flips and Cochran's Q (= statsmodels), planted
+truth from auditor.ecosystem (models and judges with planted prompt sensitivity are flagged in
+>= 90% of seeds; those without never flip), and each judge's affinity partial r per template
+(= pingouin's partial_corr on scores from that template, CAPA from lm-sim)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pingouin
 import pytest
+from lmsim.metrics import CAPA
 from statsmodels.stats.contingency_tables import cochrans_q
 
-from auditor.schemas.bundle import parse_bundle
-from tests.unit.probes.reliability_world import run, world
+from auditor.probes.affinity import analyze_affinity
+from auditor.schemas.bundle import Bundle, parse_bundle, primary_view
+from tests.support.reliability import run, world
 
 
 def test_hand_worked_models_and_judges() -> None:
@@ -67,3 +72,83 @@ def test_planted_prompt_sensitivity_is_flagged_and_insensitive_models_never_flip
         assert all(row.flips.k == 0 for key, row in rows.items() if key not in sensitive)
         assert not any(f.flagged for key, f in findings.items() if key not in sensitive)
     assert np.mean(flagged_model) >= 0.9 and np.mean(flagged_judge) >= 0.9
+
+
+def _reference_partial_r(bundle: Bundle, judge: str, template: str | None) -> float:
+    """pingouin's partial r of the judge's score under one template with CAPA (lm-sim, the
+    authors' implementation) given accuracy, over its candidates: built here from the records."""
+    items = {item.id: item for item in bundle.items}
+    gold = [item.gold for item in bundle.items]
+    probs = {(o.model, o.item): np.asarray(o.probs) for o in bundle.outputs if o.variant is None}
+
+    def vectors(model: str) -> list[np.ndarray]:
+        return [probs[(model, item)] for item in items]
+
+    rows = []
+    for candidate in sorted({v.candidate for v in bundle.verdicts if v.judge == judge}):
+        if candidate == judge:
+            continue
+        votes = [
+            v.verdict
+            for v in bundle.verdicts
+            if v.judge == judge
+            and v.candidate == candidate
+            and v.variant == template
+            and v.verdict is not None
+        ]
+        accuracy = np.mean(
+            [np.argmax(p) == g for p, g in zip(vectors(candidate), gold, strict=True)]
+        )
+        rows.append(
+            {
+                "score": float(np.mean(votes)),
+                "capa": float(CAPA().compute_k(vectors(judge), vectors(candidate), gold)),
+                "accuracy": float(accuracy),
+            }
+        )
+    table = pd.DataFrame(rows)
+    return float(
+        pingouin.partial_corr(table, x="score", y="capa", covar="accuracy", method="pearson")[
+            "r"
+        ].iloc[0]
+    )
+
+
+def test_affinity_partial_r_per_judge_template_equals_pingouin_and_the_headline() -> None:
+    # b-1 is prompt-sensitive: its verdicts differ between the templates, and so its r
+    ecosystem = world(
+        5,
+        families=3,
+        size=4,
+        n_items=80,
+        judges=["a-1", "b-1"],
+        affinity_strength=0.6,
+        model_prompt_sensitivity={"b-1": 1.0},
+    )
+    bundle = ecosystem.bundle(with_labels=False, judge_variants=("jp1",))
+    result = run("prompt_stability", bundle)
+    rows = {r.name: r for r in result.rows if r.role == "judge"}
+    headline = {j.judge: j.partial_r for j in analyze_affinity(primary_view(bundle)).judges}
+    for judge in ("a-1", "b-1"):
+        row = rows[judge]
+        assert list(row.affinity_partial_r) == ["primary", "jp1"] and row.affinity_reason == {}
+        for template, variant in (("primary", None), ("jp1", "jp1")):
+            expected = _reference_partial_r(bundle, judge, variant)
+            assert row.affinity_partial_r[template] == pytest.approx(expected, abs=1e-12)
+            low, high = row.affinity_ci95[template]
+            assert low < row.affinity_partial_r[template] < high
+        assert row.affinity_partial_r["primary"] == pytest.approx(headline[judge], abs=1e-12)
+        values = list(row.affinity_partial_r.values())
+        assert row.affinity_spread == pytest.approx(max(values) - min(values))
+    assert rows["a-1"].affinity_spread == 0  # not prompt-sensitive: the same verdicts
+    assert rows["b-1"].affinity_spread > 0
+
+
+def test_affinity_per_template_names_why_it_is_undefined() -> None:
+    ecosystem = world(6, families=2, size=2, n_items=40, judges=["a-1"])
+    bundle = ecosystem.bundle(with_labels=False, judge_variants=("jp1",))
+    (row,) = [r for r in run("prompt_stability", bundle).rows if r.role == "judge"]
+    assert row.affinity_partial_r == {"primary": None, "jp1": None}
+    assert set(row.affinity_reason) == {"primary", "jp1"}
+    assert "candidate" in row.affinity_reason["jp1"]  # 3 candidates: too few for the test
+    assert row.affinity_spread is None

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from auditor.probes import REGISTRY
 from auditor.schemas.bundle import parse_bundle
-from tests.unit.probes.reliability_world import ALPHA, run, world
+from auditor.schemas.result import AnalysisSettings
+from auditor.stats.difficulty import DEFAULT_BINS
+from tests.support.reliability import ALPHA, run, world
 
 OUTCOMES = ["correct", "correct", "incorrect", "avoidant", "incorrect", "correct"]
 DIFFICULTY = [0.1, 0.2, 0.3, 0.5, 0.8, 0.9]
@@ -109,3 +112,14 @@ def test_nothing_planted_is_reported_at_most_at_alpha() -> None:
         for seed in seeds
     ]
     assert np.mean(flags) <= ALPHA
+
+
+def test_the_bins_are_a_setting_defaulting_to_quintiles() -> None:
+    assert AnalysisSettings().difficulty_bins == DEFAULT_BINS == 5
+    result = run("reliability", parse_bundle(_document()), difficulty_bins=2)
+    # six items in two bins at the median 0.4: {0.1, 0.2, 0.3} and {0.5, 0.8, 0.9}
+    assert result.difficulty_bins == 2
+    assert [(b.low, b.high, b.n_items) for b in result.bins] == [(0.1, 0.3, 3), (0.5, 0.9, 3)]
+    assert [r.incorrect.k for r in result.models[0].by_bin] == [1, 1]
+    with pytest.raises(ValidationError, match="difficulty_bins"):
+        AnalysisSettings(difficulty_bins=1)

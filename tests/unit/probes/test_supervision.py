@@ -10,7 +10,7 @@ import pytest
 from auditor.schemas.bundle import parse_bundle
 from auditor.stats.difficulty import cochran_armitage_trend
 from auditor.stats.proportions import newcombe_difference
-from tests.unit.probes.reliability_world import ALPHA, run, world
+from tests.support.reliability import ALPHA, run, world
 
 
 def _document() -> dict:

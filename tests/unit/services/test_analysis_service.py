@@ -8,8 +8,8 @@ from importlib import metadata
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig
 from auditor.probes.analysis import analyze
-from auditor.schemas.result import AnalysisSettings
-from auditor.services.analysis import SOFTWARE_PACKAGES, analyze_now
+from auditor.schemas.result import SOFTWARE_PACKAGES, AnalysisSettings
+from auditor.services.analysis import analyze_now
 
 FAST = AnalysisSettings(n_bootstrap=100, n_permutations=100, seed=3)
 

@@ -24,6 +24,7 @@ from auditor.services.planning import (
     grade_calls,
     judge_calls,
     read_reply,
+    reading_notes,
     simulation_api_base,
 )
 from workers import simulated
@@ -111,3 +112,31 @@ def test_variants_and_grader_are_planned_answered_and_assembled() -> None:
     assert rows[("judge", "boreal-1")].templates == ["primary", "judge-strict"]
     assert rows[("judge", "atlas-1")].flips.k == 0
     assert supervision.PROBE.compute(context).truth_source == "grader"
+
+
+def test_reading_notes_count_the_graders_unreadable_replies_by_reason() -> None:
+    replies = [
+        "CORRECT",
+        "Grade: INCORRECT",
+        "AVOIDANT: the model declined to answer.",
+        "Incorrect.",
+        "Not correct",  # names an outcome, not plainly
+        "Correct - well, actually incorrect.",  # two outcomes
+        "I think it is right.",  # none
+        "Yes",  # none
+    ]
+    outcomes = [
+        CallOutcome(
+            "grade", "grader", f"q{i}", "m", "done", text, read_reply("grade", text, None, 4)
+        )
+        for i, text in enumerate(replies)
+    ] + [CallOutcome("grade", "grader", "q9", "m", "failed", None, None, error="timeout")]
+    bundle = assemble_bundle(parse_spec(SPEC), base_bundle(parse_spec(SPEC), None), outcomes)
+    assert len(bundle.labels) == 4  # the unreadable four give no label: never coerced
+    (note,) = [n for n in reading_notes(outcomes) if n.startswith("Grader")]
+    assert note == (
+        "Grader grader replies: 4 of 8 read (2 by bare, 1 by labelled, 1 by leading); "
+        "4 unreadable (2 × reply names no outcome (correct, avoidant, incorrect); 1 × reply does "
+        "not state one outcome plainly; 1 × reply names more than one outcome), left out of the "
+        "three-way truth, never coerced. See the documentation of prompt_sets.GRADE_RULES."
+    )

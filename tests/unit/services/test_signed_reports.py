@@ -22,9 +22,8 @@ from auditor.cli import app as cli_app
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.result import AffinityReport, AnalysisSettings
-from auditor.services.governance import verify_results
 from auditor.services.signing import key_id_of
-from auditor.services.trail import list_events
+from auditor.services.trail import list_events, verify_objects
 from auditor.storage.store import Store
 from reports.canonical import result_sha256
 from tests.support.settings import make_settings
@@ -151,10 +150,10 @@ def test_the_trail_records_the_hash_the_report_prints(
     finished: tuple[Store, str], analyzed: AffinityReport
 ) -> None:
     """The `audit.finished` entry holds the stored result's hash: the report's recipe."""
-    from workers.tasks import _finished
+    from auditor.services.governance import audit_finished
 
     store, audit_id = finished
-    _finished(store, audit_id)
+    audit_finished(store, audit_id)  # what the pipeline records when the final status is set
     (event,) = list_events(store, tenant="acme", action="audit.finished")
     assert event.object_sha256 == recipe_sha256(json.loads(analyzed.model_dump_json()))
-    assert verify_results(store) == []
+    assert verify_objects(store) == []
