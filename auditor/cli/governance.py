@@ -380,10 +380,8 @@ def write_signed_report(
     if audit is None or document is None:
         raise KeyError(f"no finished result for audit {audit_id!r}")
     report = AffinityReport.model_validate(document)
-    suffix = {"html": "html", "md": "md", "json": "json", "pdf": "pdf"}
-    files: dict[str, bytes] = {}
-    for fmt in formats:
-        files[f"{stem}.{suffix[fmt]}"] = reports.render(report, fmt)  # type: ignore[arg-type]
+    # The HTML is drawn once and printed to PDF; the spec appendix is signed with the rest.
+    files = reports.render_files(report, formats, stem=stem)  # type: ignore[arg-type]
     drift = (report.provenance.model_extra or {}).get("drift")
     if drift:
         from reports.drift import render_drift_html
