@@ -13,18 +13,19 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from auditor.ecosystem import EcosystemConfig
-from auditor.prompt_sets import (
+from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
+from auditor.schemas.prompts import (
+    BUILTIN_JUDGE_TEMPLATES,
     GRADER_TEMPLATE,
     JUDGE_PARAPHRASES,
     MCQ_PARAPHRASES,
+    JudgeTemplate,
     check_placeholders,
 )
-from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
-from auditor.schemas.bundle import BundleError, Problem
-from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
 from auditor.schemas.providers import effective_api_base, is_local_base
 from auditor.schemas.result import AnalysisSettings
+from auditor.schemas.simulation import EcosystemConfig
 
 __all__ = [
     "SPEC_SCHEMA_VERSION",
@@ -160,7 +161,7 @@ class CustomTemplate(BaseModel):
 class PromptVariants(BaseModel):
     """Extra templates for prompt stability (Zhou et al. 2024): every model answers the
     multiple-choice items, and every judge grades, also under each of these; names of built-in
-    paraphrases (`auditor.prompt_sets`) or custom templates."""
+    paraphrases (`auditor.schemas.prompts`) or custom templates."""
 
     model_config = _STRICT
 
