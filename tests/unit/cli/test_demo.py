@@ -13,7 +13,7 @@ import pytest
 
 from auditor.cli.main import DEMO_ITEMS, demo_spec
 from auditor.ecosystem import Ecosystem
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.spec import parse_spec
 
 BIASED, UNBIASED = ("atlas-1", "boreal-1"), ("cygnus-1", "draco-1")
@@ -25,7 +25,7 @@ def _flags(seed: int) -> dict[str, bool]:
     bundle = Ecosystem(spec.simulation).bundle()
     # the flag rests on the partial correlation's adjusted p, not on the resampling checks
     settings = spec.analysis.model_copy(update={"n_bootstrap": 0, "n_permutations": 0})
-    return {j.judge: j.flagged for j in analyze(bundle, settings).judges}
+    return {j.judge: j.flagged for j in analyze_affinity(bundle, settings).judges}
 
 
 def test_the_demo_plans_few_calls() -> None:
