@@ -160,6 +160,13 @@ class PromptVariants(BaseModel):
         description="Judge templates beyond the primary: built-in `judge-strict`, "
         "`judge-plain`, or custom ({question} and {answer} required).",
     )
+    max_items: int | None = Field(
+        default=None,
+        ge=1,
+        description="Ask the variants on the audit's first N items only (None: every item), "
+        "to bound their cost; prompt stability compares templates on the items seen under "
+        "all of them.",
+    )
 
     def mcq_templates(self) -> list[tuple[str, str]]:
         """(name, template) of each MCQ variant; ValueError naming the entry when invalid."""

@@ -169,7 +169,8 @@ def collect_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
 
 def mcq_variant_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
     """Every model's multiple-choice answer under each of the spec's MCQ template variants
-    (`spec.prompt_variants.mcq`), except answers the base bundle already holds."""
+    (`spec.prompt_variants.mcq`) on the first `prompt_variants.max_items` items, except
+    answers the base bundle already holds."""
     templates = spec.prompt_variants.mcq_templates()
     if not templates:
         return []
@@ -178,7 +179,7 @@ def mcq_variant_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
     calls = []
     for name, template in templates:
         for model in spec.all_models:
-            for item in base.items:
+            for item in base.items[: spec.prompt_variants.max_items]:
                 if (model.display_name, item.id, name) in have:
                     continue
                 request = _request(
@@ -251,7 +252,7 @@ def judge_calls(
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
-    again, carrying the variant's name.
+    again, carrying the variant's name (on the first `prompt_variants.max_items` items).
     """
     calls = comparison_calls(spec, tenant, base, answers)
     if not spec.battery.pointwise:
@@ -261,6 +262,7 @@ def judge_calls(
     ]
     have = {(v.judge, v.candidate, v.item, v.variant) for v in base.verdicts}
     items = {item.id: item for item in base.items}
+    variant_items = {item.id for item in base.items[: spec.prompt_variants.max_items]}
     for (variant, template), judge in (
         (entry, judge) for entry in templates for judge in spec.judges
     ):
@@ -272,6 +274,8 @@ def judge_calls(
             for item_id, item in items.items():
                 answer = answers.get((name, item_id))
                 if answer is None or (judge_name, name, item_id, variant) in have:
+                    continue
+                if variant is not None and item_id not in variant_items:
                     continue
                 messages = judge_messages(
                     template,
@@ -583,8 +587,8 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         for m in spec.all_models
         if m.display_name not in known_models
     ]
-    if spec.simulation is not None:
-        world = Ecosystem(spec.simulation)
+    world = Ecosystem(spec.simulation) if spec.simulation is not None else None
+    if world is not None:
         families, sizes = world.family_of, world.params_of
         models = [
             m
@@ -672,6 +676,8 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
                     variant=outcome.variant,
                 )
             )
+    if world is not None:
+        labels += _planted_labels(spec, world, labels, outcomes)
     output_rows = [
         Output.model_construct(**record)
         for record in outputs.values()
@@ -687,6 +693,40 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         comparisons=comparisons,
         labels=labels,
     )
+
+
+def _planted_labels(
+    spec: AuditSpec, world: Ecosystem, labels: Sequence[Label], outcomes: Sequence[CallOutcome]
+) -> list[Label]:
+    """In a simulated audit, the planted three-way outcome of every free-form answer a
+    simulated model (``sim/<world model>``) gave (source ``planted``: below human labels and a
+    grader's in precedence, `auditor.probes._outcomes`), so the reliability probes run without
+    a grader's calls."""
+    known = set(world.model_names)
+    simulated = {
+        m.display_name: m.model.split("/", 1)[1]
+        for m in spec.all_models
+        if m.model.startswith("sim/") and m.model.split("/", 1)[1] in known
+    }
+    have = {(label.candidate, label.item) for label in labels if label.source == "planted"}
+    planted = []
+    for outcome in outcomes:
+        key = (outcome.model, outcome.item)
+        if outcome.kind != "answer" or outcome.status != "done" or key in have:
+            continue
+        if outcome.model not in simulated:
+            continue
+        have.add(key)
+        planted.append(
+            Label.model_construct(
+                item=outcome.item,
+                candidate=outcome.model,
+                outcome=world.outcome(simulated[outcome.model], outcome.item),
+                annotator="simulation",
+                source="planted",
+            )
+        )
+    return planted
 
 
 def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
