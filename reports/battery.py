@@ -16,26 +16,20 @@ from matplotlib.figure import Figure
 from auditor.schemas.battery import BatteryResult
 from auditor.schemas.probe import ProbeFinding, ProbeResult
 from reports.formatting import format_ci, format_p, format_value
+from reports.probes import probe_title, scorecard
+from reports.sections import section_environment
 
 __all__ = ["battery_figure", "render_battery_html"]
 
 FLAGGED = "#D55E00"  # Okabe-Ito vermillion
 CLEAN = "#0072B2"  # Okabe-Ito blue
 NULL_LINE = {"position": 0.5, "verbosity": 0.5, "cues": 0.0, "self_preference": 0.0}
-TITLES = {
-    "position": "Position bias",
-    "verbosity": "Verbosity bias",
-    "self_preference": "Self and family preference",
-    "cues": "Cue robustness",
-    "injection": "Injection and master keys",
-    "repeat": "Repeat consistency",
-    "human_agreement": "Agreement with humans",
-}
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;
 text-align:center}td.flag{background:#fbe3d6;font-weight:bold}td.flag a{color:#a33c00}
-td.ok a{color:#225}td.na{color:#999}caption{text-align:left;color:#555;padding:.3rem 0}
+td.ok a{color:#225}td.na{color:#999}td.score-flag{background:#fbe3d6;font-weight:bold}
+td.score-flag a{color:#a33c00}caption{text-align:left;color:#555;padding:.3rem 0}
 section{margin-top:2.5rem}.meaning{color:#555}th.judge,td.judge{text-align:left}
 """
 
@@ -70,35 +64,19 @@ def battery_figure(result: ProbeResult) -> str:
 
 
 def _scorecard(battery: BatteryResult) -> str:
-    head = "".join(
-        f'<th><a href="#probe-{r.probe}">{escape(TITLES.get(r.probe, r.probe))}</a></th>'
-        for r in battery.results
-    )
-    rows = []
-    for judge in battery.judges:
-        cells = []
-        for result in battery.results:
-            finding = next((f for f in result.findings if f.judge == judge), None)
-            if finding is None or finding.status != "ok":
-                cells.append('<td class="na">—</td>')
-                continue
-            mark = "⚑ " if finding.flagged else ""
-            css = "flag" if finding.flagged else "ok"
-            cells.append(
-                f'<td class="{css}"><a href="#probe-{result.probe}">{mark}'
-                f"{_finding_value(finding)}</a></td>"
-            )
-        rows.append(f'<tr><td class="judge">{escape(judge)}</td>{"".join(cells)}</tr>')
+    """The same judge x probe scorecard as the audit report's (`reports.probes.scorecard`)."""
+    card = scorecard(battery.judges, {r.probe: r.findings for r in battery.results})
     skipped = "".join(
         f"<li><b>{escape(s.probe)}</b> did not run: {escape(s.reason)}</li>"
         for s in battery.skipped
     )
-    return (
-        f"<table><caption>Scorecard: estimate per judge and probe; ⚑ = flagged at α = "
-        f"{battery.alpha:g} after {battery.correction} correction across all judges × probes."
-        f'</caption><tr><th class="judge">judge</th>{head}</tr>{"".join(rows)}</table>'
-        + (f"<ul>{skipped}</ul>" if skipped else "")
+    statement = (
+        f'<p class="meaning">{escape(battery.multiple_testing.statement)}</p>'
+        if battery.multiple_testing is not None
+        else ""
     )
+    table = section_environment().get_template("probes/_scorecard.html.j2").render(scorecard=card)
+    return table + statement + (f"<ul>{skipped}</ul>" if skipped else "")
 
 
 def _section(result: ProbeResult) -> str:
@@ -111,9 +89,13 @@ def _section(result: ProbeResult) -> str:
         f"<td>{escape(f.reason or '')}</td></tr>"
         for f in result.findings
     )
+    correction = next((f.correction for f in result.findings if f.correction), None)
+    rule = (
+        f'<p class="meaning">Flags: p adjusted by {escape(correction)}.</p>' if correction else ""
+    )
     return (
-        f'<section id="probe-{result.probe}"><h2>{escape(TITLES.get(result.probe, result.probe))}'
-        f'</h2><p class="meaning">Estimate: {escape(result.estimate_meaning)}.</p>'
+        f'<section id="probe-{result.probe}"><h2>{escape(probe_title(result.probe))}'
+        f'</h2><p class="meaning">Estimate: {escape(result.estimate_meaning)}.</p>{rule}'
         f"{battery_figure(result)}"
         '<table><tr><th class="judge">judge</th><th>n</th><th>estimate</th><th>95% CI</th>'
         f"<th>p</th><th>p adjusted</th><th>flagged</th><th>note</th></tr>{rows}</table></section>"

@@ -133,6 +133,10 @@ class ReportContent:
     data_gaps: list[str]
     coverage_line: str
     n_tested: int
+    tested_what: str
+    """What the n_tested p-values are: "judges" or "findings (judges × probes)"."""
+    testing_statement: str
+    """The result's one multiple-testing correction in a sentence (`multiple_testing`)."""
     settings_table: Table
     correction_name: str
     settings: AnalysisSettings
@@ -285,7 +289,7 @@ def _summary_table(report: AffinityReport, ordered: list[JudgeResult], family: d
                 Column("Candidates", "Candidates in the judge's test (n)"),
                 Column("Partial r", "Correlation of score and CAPA, controlling for accuracy"),
                 Column("95% CI", "Fisher-z 95% confidence interval of the partial r"),
-                Column(f"Adjusted p ({method})", "p-value adjusted across judges"),
+                Column(f"Adjusted p ({method})", f"p-value adjusted across {_family(report)}"),
             ],
             [15, 12, 14, 12, 10, 18, 19],
         ),
@@ -337,6 +341,14 @@ def _ordered_judges(report: AffinityReport) -> list[JudgeResult]:
 # --- detail tables -------------------------------------------------------------------------------
 
 
+def _family(report: AffinityReport) -> str:
+    """Which p-values the flags were adjusted across (the result's `multiple_testing`)."""
+    testing = report.multiple_testing
+    if testing is None or testing.family == "judges":
+        return "judges"
+    return f"all {testing.n_tests} findings of judges × probes"
+
+
 def _judge_table(report: AffinityReport, ordered: list[JudgeResult]) -> Table:
     method = CORRECTION_NAMES[report.settings.correction]
     table = Table(
@@ -355,8 +367,9 @@ def _judge_table(report: AffinityReport, ordered: list[JudgeResult]) -> Table:
             ],
             [15, 14, 6, 9, 17, 10, 10, 10, 9],
         ),
-        caption=f"The test of every judge. Flagging uses the {method}-adjusted p; both "
-        "adjustments are across the judges tested.",
+        caption=f"The test of every judge. Flagging uses the {method}-adjusted p across "
+        f"{_family(report)} (the result's one correction); the p Holm and p BH columns are "
+        "adjusted across the judges tested alone.",
     )
     for judge in ordered:
         status, css = _status_text(judge)
@@ -917,7 +930,22 @@ def build_content(
         coverage_table=coverage_table,
         data_gaps=gaps,
         coverage_line=coverage_line[0].upper() + coverage_line[1:],
-        n_tested=len(flagged) + len(clear),
+        n_tested=(
+            report.multiple_testing.n_tests
+            if report.multiple_testing is not None
+            else len(flagged) + len(clear)
+        ),
+        tested_what=(
+            "findings (judges × probes)"
+            if report.multiple_testing is not None
+            and report.multiple_testing.family == "judges x probes"
+            else "judges"
+        ),
+        testing_statement=(
+            report.multiple_testing.statement
+            if report.multiple_testing is not None
+            else f"{method} correction across the judges tested."
+        ),
         settings_table=_settings_table(settings),
         correction_name=method,
         settings=settings,

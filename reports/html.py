@@ -15,7 +15,7 @@ from reports.content import build_content
 from reports.drift import drift_section_html
 from reports.figures import build_figures
 from reports.formatting import format_p
-from reports.probes import probe_sections
+from reports.probes import audit_scorecard, probe_sections
 
 __all__ = ["COLLAPSE_ROWS", "OPEN_PAIR_TABLES_UP_TO", "render_html", "render_pdf"]
 
@@ -61,6 +61,7 @@ def render_html(report: AffinityReport) -> bytes:
         .render(
             drift_section=drift_section,
             probe_sections=probe_sections(report, _environment(), "html"),
+            scorecard=audit_scorecard(report),
             skipped_probes=report.skipped_probes,
             c=content,
             figures=build_figures(report),

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from auditor.schemas.result import AffinityReport
 from reports.canonical import renderer_versions, result_sha256
 from reports.content import Cell, Table, build_content
-from reports.probes import probe_sections
+from reports.probes import audit_scorecard, probe_sections
 
 __all__ = ["fenced", "markdown_table", "render_markdown"]
 
@@ -77,6 +77,7 @@ def render_markdown(report: AffinityReport) -> bytes:
     text = environment.get_template("report.md.j2").render(
         c=content,
         probe_sections=probe_sections(report, environment, "md"),
+        scorecard=audit_scorecard(report),
         skipped_probes=report.skipped_probes,
     )
     return _tidy(text).encode("utf-8")

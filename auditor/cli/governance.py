@@ -428,15 +428,13 @@ def trail_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the whole chain (every entry's hash, every link, no gap, the head) and every
-    stored result against the hash recorded when its audit finished. Exit 1 naming each
-    broken entry or changed result."""
-    from auditor.services.governance import verify_results
-
-    store = open_store(db)
+    stored audit spec, result and finished call against the hash the trail recorded. Exit 1
+    naming each broken entry or changed object."""
     from auditor.services import trail
 
+    store = open_store(db)
     report = trail.verify_store(store)
-    results = verify_results(store)
+    results = trail.verify_objects(store)
     if as_json:
         document = {**report.model_dump(mode="json"), "results": results}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -44,8 +44,9 @@ class BasePair:
 def base_pairs(
     spec: Any, base: Bundle, answers: Mapping[tuple[str, str], str] | None
 ) -> Iterator[BasePair]:
-    """One pair per judge and item. ``answers`` None plans as if every candidate answered
-    (for the dry run and the design check, before answers are collected)."""
+    """One pair per judge and item (the first ``battery.max_pairs`` items when set).
+    ``answers`` None plans as if every candidate answered (for the dry run and the design
+    check, before answers are collected)."""
     judges = _names(spec.judges)
     candidates = _names(spec.candidate_models)
     for judge in judges:
@@ -53,7 +54,8 @@ def base_pairs(
         pairs = list(combinations(others, 2))
         if not pairs:
             continue
-        for index, item in enumerate(base.items):
+        limit = spec.battery.max_pairs
+        for index, item in enumerate(base.items if limit is None else base.items[:limit]):
             start = stable_index(len(pairs), spec.battery.seed, judge)
             for step in range(len(pairs)):  # the next pair whose both answers exist
                 a, b = pairs[(start + index + step) % len(pairs)]

@@ -45,7 +45,7 @@ from auditor.probes.base import ProbeContext
 from auditor.schemas.affinity import AffinityProbeResult
 from auditor.schemas.bundle import Bundle, ResponseMatrix, Verdict, primary_view, response_matrix
 from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
-from auditor.schemas.probe import ProbeFinding, ProbeResult
+from auditor.schemas.probe import ProbeFinding, ProbeResult, multiple_testing
 from auditor.schemas.result import (
     AffinityReport,
     AnalysisSettings,
@@ -1289,6 +1289,17 @@ def analyze_affinity(
         )
 
     judge_results = _with_adjusted_p(outcomes, settings)
+    family = multiple_testing(
+        settings.correction,
+        settings.alpha,
+        "judges",
+        ["affinity"],
+        sum(1 for r in judge_results if r.p_adjusted is not None),
+    )
+    judge_results = [
+        r.model_copy(update={"correction": family.label}) if r.p_adjusted is not None else r
+        for r in judge_results
+    ]
     ok = [result for result in judge_results if result.status == "ok"]
     pooled = fisher_combine(
         [result.partial_r for result in ok if result.partial_r is not None],
@@ -1306,6 +1317,7 @@ def analyze_affinity(
             input_sha256=bundle_sha256(bundle),
             **extra,
         ),
+        multiple_testing=family,
     )
 
 
@@ -1421,8 +1433,11 @@ def _coverage(
 
 def affinity_findings(report: AffinityReport) -> AffinityProbeResult:
     """The affinity probe's result from an affinity analysis: one finding per judge, its partial
-    r with CI and unadjusted p (``p_adjusted`` is filled across judges x probes by the analysis;
-    ``flagged`` is the judge's flag within the affinity analysis)."""
+    r with CI and unadjusted p. ``flagged`` is the probe's side of the rule (p < alpha and
+    partial r > min_effect, the biased direction); the analysis adjusts p across judges x probes
+    (``p_adjusted``) and keeps the flag only where that adjusted p < alpha too, then gives the
+    judges of the affinity section the same adjusted p and flag."""
+    settings = report.settings
     findings = [
         ProbeFinding(
             judge=judge.judge,
@@ -1432,7 +1447,10 @@ def affinity_findings(report: AffinityReport) -> AffinityProbeResult:
             estimate=judge.partial_r,
             ci95=judge.ci95,
             p_value=judge.p_value,
-            flagged=judge.flagged,
+            flagged=judge.p_value is not None
+            and judge.partial_r is not None
+            and judge.p_value < settings.alpha
+            and judge.partial_r > settings.min_effect,
         )
         for judge in report.judges
     ]

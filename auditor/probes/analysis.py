@@ -20,13 +20,32 @@ from auditor.probes.affinity import AFFINITY, affinity_findings, analyze_affinit
 from auditor.probes.base import Probe, ProbeContext
 from auditor.schemas.bundle import Bundle, ResponseMatrix
 from auditor.schemas.columns import BundleColumns, bundle_columns, response_matrix_from_columns
-from auditor.schemas.probe import ProbeFinding, ProbeResult, ProbeSkipped
-from auditor.schemas.result import RESULT_SCHEMA_VERSION, AnalysisSettings, AuditResult
+from auditor.schemas.probe import (
+    MultipleTesting,
+    ProbeFinding,
+    ProbeResult,
+    ProbeSkipped,
+    multiple_testing,
+)
+from auditor.schemas.result import (
+    RESULT_SCHEMA_VERSION,
+    AnalysisSettings,
+    AuditResult,
+    JudgeResult,
+)
 from auditor.stats.multitest import adjust_p_values
 from auditor.stats.similarity import METRICS, Metric, SimilarityMatrix
 from auditor.stats.similarity import similarity_matrix as _similarity_matrix
 
-__all__ = ["adjust_across_probes", "analyze", "probe_generator", "similarity_matrix"]
+__all__ = [
+    "adjust_across_probes",
+    "adjust_family",
+    "analyze",
+    "family_of",
+    "probe_generator",
+    "run_probes",
+    "similarity_matrix",
+]
 
 
 def probe_generator(seed: int, probe: str) -> np.random.Generator:
@@ -42,7 +61,8 @@ def adjust_across_probes(
     """Fill ``p_adjusted`` of every finding with a p-value, adjusted together across all judges
     x probes by ``settings.correction`` (`auditor.stats.multitest.adjust_p_values`). A finding
     stays ``flagged`` only if its probe flagged it and its adjusted p is below
-    ``settings.alpha`` (the probe alone knows which direction is biased)."""
+    ``settings.alpha`` (the probe alone knows which direction is biased). Each adjusted finding
+    names the family in ``correction`` (`family_of` describes it in full)."""
     tested = [
         (name, i, finding.p_value)
         for name, findings in probes.items()
@@ -50,6 +70,7 @@ def adjust_across_probes(
         if finding.p_value is not None
     ]
     adjusted = adjust_p_values([p for _, _, p in tested])[settings.correction]
+    label = family_of(probes, settings).label
     out = {name: list(findings) for name, findings in probes.items()}
     for (name, i, _), p_adjusted in zip(tested, adjusted, strict=True):
         finding = out[name][i]
@@ -57,9 +78,82 @@ def adjust_across_probes(
             update={
                 "p_adjusted": float(p_adjusted),
                 "flagged": finding.flagged and float(p_adjusted) < settings.alpha,
+                "correction": label,
             }
         )
     return out
+
+
+def family_of(probes: dict[str, list[ProbeFinding]], settings: AnalysisSettings) -> MultipleTesting:
+    """The one multiple-testing family of ``probes``: every finding with a p-value, judges x
+    probes, adjusted by ``settings.correction`` at ``settings.alpha``."""
+    return multiple_testing(
+        settings.correction,
+        settings.alpha,
+        "judges x probes",
+        [name for name, findings in probes.items() if any(f.p_value is not None for f in findings)],
+        sum(f.p_value is not None for findings in probes.values() for f in findings),
+    )
+
+
+def adjust_family(
+    results: dict[str, ProbeResult], settings: AnalysisSettings
+) -> tuple[dict[str, ProbeResult], MultipleTesting]:
+    """Each probe result with its findings adjusted in the one family (`adjust_across_probes`),
+    and the family's description. The audit's analysis and the battery both adjust here."""
+    findings = adjust_across_probes(
+        {name: list(result.findings) for name, result in results.items()}, settings
+    )
+    adjusted = {
+        name: result.model_copy(update={"findings": findings[name]})
+        for name, result in results.items()
+    }
+    return adjusted, family_of(findings, settings)
+
+
+def run_probes(
+    bundle: Bundle, settings: AnalysisSettings, probes: tuple[Probe, ...]
+) -> tuple[dict[str, ProbeResult], list[ProbeSkipped]]:
+    """Each of ``probes`` that the bundle has inputs for, computed with its own random stream
+    (`probe_generator`), unadjusted; the others with the reason they did not run."""
+    results: dict[str, ProbeResult] = {}
+    skipped: list[ProbeSkipped] = []
+    for probe in probes:
+        reason = probe.missing_inputs(bundle)
+        if reason is not None:
+            skipped.append(ProbeSkipped(probe=probe.name, reason=reason))
+            continue
+        context = ProbeContext(
+            bundle=bundle, settings=settings, rng=probe_generator(settings.seed, probe.name)
+        )
+        results[probe.name] = probe.compute(context)
+    return results, skipped
+
+
+def _with_family_flags(
+    report: AuditResult, affinity: ProbeResult | None, family: MultipleTesting
+) -> list[JudgeResult]:
+    """The affinity judges with the family's adjusted p and flag (the same as their
+    ``probes.affinity`` entries): one correction, so the affinity section and ``probes`` agree."""
+    if affinity is None:
+        return list(report.judges)
+    by_judge = {f.judge: f for f in affinity.findings if f.p_value is not None}
+    judges = []
+    for judge in report.judges:
+        finding = by_judge.get(judge.judge)
+        if finding is None:
+            judges.append(judge)
+            continue
+        judges.append(
+            judge.model_copy(
+                update={
+                    "p_adjusted": finding.p_adjusted,
+                    "flagged": finding.flagged,
+                    "correction": family.label,
+                }
+            )
+        )
+    return judges
 
 
 def analyze(
@@ -85,34 +179,29 @@ def analyze(
     report = analyze_affinity(bundle, settings, provenance=provenance)
     probes = REGISTRY if registry is None else registry
     records = bundle if isinstance(bundle, Bundle) else bundle.to_bundle()
+    others = tuple(probe for probe in probes if probe is not AFFINITY)
+    computed, skipped = run_probes(records, settings, others)
     results: dict[str, ProbeResult] = {}
-    skipped: list[ProbeSkipped] = []
-    for probe in probes:
-        reason = probe.missing_inputs(records)
-        if reason is not None:
-            skipped.append(ProbeSkipped(probe=probe.name, reason=reason))
-            continue
+    for probe in probes:  # registry order
         if probe is AFFINITY:
-            results[probe.name] = affinity_findings(report)
-            continue
-        context = ProbeContext(
-            bundle=records, settings=settings, rng=probe_generator(settings.seed, probe.name)
-        )
-        results[probe.name] = probe.compute(context)
-    findings = adjust_across_probes(
-        {name: list(result.findings) for name, result in results.items()}, settings
-    )
-    results = {
-        name: result.model_copy(update={"findings": findings[name]})
-        for name, result in results.items()
-    }
+            reason = probe.missing_inputs(records)
+            if reason is not None:
+                skipped.insert(0, ProbeSkipped(probe=probe.name, reason=reason))
+            else:
+                results[probe.name] = affinity_findings(report)
+        elif probe.name in computed:
+            results[probe.name] = computed[probe.name]
+    skipped.sort(key=lambda s: [p.name for p in probes].index(s.probe))
+    results, family = adjust_family(results, settings)
     return AuditResult.model_validate(
         {
             **{field: getattr(report, field) for field in type(report).model_fields},
             "schema_version": RESULT_SCHEMA_VERSION,
-            "probes": findings,
+            "judges": _with_family_flags(report, results.get(AFFINITY.name), family),
+            "probes": {name: list(result.findings) for name, result in results.items()},
             "probe_results": results,
             "skipped_probes": skipped,
+            "multiple_testing": family,
         }
     )
 

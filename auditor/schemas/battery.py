@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
-from auditor.schemas.probe import ProbeResult, ProbeSkipped
+from auditor.schemas.probe import MultipleTesting, ProbeResult, ProbeSkipped
+from auditor.schemas.result import probe_result_model
 
 __all__ = ["BATTERY_SCHEMA_VERSION", "BatteryResult"]
 
@@ -30,6 +31,23 @@ class BatteryResult(BaseModel):
     skipped: list[ProbeSkipped] = Field(
         default_factory=list, description="Probes that did not run, and why."
     )
+    multiple_testing: MultipleTesting | None = Field(
+        default=None, description="The one correction behind every flag (judges x probes)."
+    )
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _typed_results(cls, value: Any) -> Any:
+        """Read each stored result back into its probe's own model, chosen by its ``probe``
+        name (as `AuditResult` does), so probe-specific fields survive a round trip."""
+        if not isinstance(value, list):
+            return value
+        return [
+            probe_result_model(item["probe"]).model_validate(item)
+            if isinstance(item, dict) and isinstance(item.get("probe"), str)
+            else item
+            for item in value
+        ]
 
     def probes(self) -> dict[str, list[dict]]:
         """``report.json["probes"]``: probe name -> one finding per judge."""

@@ -34,9 +34,21 @@ class HumanAgreementFinding(ProbeFinding):
     corrected_pass_rate_ci95: tuple[float, float] | None = Field(
         default=None, description="Percentile bootstrap CI of the corrected rate."
     )
+    n_verdicts: int | None = Field(
+        default=None,
+        ge=0,
+        description="Pointwise: the judge's parsed verdicts behind judged_pass_rate (all of "
+        "them, labelled by humans or not).",
+    )
 
 
 class HumanAgreementResult(ProbeResult):
     probe: Literal["human_agreement"] = "human_agreement"
     schema_version: str = HUMAN_AGREEMENT_SCHEMA_VERSION
     findings: list[HumanAgreementFinding] = Field(default_factory=list)  # type: ignore[assignment]
+    by_measure: list[HumanAgreementFinding] = Field(
+        default_factory=list,
+        description="Every (judge, measure) finding: a judge with both human-labelled verdicts "
+        "and human-labelled comparisons has two; `findings` holds its pointwise one (these "
+        "carry no adjusted p: only `findings` are in the multiple-testing family).",
+    )

@@ -9,13 +9,31 @@ named fields (never an untyped dict).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ProbeFinding", "ProbeResult", "ProbeSkipped", "ProbeStatus"]
+__all__ = [
+    "CORRECTION_NAMES",
+    "MultipleTesting",
+    "ProbeFinding",
+    "ProbeResult",
+    "ProbeSkipped",
+    "ProbeStatus",
+    "TestingFamily",
+    "multiple_testing",
+]
 
 ProbeStatus = Literal["ok", "insufficient_data"]
+Correction = Literal["holm", "fdr_bh"]
+TestingFamily = Literal["judges", "judges x probes"]
+"""`judges`: one probe's findings alone (a stand-alone analysis); `judges x probes`: every
+finding with a p-value of every probe that ran (an audit, the battery)."""
+
+CORRECTION_NAMES: Final[dict[str, str]] = {
+    "holm": "Holm (family-wise error rate)",
+    "fdr_bh": "Benjamini-Hochberg (false discovery rate)",
+}
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,6 +60,12 @@ class ProbeFinding(BaseModel):
     flagged: bool = Field(
         default=False, description="p_adjusted < alpha and the effect points the biased way."
     )
+    correction: str | None = Field(
+        default=None,
+        description="The multiple-testing family and method that produced p_adjusted and "
+        "decide flagged, e.g. `holm across judges x probes (28 tests)`; the result's "
+        "`multiple_testing` states it in full. Null while no correction was applied.",
+    )
 
 
 class ProbeResult(BaseModel):
@@ -66,3 +90,45 @@ class ProbeSkipped(BaseModel):
 
     probe: str
     reason: str
+
+
+class MultipleTesting(BaseModel):
+    """The one multiple-testing correction behind every flag of a result: which findings form
+    the family, by which method their p-values were adjusted, and the flagging rule."""
+
+    model_config = _FROZEN
+
+    method: Correction = Field(description="`holm` (FWER) or `fdr_bh` (FDR) adjusted p-values.")
+    alpha: float = Field(description="A finding is flagged when its adjusted p is below this.")
+    family: TestingFamily = Field(description="Which findings were adjusted together.")
+    probes: list[str] = Field(description="The probes whose findings with a p are in the family.")
+    n_tests: int = Field(ge=0, description="Number of p-values adjusted together.")
+    label: str = Field(description="Short form each finding carries in its `correction` field.")
+    statement: str = Field(description="The rule in one sentence, as the reports print it.")
+
+
+def multiple_testing(
+    method: Correction, alpha: float, family: TestingFamily, probes: list[str], n_tests: int
+) -> MultipleTesting:
+    """The description of one correction (the adjusting itself is
+    `auditor.stats.multitest.adjust_p_values`).
+
+    >>> multiple_testing("holm", 0.05, "judges x probes", ["affinity", "position"], 8).label
+    'holm across judges x probes (8 tests)'
+    """
+    label = f"{method} across {family} ({n_tests} test{'s' if n_tests != 1 else ''})"
+    where = ", ".join(probes) if probes else "no probe reported a p-value"
+    statement = (
+        f"One correction for the whole result: {CORRECTION_NAMES[method]} across the "
+        f"{n_tests} p-value{'s' if n_tests != 1 else ''} of {family} ({where}). A finding is "
+        f"flagged when its adjusted p < {alpha:g} and its effect points the biased way."
+    )
+    return MultipleTesting(
+        method=method,
+        alpha=alpha,
+        family=family,
+        probes=probes,
+        n_tests=n_tests,
+        label=label,
+        statement=statement,
+    )

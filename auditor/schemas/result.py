@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
-from auditor.schemas.probe import ProbeFinding, ProbeResult, ProbeSkipped
+from auditor.schemas.probe import MultipleTesting, ProbeFinding, ProbeResult, ProbeSkipped
 
 if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported when called
     import pandas as pd
@@ -138,6 +138,12 @@ class JudgeResult(BaseModel):
     ols: OLSFit | None = Field(default=None, description="OLS fit score ~ capa + accuracy.")
     flagged: bool = Field(
         default=False, description="p_adjusted < alpha and partial_r > min_effect."
+    )
+    correction: str | None = Field(
+        default=None,
+        description="The multiple-testing family and method behind p_adjusted and flagged: "
+        "`... across judges` in a stand-alone affinity analysis, `... across judges x probes` "
+        "in an audit (the same p_adjusted and flag as this judge's `probes.affinity` entry).",
     )
 
 
@@ -304,6 +310,11 @@ class AuditResult(BaseModel):
     skipped_probes: list[ProbeSkipped] = Field(
         default_factory=list,
         description="Registered probes that did not run on this bundle, with the reason.",
+    )
+    multiple_testing: MultipleTesting | None = Field(
+        default=None,
+        description="The one correction behind every flag of this result (family, method, "
+        "number of tests); null in documents written before it was recorded.",
     )
 
     @model_validator(mode="before")

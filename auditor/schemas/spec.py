@@ -348,6 +348,13 @@ class Battery(BaseModel):
         "(empty: all that the protocol supports).",
     )
     seed: int = Field(default=0, description="Seed of pair choice, padding and nonces.")
+    max_pairs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Base pairs per judge for the pairwise probes: the first N items give one "
+        "each (none: every item). Each pair costs a few calls per probe (both orders, its "
+        "variants), so this bounds the battery's cost.",
+    )
     min_comparisons: int = Field(
         default=20,
         ge=1,

@@ -1,5 +1,6 @@
 """Running the judge bias battery on a bundle: each battery probe whose inputs the bundle
-holds, then one multiple-testing correction across every judge x probe finding.
+holds, then the one multiple-testing correction across every judge x probe finding
+(`auditor.probes.analysis.adjust_family`, the same the audit's analysis uses).
 
 A finding's flag, set by its probe from the unadjusted p and the biased direction, is kept only
 where the adjusted p is below alpha too (the adjusted p is never below the unadjusted one, so
@@ -8,15 +9,13 @@ no finding gains a flag).
 
 from __future__ import annotations
 
-import numpy as np
-
-from auditor.probes import REGISTRY, ProbeContext
+from auditor.probes import REGISTRY
+from auditor.probes.analysis import adjust_family, run_probes
 from auditor.schemas.battery import BatteryResult
 from auditor.schemas.bundle import Bundle
-from auditor.schemas.probe import ProbeResult, ProbeSkipped
 from auditor.schemas.result import AnalysisSettings
 
-__all__ = ["BATTERY", "adjust_across", "run_battery"]
+__all__ = ["BATTERY", "run_battery"]
 
 BATTERY = (
     "position",
@@ -29,61 +28,22 @@ BATTERY = (
 )
 
 
-def adjust_across(results: list[ProbeResult], alpha: float, correction: str) -> list[ProbeResult]:
-    """The results with ``p_adjusted`` filled (Holm or Benjamini–Hochberg via statsmodels
-    across all findings with a p) and each flag kept only where p_adjusted < alpha."""
-    from statsmodels.stats.multitest import multipletests
-
-    where = [
-        (r, f)
-        for r, result in enumerate(results)
-        for f, finding in enumerate(result.findings)
-        if finding.p_value is not None
-    ]
-    adjusted: dict[tuple[int, int], float] = {}
-    if where:
-        p_values = np.array([results[r].findings[f].p_value for r, f in where], dtype=float)
-        corrected = multipletests(p_values, alpha=alpha, method=correction)[1]
-        adjusted = {key: float(p) for key, p in zip(where, corrected, strict=True)}
-    out = []
-    for r, result in enumerate(results):
-        findings = []
-        for f, finding in enumerate(result.findings):
-            p = adjusted.get((r, f))
-            findings.append(
-                finding.model_copy(
-                    update={
-                        "p_adjusted": p,
-                        "flagged": bool(finding.flagged and p is not None and p < alpha),
-                    }
-                )
-            )
-        out.append(result.model_copy(update={"findings": findings}))
-    return out
-
-
 def run_battery(bundle: Bundle, settings: AnalysisSettings | None = None) -> BatteryResult:
     """Every battery probe the bundle supports (the others listed with the reason)."""
     settings = settings or AnalysisSettings()
-    results: list[ProbeResult] = []
-    skipped: list[ProbeSkipped] = []
-    for probe in REGISTRY:
-        if probe.name not in BATTERY:
-            continue
-        reason = probe.missing_inputs(bundle)
-        if reason is not None:
-            skipped.append(ProbeSkipped(probe=probe.name, reason=reason))
-            continue
-        seed = np.random.SeedSequence([settings.seed, *probe.name.encode()])
-        results.append(probe.compute(ProbeContext(bundle, settings, np.random.default_rng(seed))))
-    results = adjust_across(results, settings.alpha, settings.correction)
+    probes = tuple(probe for probe in REGISTRY if probe.name in BATTERY)
+    computed, skipped = run_probes(bundle, settings, probes)
+    results, family = adjust_family(computed, settings)
     judges = [
-        m.name for m in bundle.models if any(f.judge == m.name for r in results for f in r.findings)
+        m.name
+        for m in bundle.models
+        if any(f.judge == m.name for r in results.values() for f in r.findings)
     ]
     return BatteryResult(
         alpha=settings.alpha,
         correction=settings.correction,
         judges=judges,
-        results=results,
+        results=list(results.values()),
         skipped=skipped,
+        multiple_testing=family,
     )

@@ -51,10 +51,11 @@ from auditor.services.signing import (
     manifest_sha256,
     sign_manifest,
 )
-from auditor.services.trail import acting_as, audit_sha256, iter_events, record_event
+from auditor.services.trail import acting_as, audit_sha256, record_event
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP, WebhookSettings
 from auditor.storage.store import Store, utcnow
 from auditor.storage.tables import AuditRow, ResultRow, ScheduleRow, ScheduleRunRow
+from auditor.storage.trail import calls_sha256
 
 __all__ = [
     "DRIFT_SEED_STREAM",
@@ -66,7 +67,6 @@ __all__ = [
     "sign_report_files",
     "start_due_runs",
     "validate_timing",
-    "verify_results",
 ]
 
 log = logging.getLogger(__name__)
@@ -378,9 +378,11 @@ def audit_finished(
     audit = store.get_audit(audit_id)
     if audit is None:
         return []
+    cutoff = utcnow()
     with store.session() as session:
         result = session.get(ResultRow, audit_id)
         result_sha = result.sha256 if result is not None else None
+        calls_digest, n_calls = calls_sha256(session, audit_id, cutoff=cutoff)
     with acting_as(WORKER_ACTOR):
         record_event(
             store,
@@ -389,7 +391,14 @@ def audit_finished(
             object_type="audit",
             object_id=audit.id,
             object_sha256=result_sha,
-            detail={"status": audit.status, "error": audit.error, "cost_usd": audit.cost_usd},
+            detail={
+                "status": audit.status,
+                "error": audit.error,
+                "cost_usd": audit.cost_usd,
+                "calls_sha256": calls_digest,
+                "calls": n_calls,
+                "calls_cutoff": cutoff.isoformat(),
+            },
         )
         run = schedules.run_of_audit(store, audit_id)
         if run is None or audit.status != "succeeded":
@@ -405,35 +414,6 @@ def audit_finished(
         if not alerts or not schedule.webhook_url:
             return []
         return [create_delivery(store, schedule, run, alerts, settings=webhook)]
-
-
-# --- stored objects against the trail ----------------------------------------------------------
-
-
-def verify_results(store: Store) -> list[str]:
-    """Every stored result checked against the hash the trail recorded when its audit
-    finished (``audit.finished``): a result edited afterwards is named. The chain itself is
-    checked by `auditor.services.trail.verify_store`."""
-    problems: list[str] = []
-    for event in iter_events(store):
-        if event.action != "audit.finished" or event.object_sha256 is None:
-            continue
-        with store.session() as session:
-            row = session.get(ResultRow, event.object_id)
-            if row is None:
-                problems.append(
-                    f"result of audit {event.object_id}: recorded at entry {event.seq} but no "
-                    "longer stored (deleted)"
-                )
-                continue
-            found = canonical_sha256(row.report)
-        if found != event.object_sha256:
-            problems.append(
-                f"result of audit {event.object_id}: the stored result hashes to {found} but "
-                f"entry {event.seq} recorded {event.object_sha256} when the audit finished "
-                "(the result was changed afterwards)"
-            )
-    return problems
 
 
 # --- signed reports -----------------------------------------------------------------------------

@@ -16,6 +16,12 @@ leaves a gap in the sequence numbers, and entries deleted from the end disagree 
 head (one row holding the last sequence number and hash, updated in the same transaction as
 each append). `verify_chain` names exactly which entry breaks and how.
 
+The stored objects are checked against the hashes the chain recorded (`verify_objects`): an
+audit's spec (``audit.started`` holds `audit_sha256` of its id, tenant, spec and evaluation),
+its result and the calls it read (``audit.finished`` holds the result's SHA-256 and, in its
+detail, `auditor.storage.trail.calls_sha256` of the audit's finished calls at that moment). So a
+planted setting edited in a stored spec, or a judge reply edited in a stored call, is named.
+
 What the chain cannot show by itself is a wholesale rewrite by someone holding the database:
 publish the head (``auditor trail verify`` prints it) somewhere else to anchor it.
 
@@ -26,14 +32,16 @@ row, which takes PostgreSQL's row lock (or SQLite's write lock) until the transa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from auditor.schemas.canonical import canonical_sha256
 from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
 from auditor.storage.store import Store
-from auditor.storage.tables import TrailEventRow, TrailHeadRow
+from auditor.storage.tables import AuditRow, ResultRow, TrailEventRow, TrailHeadRow
 from auditor.storage.trail import (
     GENESIS_HASH,
     HEAD_ID,
@@ -41,6 +49,7 @@ from auditor.storage.trail import (
     append_event,
     audit_sha256,
     bind_actor,
+    calls_sha256,
     cli_actor,
     current_actor,
     entry_hash,
@@ -67,6 +76,7 @@ __all__ = [
     "reset_actor",
     "set_default_actor",
     "verify_chain",
+    "verify_objects",
     "verify_store",
 ]
 
@@ -272,3 +282,82 @@ def verify_chain(entries: Iterable[EventRecord], head: tuple[int, str] | None) -
 def verify_store(store: Store) -> ChainReport:
     """Verify the whole stored chain against its head."""
     return verify_chain(iter_events(store), head_of(store))
+
+
+# --- stored objects against the trail ----------------------------------------------------------
+
+
+def verify_objects(store: Store) -> list[str]:
+    """Every stored object the trail recorded a hash of, checked against that hash; one line
+    per object changed since, naming the object, the entry and both hashes.
+
+    - ``audit.started``: the audit's spec, tenant and evaluation (`audit_sha256`). An audit row
+      that is gone is not named here: its result goes with it (cascade) and is named below.
+    - ``audit.finished``: the stored result (its canonical SHA-256; a deleted result is named)
+      and, for entries that recorded them, the audit's finished calls (`calls_sha256` with the
+      recorded cutoff).
+    The chain itself is checked by `verify_store`."""
+    problems: list[str] = []
+    for event in iter_events(store):
+        if event.object_type != "audit":
+            continue
+        if event.action == "audit.started" and event.object_sha256 is not None:
+            problems.extend(_check_audit(store, event))
+        elif event.action == "audit.finished":
+            problems.extend(_check_finished(store, event))
+    return problems
+
+
+def _check_audit(store: Store, event: EventRecord) -> list[str]:
+    with store.session() as session:
+        row = session.get(AuditRow, event.object_id)
+        if row is None:
+            return []
+        found = audit_sha256(row)
+    if found == event.object_sha256:
+        return []
+    return [
+        f"audit {event.object_id}: its stored spec, tenant or evaluation hash to {found} but "
+        f"entry {event.seq} recorded {event.object_sha256} when the audit started (the stored "
+        "audit was changed afterwards)"
+    ]
+
+
+def _check_finished(store: Store, event: EventRecord) -> list[str]:
+    problems: list[str] = []
+    with store.session() as session:
+        if event.object_sha256 is not None:
+            row = session.get(ResultRow, event.object_id)
+            if row is None:
+                problems.append(
+                    f"result of audit {event.object_id}: recorded at entry {event.seq} but no "
+                    "longer stored (deleted)"
+                )
+            else:
+                found = canonical_sha256(row.report)
+                if found != event.object_sha256:
+                    problems.append(
+                        f"result of audit {event.object_id}: the stored result hashes to "
+                        f"{found} but entry {event.seq} recorded {event.object_sha256} when the "
+                        "audit finished (the result was changed afterwards)"
+                    )
+        recorded = event.detail.get("calls_sha256")
+        cutoff = event.detail.get("calls_cutoff")
+        if recorded is None or cutoff is None:
+            return problems
+        digest, count = calls_sha256(
+            session, event.object_id, cutoff=datetime.fromisoformat(cutoff)
+        )
+    if digest != recorded:
+        expected = event.detail.get("calls")
+        counted = (
+            f"{count} finished calls are stored where {expected} were"
+            if count != expected
+            else f"the {count} finished calls are stored but differ"
+        )
+        problems.append(
+            f"calls of audit {event.object_id}: {counted} when the audit finished: they hash "
+            f"to {digest} but entry {event.seq} recorded {recorded} (a stored reply or call was "
+            "changed afterwards)"
+        )
+    return problems

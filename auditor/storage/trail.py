@@ -7,17 +7,18 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import getpass
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auditor.schemas.canonical import canonical_json, canonical_sha256
 from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
-from auditor.storage.tables import TrailEventRow, TrailHeadRow
+from auditor.storage.tables import AuditCallRow, CallRow, TrailEventRow, TrailHeadRow
 
 __all__ = [
     "GENESIS_HASH",
@@ -26,6 +27,7 @@ __all__ = [
     "append_event",
     "audit_sha256",
     "bind_actor",
+    "calls_sha256",
     "cli_actor",
     "current_actor",
     "entry_hash",
@@ -104,6 +106,57 @@ def audit_sha256(audit: Any) -> str:
             "evaluation_id": audit.evaluation_id,
         }
     )
+
+
+CALL_FIELDS: Final = (
+    "key",
+    "tenant",
+    "stage",
+    "model",
+    "item",
+    "candidate",
+    "request",
+    "status",
+    "text",
+    "parsed",
+    "error",
+    "provider_model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
+"""What `calls_sha256` covers of a call row: what was asked and what came back (not the
+lease, attempt and timing bookkeeping)."""
+
+
+def calls_sha256(session: Session, audit_id: str, *, cutoff: datetime) -> tuple[str, int]:
+    """SHA-256 and count of an audit's finished calls, as stored at ``cutoff`` (naive UTC).
+
+    Covers every call linked to the audit whose status is ``done`` and that was written at or
+    before ``cutoff``, in key order: SHA-256 over the lines ``canonical JSON of {CALL_FIELDS}``
+    (one line per call, ``\\n``-terminated). A finished call is never written again, so the
+    digest stays what it was when the audit finished; a call that failed then and succeeds in
+    a later run is written after ``cutoff`` and stays out. Editing a covered reply, or moving
+    a covered call out (its status, its time), changes the digest."""
+    columns = [getattr(CallRow, name) for name in CALL_FIELDS]
+    query = (
+        select(*columns)
+        .join(AuditCallRow, AuditCallRow.key == CallRow.key)
+        .where(
+            AuditCallRow.audit_id == audit_id,
+            CallRow.status == "done",
+            CallRow.updated_at <= cutoff,
+        )
+        .order_by(CallRow.key)
+        .execution_options(yield_per=2_000)
+    )
+    digest = hashlib.sha256()
+    count = 0
+    for row in session.execute(query):
+        document = dict(zip(CALL_FIELDS, row, strict=True))
+        digest.update(canonical_json(document) + b"\n")
+        count += 1
+    return digest.hexdigest(), count
 
 
 # --- appending ----------------------------------------------------------------------------------

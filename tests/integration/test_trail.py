@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +303,197 @@ def test_the_api_lists_a_tenants_events_page_by_page(tmp_path: Path) -> None:
         only = client.get("/v1/events", params={"object_id": "4"}, headers=auth).json()
         assert [e["object_id"] for e in only["items"]] == ["4"]
         assert client.get("/v1/events").status_code == 401
+
+
+# --- the stored spec and calls against the trail (issue 14.6) -----------------------------------
+
+CALL_FIELDS = ", ".join(
+    f"calls.{name}"
+    for name in [
+        "key",
+        "tenant",
+        "stage",
+        "model",
+        "item",
+        "candidate",
+        "request",
+        "status",
+        "text",
+        "parsed",
+        "error",
+        "provider_model",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    ]
+)
+
+
+def reference_calls_sha256(store: Store, audit_id: str, cutoff: str) -> tuple[str, int]:
+    """The documented recipe, recomputed from plain SQL rows: SHA-256 over one canonical JSON
+    line per finished call written by the cutoff, in key order."""
+    query = text(
+        f"SELECT {CALL_FIELDS} FROM calls JOIN audit_calls ON audit_calls.key = calls.key "
+        "WHERE audit_calls.audit_id = :a AND calls.status = 'done' AND calls.updated_at <= :c "
+        "ORDER BY calls.key"
+    )
+    digest = hashlib.sha256()
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            query, {"a": audit_id, "c": datetime.fromisoformat(cutoff)}
+        ).mappings()
+        count = 0
+        for row in rows:
+            document = dict(row)
+            for name in ("request", "parsed"):  # a JSON column may read back as text
+                if isinstance(document[name], str):
+                    document[name] = json.loads(document[name])
+            line = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+            digest.update(line.encode("ascii") + b"\n")
+            count += 1
+    return digest.hexdigest(), count
+
+
+def finished_audit(store: Store) -> str:
+    """An audit with a planted setting in its spec, an answer, two judge replies and a call
+    that failed, finished and recorded as a worker does."""
+    from auditor.services.governance import audit_finished, record_audit_started
+    from auditor.storage.store import CallResult, PlannedCall
+
+    spec = {"name": "a", "simulation": {"judge_affinity": {"atlas-1": 0.3}}}
+    audit, _ = store.create_audit(
+        spec, tenant="acme", name="a", evaluation_id=None, budget_usd=None
+    )
+    record_audit_started(store, audit)
+    calls = [
+        PlannedCall("k-answer", "answer", "sim/b", "q1", None, {"prompt": "2+2?"}),
+        PlannedCall("k-judge-1", "judge", "sim/a", "q1", "b", {"prompt": "Grade: 4"}),
+        PlannedCall("k-judge-2", "judge", "sim/a", "q2", "b", {"prompt": "Grade: 5 é"}),
+        PlannedCall("k-judge-3", "judge", "sim/a", "q3", "b", {"prompt": "Grade: 6"}),
+    ]
+    store.plan_calls(audit.id, "acme", calls)
+    store.record_results(
+        [
+            CallResult("k-answer", "done", text="4", parsed={"answer": "4"}, cost_usd=0.002),
+            CallResult("k-judge-1", "done", text="1", parsed={"verdict": 1}, cost_usd=0.001),
+            CallResult("k-judge-2", "done", text="0", parsed={"verdict": 0, "p1": 0.125}),
+            CallResult("k-judge-3", "failed", error="exhausted retries"),
+        ]
+    )
+    store.save_result(audit.id, {"judges": [{"judge": "a", "partial_r": 0.52}]})
+    store.update_audit(audit.id, status="succeeded", stage="done")
+    assert audit_finished(store, audit.id) == []
+    return audit.id
+
+
+def test_the_finished_calls_are_recorded_by_the_documented_recipe(store: Store) -> None:
+    audit_id = finished_audit(store)
+    recorded = list_events(store, tenant="acme", action="audit.finished")[0]
+    cutoff = recorded.detail["calls_cutoff"]
+    assert (recorded.detail["calls_sha256"], recorded.detail["calls"]) == (
+        reference_calls_sha256(store, audit_id, cutoff)
+    )
+    assert recorded.detail["calls"] == 3  # the failed call is not a finished one
+    assert verify_cli(store.url) == (
+        0,
+        [f"trail intact: {recorded.seq} entries; head {recorded.seq} {recorded.hash}"],
+    )
+
+
+def test_a_judge_reply_edited_in_a_stored_call_is_named(store: Store) -> None:
+    audit_id = finished_audit(store)
+    recorded = list_events(store, tenant="acme", action="audit.finished")[0]
+    with store.engine.begin() as connection:  # the judge's 0 becomes a 1
+        connection.execute(
+            text("UPDATE calls SET text = '1', parsed = :p WHERE key = 'k-judge-2'"),
+            {"p": json.dumps({"verdict": 1, "p1": 0.125})},
+        )
+    found, count = reference_calls_sha256(store, audit_id, recorded.detail["calls_cutoff"])
+    assert count == 3 and found != recorded.detail["calls_sha256"]
+    code, lines = verify_cli(store.url)
+    assert code == 1
+    assert lines == [
+        f"calls of audit {audit_id}: the 3 finished calls are stored but differ when the audit "
+        f"finished: they hash to {found} but entry {recorded.seq} recorded "
+        f"{recorded.detail['calls_sha256']} (a stored reply or call was changed afterwards)",
+        f"trail BROKEN: 1 problem(s) in {recorded.seq} entries",
+    ]
+
+
+def test_a_finished_call_moved_out_of_the_audit_is_named(store: Store) -> None:
+    audit_id = finished_audit(store)
+    with store.engine.begin() as connection:  # hide a reply: written "later", or "failed"
+        connection.execute(
+            text("UPDATE calls SET updated_at = :t WHERE key = 'k-judge-1'"),
+            {"t": "2999-01-01 00:00:00.000000"},
+        )
+        connection.execute(text("UPDATE calls SET status = 'failed' WHERE key = 'k-answer'"))
+    code, lines = verify_cli(store.url)
+    assert code == 1
+    assert lines[0].startswith(
+        f"calls of audit {audit_id}: 1 finished calls are stored where 3 were when the audit "
+        "finished"
+    )
+
+
+def test_a_call_that_succeeds_in_a_later_run_leaves_the_earlier_audit_intact(
+    store: Store,
+) -> None:
+    from auditor.storage.store import CallResult
+
+    finished_audit(store)
+    with store.engine.begin() as connection:  # a re-run sends the call that ran out of retries
+        connection.execute(text("UPDATE calls SET status = 'pending' WHERE key = 'k-judge-3'"))
+    store.record_results([CallResult("k-judge-3", "done", text="1", parsed={"verdict": 1})])
+    report = verify_store(store)
+    assert report.ok
+    assert verify_cli(store.url)[0] == 0
+
+
+def test_a_planted_setting_edited_in_a_stored_spec_is_named(store: Store) -> None:
+    audit_id = finished_audit(store)
+    started = list_events(store, tenant="acme", action="audit.started")[0]
+    planted = {"name": "a", "simulation": {"judge_affinity": {"atlas-1": 0.0}}}
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audits SET spec = :s WHERE id = :a"),
+            {"s": json.dumps(planted), "a": audit_id},
+        )
+    found = hashlib.sha256(
+        json.dumps(
+            {"id": audit_id, "tenant": "acme", "spec": planted, "evaluation_id": None},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+    ).hexdigest()
+    code, lines = verify_cli(store.url)
+    assert code == 1
+    assert lines[:1] == [
+        f"audit {audit_id}: its stored spec, tenant or evaluation hash to {found} but entry "
+        f"{started.seq} recorded {started.object_sha256} when the audit started (the stored "
+        "audit was changed afterwards)"
+    ]
+    assert lines[-1].startswith("trail BROKEN: 1 problem(s)")
+
+
+def test_a_judge_reply_edited_after_a_real_run_is_named(tmp_path: Path) -> None:
+    """Through the worker's path: an audit run to its end, then one stored judge reply flipped."""
+    from tests.support.pipeline import run_audit
+    from tests.support.specs import small_spec
+
+    url = f"sqlite:///{tmp_path / 'run.sqlite'}"
+    store, audit_id = run_audit(url, small_spec(n_items=12, sizes=2))
+    assert store.get_audit(audit_id).status == "succeeded"  # type: ignore[union-attr]
+    assert verify_cli(url)[0] == 0
+    judged = [c for c in store.calls_of(audit_id, stage="judge") if c.status == "done"]
+    recorded = list_events(store, tenant="t1", action="audit.finished")[0]
+    assert recorded.detail["calls"] >= len(judged) > 0
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE calls SET text = :t WHERE key = :k"),
+            {"t": (judged[0].text or "") + " ", "k": judged[0].key},
+        )
+    code, lines = verify_cli(url)
+    assert code == 1
+    assert lines[0].startswith(f"calls of audit {audit_id}: the ")
+    assert lines[-1].startswith("trail BROKEN: 1 problem(s)")

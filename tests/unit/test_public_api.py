@@ -128,7 +128,11 @@ def test_analyze_runs_every_probe_with_its_inputs(
     assert list(result.probes) == [p.name for p in REGISTRY if p.name in ran]
     # the affinity content is today's analysis, and its findings are its judges
     alone = analyze_affinity(world_bundle, FAST)
-    assert result.judges == alone.judges and result.pairs == alone.pairs
+    assert result.pairs == alone.pairs
+    family = {"p_adjusted", "flagged", "correction"}  # one correction: judges x probes
+    assert [j.model_dump(exclude=family) for j in result.judges] == [
+        j.model_dump(exclude=family) for j in alone.judges
+    ]
     findings = {f.judge: f for f in result.probes["affinity"]}
     for judge in alone.judges:
         assert findings[judge.judge].estimate == judge.partial_r
@@ -144,6 +148,34 @@ def test_p_adjusted_across_judges_and_probes_equals_statsmodels(result: AuditRes
     for finding in tested:
         if finding.flagged:
             assert finding.p_adjusted < result.settings.alpha
+
+
+def test_one_family_decides_every_flag_and_says_so(result: AuditResult) -> None:
+    """The affinity section (judges) and ``probes`` carry the same adjusted p and flag, and
+    every adjusted finding names the family (judges x probes) and method it was adjusted in."""
+    tested = [f for findings in result.probes.values() for f in findings if f.p_value is not None]
+    family = result.multiple_testing
+    assert family is not None and family.family == "judges x probes"
+    assert family.method == "holm" and family.n_tests == len(tested)
+    assert family.label == f"holm across judges x probes ({len(tested)} tests)"
+    with_p = {n for n, fs in result.probes.items() if any(f.p_value is not None for f in fs)}
+    assert set(family.probes) == with_p
+    assert all(f.correction == family.label for f in tested)
+    by_judge = {f.judge: f for f in result.probes["affinity"]}
+    for judge in result.judges:
+        finding = by_judge[judge.judge]
+        assert judge.p_adjusted == finding.p_adjusted and judge.flagged == finding.flagged
+        if judge.p_value is not None:
+            assert judge.correction == family.label
+            # the flag is the rule the family states, from the unadjusted p and the direction
+            assert judge.flagged == (
+                judge.p_adjusted < family.alpha
+                and judge.p_value < family.alpha
+                and judge.partial_r > result.settings.min_effect
+            )
+    # read back from JSON, the family and the labels are kept
+    back = AuditResult.model_validate_json(result.model_dump_json())
+    assert back.multiple_testing == family and back.judges == result.judges
 
 
 def test_analyze_is_pure_and_round_trips(world_bundle: auditor.Bundle, result: AuditResult) -> None:

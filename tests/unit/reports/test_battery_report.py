@@ -4,6 +4,7 @@ flagged cells linking to their sections, one section with a figure per probe."""
 from __future__ import annotations
 
 import json
+from html import escape
 
 import pytest
 from statsmodels.stats.multitest import multipletests
@@ -51,7 +52,7 @@ def test_one_holm_correction_across_judges_and_probes(battery):
 def test_report_scorecard_links_flagged_cells_to_sections(battery):
     html = render_battery_html(battery).decode()
     scorecard = html[: html.index("<section")]
-    assert scorecard.count('class="flag"') == sum(
+    assert scorecard.count(' score-flag"') == sum(
         f.flagged for r in battery.results for f in r.findings
     )
     for result in battery.results:
@@ -75,3 +76,59 @@ def test_cli_battery_on_a_pairwise_only_bundle(tmp_path):
     written = json.loads((tmp_path / "out" / "battery.json").read_text())
     assert set(written["probes"]) == {"position", "cues", "repeat", "human_agreement"}
     assert (tmp_path / "out" / "battery.html").exists()
+
+
+@pytest.fixture(scope="module")
+def audit_result():
+    from auditor.probes.analysis import analyze
+    from auditor.schemas.result import AnalysisSettings
+
+    settings = AnalysisSettings(n_bootstrap=200, n_permutations=200)
+    return analyze(simulate(JUDGES, n_items=60, seed=5), settings)
+
+
+def test_audit_report_has_the_scorecard_and_each_section_states_its_correction(audit_result):
+    from reports.html import render_html
+    from reports.markdown import render_markdown
+
+    family = audit_result.multiple_testing
+    assert family is not None and family.family == "judges x probes"
+    html = render_html(audit_result).decode()
+    probes_part = html[html.index('<section id="probes"') :]
+    card = probes_part[probes_part.index('id="scorecard"') : probes_part.index("</table>")]
+    assert card.index('id="scorecard"') < probes_part.index('<h3 id="probe-')
+    judges = {j.judge for j in audit_result.judges}
+    measured = {n for n, fs in audit_result.probes.items() if any(f.judge in judges for f in fs)}
+    assert {"affinity", "position", "verbosity", "injection"} <= measured
+    for name in measured:
+        assert f'href="#probe-{name}"' in card and f'id="probe-{name}"' in probes_part
+    flagged = [
+        (name, f.judge)
+        for name, fs in audit_result.probes.items()
+        for f in fs
+        if f.flagged and f.judge in judges
+    ]
+    assert {("position", "biased"), ("injection", "biased")} <= set(flagged)
+    assert card.count(' score-flag"') == len(flagged)
+    assert family.label in card
+    # every section says which family and method its flags come from
+    assert probes_part.count(f"its p adjusted by {family.label}") == len(audit_result.probes)
+    assert escape(family.statement) in probes_part
+    markdown = render_markdown(audit_result).decode()
+    assert "Scorecard: each judge's estimate per probe" in markdown
+    assert markdown.count("**⚑ ") == len(flagged)
+    assert markdown.count(f"its p adjusted by {family.label}") == len(audit_result.probes)
+
+
+def test_a_stored_battery_result_round_trips_with_each_probes_own_fields(battery):
+    from auditor.schemas.battery import BatteryResult
+    from auditor.schemas.position import PositionResult
+
+    back = BatteryResult.model_validate_json(battery.model_dump_json())
+    assert back == battery
+    assert [type(r) for r in back.results] == [type(r) for r in battery.results]
+    position = next(r for r in back.results if r.probe == "position")
+    assert isinstance(position, PositionResult)
+    assert position.findings[0].first_slot_win_rate is not None
+    assert back.multiple_testing == battery.multiple_testing
+    assert json.loads(back.model_dump_json()) == json.loads(battery.model_dump_json())

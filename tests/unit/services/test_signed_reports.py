@@ -22,9 +22,8 @@ from auditor.cli import app as cli_app
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze
 from auditor.schemas.result import AffinityReport, AnalysisSettings
-from auditor.services.governance import verify_results
 from auditor.services.signing import key_id_of
-from auditor.services.trail import list_events
+from auditor.services.trail import list_events, verify_objects
 from auditor.storage.store import Store
 from reports.canonical import result_sha256
 from tests.support.settings import make_settings
@@ -157,4 +156,4 @@ def test_the_trail_records_the_hash_the_report_prints(
     _finished(store, audit_id)
     (event,) = list_events(store, tenant="acme", action="audit.finished")
     assert event.object_sha256 == recipe_sha256(json.loads(analyzed.model_dump_json()))
-    assert verify_results(store) == []
+    assert verify_objects(store) == []
