@@ -252,7 +252,7 @@ def judge_calls(
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
-    again, carrying the variant's name (on the first `prompt_variants.max_items` items).
+    again, carrying the variant's name (on the first `prompt_variants.judge_items` items).
     """
     calls = comparison_calls(spec, tenant, base, answers)
     if not spec.battery.pointwise:
@@ -262,7 +262,7 @@ def judge_calls(
     ]
     have = {(v.judge, v.candidate, v.item, v.variant) for v in base.verdicts}
     items = {item.id: item for item in base.items}
-    variant_items = {item.id for item in base.items[: spec.prompt_variants.max_items]}
+    variant_items = {item.id for item in base.items[: spec.prompt_variants.judge_items]}
     for (variant, template), judge in (
         (entry, judge) for entry in templates for judge in spec.judges
     ):

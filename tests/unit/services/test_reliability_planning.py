@@ -169,3 +169,15 @@ def test_variants_on_the_first_max_items_only() -> None:
         primary
     ) == 2 * 3 * 24  # each judge grades 3 others
     assert len(variant) == len(primary) * 10 // 24
+
+
+def test_judge_variants_have_their_own_item_bound() -> None:
+    variants = {**SPEC["prompt_variants"], "max_items": 10, "judge_max_items": 3}
+    spec = parse_spec({**SPEC, "prompt_variants": variants})
+    base = base_bundle(spec, None)
+    mcq = [c for c in collect_calls(spec, "t", base) if c.variant is not None]
+    assert {c.item for c in mcq} == {item.id for item in base.items[:10]}
+    answers = {(m.display_name, item.id): "A" for m in spec.all_models for item in base.items}
+    judged = [c for c in judge_calls(spec, "t", base, answers) if c.variant is not None]
+    assert {c.item for c in judged} == {item.id for item in base.items[:3]}
+    assert len(judged) == 2 * 3 * 3
