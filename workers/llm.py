@@ -262,16 +262,29 @@ async def _complete_one(
 
 
 async def complete_all(
-    requests: Sequence[CallRequest], policy: ClientPolicy, limiter: RateLimiter
+    requests: Sequence[CallRequest],
+    policy: ClientPolicy,
+    limiter: RateLimiter,
+    *,
+    on_response: Callable[[CallResponse], None] | None = None,
+    stopped: Callable[[str], str | None] | None = None,
 ) -> list[CallResponse]:
     """Run calls concurrently (bounded per provider); a model that cannot be called (auth,
     unknown model, missing credentials) stops its remaining calls in this batch at once: none
-    waiting for a slot is sent, they come back as failed."""
+    waiting for a slot is sent, they come back as failed. ``on_response`` sees each response
+    as it arrives (to store it at once); ``stopped`` names models that failed elsewhere (another
+    batch): their calls not yet sent are not sent."""
     semaphores = {
         provider: asyncio.Semaphore(policy.concurrency.get(provider, policy.default_concurrency))
         for provider in {r.provider for r in requests}
     }
     failed_models: dict[str, str] = {}
+
+    def should_stop(model: str) -> str | None:
+        reason = failed_models.get(model)
+        if reason is None and stopped is not None:
+            reason = stopped(model)
+        return reason
 
     async def run(request: CallRequest) -> CallResponse:
         response = await _complete_one(
@@ -279,10 +292,12 @@ async def complete_all(
             policy,
             limiter,
             semaphores[request.provider],
-            failed_models.get,
+            should_stop,
         )
         if response.model_failure:
             failed_models.setdefault(request.model, response.error or "failed")
+        if on_response is not None:
+            on_response(response)
         return response
 
     return list(await asyncio.gather(*(run(r) for r in requests)))

@@ -34,9 +34,9 @@ from auditor.services.notifications import (
     WebhookTarget,
     backoff_delay,
     claim_attempt,
-    overdue_deliveries,
     record_attempt,
     resolve_webhook_url,
+    sweep_deliveries,
 )
 from auditor.settings import Settings
 from auditor.storage.store import Store
@@ -149,7 +149,7 @@ def _settings() -> Settings:
 @app.task(name=SWEEP_WEBHOOKS, ignore_result=True)
 def sweep_webhooks() -> int:
     """Re-send every attempt whose task message was lost (beat, every sweep interval)."""
-    overdue = overdue_deliveries(_store(_settings().database.url), _settings().webhook)
+    overdue = sweep_deliveries(_store(_settings().database.url), _settings().webhook)
     for delivery_id, attempt in overdue:
         deliver_webhook.delay(delivery_id, attempt)
     return len(overdue)

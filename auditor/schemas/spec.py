@@ -249,12 +249,23 @@ class GraderPrompt(BaseModel):
         )
 
 
+DEFAULT_VERDICT_MAX_TOKENS: Final = 128
+"""Room for a chat judge that explains first (small instruction-tuned models write 30-100
+tokens before "Verdict: 1"); 4 cut such replies off before their verdict."""
+
+
 class Sampling(BaseModel):
     model_config = _STRICT
 
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature.")
     answer_max_tokens: int = Field(default=256, ge=1, description="Free-form answer length.")
-    verdict_max_tokens: int = Field(default=4, ge=1, description="Judge reply length.")
+    verdict_max_tokens: int = Field(
+        default=DEFAULT_VERDICT_MAX_TOKENS,
+        ge=1,
+        description="Judge reply length in tokens. Real chat judges often explain before the "
+        'verdict ("The candidate says ... Verdict: 1"); a reply cut short of its verdict is '
+        "unreadable. Billing is for the tokens a judge writes, not this bound.",
+    )
     grade_max_tokens: int = Field(default=8, ge=1, description="Grader reply length.")
     top_logprobs: int = Field(default=20, ge=1, le=20, description="Log-probs per MCQ answer.")
 
@@ -446,6 +457,14 @@ class AuditSpec(BaseModel):
     )
     budget_usd: float | None = Field(
         default=None, ge=0, description="Stop scheduling calls when this much is spent."
+    )
+    deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86_400,
+        description="Seconds after the audit starts running after which calls still failing "
+        "with transient errors (rate limits, 5xx, timeouts) are given up and counted as "
+        "failed. Without it such calls are retried with backoff until they succeed.",
     )
     max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)

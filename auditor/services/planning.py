@@ -244,7 +244,12 @@ def grade_calls(
 
 
 def judge_calls(
-    spec: AuditSpec, tenant: str, base: Bundle, answers: Mapping[tuple[str, str], str]
+    spec: AuditSpec,
+    tenant: str,
+    base: Bundle,
+    answers: Mapping[tuple[str, str], str],
+    *,
+    pairwise: bool = True,
 ) -> list[Call]:
     """Every judge on every other candidate's answer, except verdicts already known (for the
     pointwise protocol), and the battery's pairwise comparisons (`comparison_calls`).
@@ -253,8 +258,10 @@ def judge_calls(
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
     again, carrying the variant's name (on the first `prompt_variants.judge_items` items).
+    ``pairwise=False`` leaves the comparisons out (their pairs depend on which answers exist,
+    so they are planned once every answer has settled).
     """
-    calls = comparison_calls(spec, tenant, base, answers)
+    calls = comparison_calls(spec, tenant, base, answers) if pairwise else []
     if not spec.battery.pointwise:
         return calls
     templates = [(None, spec.judge_prompt.resolve())] + [

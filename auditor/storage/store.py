@@ -413,6 +413,8 @@ class Store:
             error=None,
             idempotency_key=idempotency_key,
             batches_outstanding=0,
+            wake_at=0.0,
+            started_at=None,
         )
         try:
             with self.session() as session, session.begin():
@@ -484,26 +486,20 @@ class Store:
                 row.failures = [*row.failures, *new]
                 row.updated_at = utcnow()
 
-    def start_batches(self, audit_id: str, count: int, *, reset: bool) -> None:
-        """Record a dispatch round of ``count`` batches (``reset`` when none is in flight)."""
-        value = count if reset else AuditRow.batches_outstanding + count
+    def set_wake(self, audit_id: str, at: float) -> bool:
+        """Note that the audit looks again at ``at``, unless a look-again at or before then is
+        already set and not yet due (a compare-and-set: True when the caller must send it)."""
+        now = self.clock()
         with self.session() as session, session.begin():
-            session.execute(
-                update(AuditRow).where(AuditRow.id == audit_id).values(batches_outstanding=value)
-            )
-
-    def finish_batch(self, audit_id: str) -> int:
-        """Count one batch as finished; returns how many of its round are still out."""
-        with self.session() as session, session.begin():
-            session.execute(
+            result = session.execute(
                 update(AuditRow)
-                .where(AuditRow.id == audit_id)
-                .values(batches_outstanding=AuditRow.batches_outstanding - 1)
+                .where(
+                    AuditRow.id == audit_id,
+                    (AuditRow.wake_at <= now) | (AuditRow.wake_at > at),
+                )
+                .values(wake_at=at)
             )
-            return int(
-                session.scalar(select(AuditRow.batches_outstanding).where(AuditRow.id == audit_id))
-                or 0
-            )
+            return bool(_rowcount(result))
 
     def add_cost(self, audit_id: str, usd: float) -> float:
         """Add to an audit's running cost atomically; returns the new total."""
@@ -520,9 +516,30 @@ class Store:
     # --- calls -------------------------------------------------------------------------------
 
     def plan_calls(self, audit_id: str, tenant: str, calls: Sequence[PlannedCall]) -> None:
-        """Record the calls an audit needs; calls already stored (by key) are reused."""
+        """Record the calls an audit needs; calls already stored (by key) are reused, except
+        that a call which failed for another audit (out of retries at its deadline, a model
+        that failed, a budget reached) is not a result: it is pending again, to be sent."""
         now = utcnow()
         with self.session() as session, session.begin():
+            linked = select(AuditCallRow.key).where(AuditCallRow.audit_id == audit_id)
+            keys = [c.key for c in calls]
+            for start in range(0, len(keys), _CHUNK):
+                session.execute(
+                    update(CallRow)
+                    .where(
+                        CallRow.key.in_(keys[start : start + _CHUNK]),
+                        CallRow.status == "failed",
+                        CallRow.key.not_in(linked),
+                    )
+                    .values(
+                        status="pending",
+                        lease_token=None,
+                        leased_until=0.0,
+                        claimed=False,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
             self._insert_ignore(
                 session,
                 _table(CallRow),
@@ -551,9 +568,11 @@ class Store:
             )
 
     def dispatchable_keys(self, audit_id: str, stage: str | None = None) -> list[str]:
-        """Pending calls of an audit that no live lease holds."""
+        """Pending calls of an audit that no live lease (nor a retry's backoff) holds, models
+        interleaved (one call of each model in turn), so that a batch keeps every provider
+        busy rather than one at a time."""
         query = (
-            select(CallRow.key)
+            select(CallRow.model, CallRow.key)
             .join(AuditCallRow, AuditCallRow.key == CallRow.key)
             .where(
                 AuditCallRow.audit_id == audit_id,
@@ -564,15 +583,43 @@ class Store:
         )
         if stage is not None:
             query = query.where(AuditCallRow.stage == stage)
+        by_model: dict[str, list[str]] = {}
         with self.session() as session:
-            return list(session.scalars(query))
+            for model, key in session.execute(query):
+                by_model.setdefault(model, []).append(key)
+        queues = list(by_model.values())
+        return [
+            queue[index]
+            for index in range(max(map(len, queues), default=0))
+            for queue in queues
+            if index < len(queue)
+        ]
+
+    def next_release(self, audit_id: str) -> float | None:
+        """The earliest time a pending call of the audit held by a lease or a backoff becomes
+        dispatchable again (None when no pending call is held)."""
+        with self.session() as session:
+            value = session.scalar(
+                select(func.min(CallRow.leased_until))
+                .join(AuditCallRow, AuditCallRow.key == CallRow.key)
+                .where(
+                    AuditCallRow.audit_id == audit_id,
+                    CallRow.status == "pending",
+                    CallRow.leased_until >= self.clock(),
+                )
+            )
+            return None if value is None else float(value)
 
     def lease(
         self, keys: Sequence[str], token: str, seconds: float, *, renew: bool = False
-    ) -> None:
-        """Reserve pending calls for one dispatch (``token``), or with ``renew`` extend the
-        lease of the calls this dispatch still holds (the heartbeat of a running batch)."""
-        until = self.clock() + seconds
+    ) -> list[str]:
+        """Reserve pending calls that no live lease holds for one dispatch (``token``); returns
+        the keys reserved (two dispatches at once never reserve the same call). With ``renew``,
+        extend the lease of the calls this dispatch still holds (the heartbeat of a running
+        batch)."""
+        now = self.clock()
+        until = now + seconds
+        taken: list[str] = []
         with self.session() as session, session.begin():
             for start in range(0, len(keys), _CHUNK):
                 query = update(CallRow).where(
@@ -582,9 +629,16 @@ class Store:
                     query = query.where(CallRow.lease_token == token)
                     session.execute(query.values(leased_until=until))
                 else:
-                    session.execute(
-                        query.values(lease_token=token, leased_until=until, claimed=False)
+                    taken.extend(
+                        session.scalars(
+                            query.where(CallRow.leased_until < now)
+                            .values(lease_token=token, leased_until=until, claimed=False)
+                            .returning(CallRow.key)
+                            .execution_options(synchronize_session=False)
+                        ).all()
                     )
+        order = {key: index for index, key in enumerate(keys)}
+        return sorted(taken, key=order.__getitem__)
 
     def claim(self, keys: Sequence[str], token: str, seconds: float) -> list[CallRow]:
         """Take the pending calls of a dispatch for one run of its task.
@@ -639,14 +693,67 @@ class Store:
             for start in range(0, len(rows), _CHUNK):
                 connection.execute(statement, rows[start : start + _CHUNK])
 
+    def record_retries(self, retries: Sequence[tuple[str, str, int, float]]) -> None:
+        """Calls that ran out of a batch's retries on transient errors stay pending: each of
+        (key, error, attempts, not_before) keeps its last error, adds its attempts, and is not
+        dispatched again before ``not_before`` (clock seconds; the backoff across batches)."""
+        if not retries:
+            return
+        table = _table(CallRow)
+        statement = (
+            update(table)
+            .where(table.c.key == bindparam("b_key"), table.c.status == "pending")
+            .values(
+                error=bindparam("b_error"),
+                attempts=table.c.attempts + bindparam("b_attempts"),
+                lease_token=None,
+                leased_until=bindparam("b_not_before"),
+                claimed=False,
+                updated_at=utcnow(),
+            )
+        )
+        rows = [
+            {"b_key": key, "b_error": error, "b_attempts": attempts, "b_not_before": not_before}
+            for key, error, attempts, not_before in retries
+        ]
+        with self.engine.begin() as connection:
+            for start in range(0, len(rows), _CHUNK):
+                connection.execute(statement, rows[start : start + _CHUNK])
+
+    def model_answered(self, audit_id: str, model: str) -> bool:
+        """Whether any call of ``model`` in the audit has an answer stored."""
+        with self.session() as session:
+            return (
+                session.scalar(
+                    select(CallRow.key)
+                    .join(AuditCallRow, AuditCallRow.key == CallRow.key)
+                    .where(
+                        AuditCallRow.audit_id == audit_id,
+                        CallRow.model == model,
+                        CallRow.status == "done",
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
     def fail_pending(
-        self, audit_id: str, *, model: str | None, reason: str, stage: str | None = None
+        self,
+        audit_id: str,
+        *,
+        model: str | None,
+        reason: str,
+        stage: str | None = None,
+        skip_running: bool = False,
     ) -> int:
-        """Mark an audit's pending calls (of one model, or all) as failed for ``reason``."""
+        """Mark an audit's pending calls (of one model, or all) as failed for ``reason``; with
+        ``skip_running``, not those a running batch has claimed (it records their outcome)."""
         keys = select(AuditCallRow.key).where(AuditCallRow.audit_id == audit_id)
         if stage is not None:
             keys = keys.where(AuditCallRow.stage == stage)
         query = update(CallRow).where(CallRow.key.in_(keys), CallRow.status == "pending")
+        if skip_running:
+            query = query.where(~(CallRow.claimed & (CallRow.leased_until >= self.clock())))
         if model is not None:
             query = query.where(CallRow.model == model)
         with self.session() as session, session.begin():

@@ -126,7 +126,10 @@ class AuditRow(Base):
     failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    batches_outstanding: Mapped[int] = mapped_column(Integer, default=0)
+    batches_outstanding: Mapped[int] = mapped_column(Integer, default=0)  # no longer used
+    wake_at: Mapped[float] = mapped_column(Float, default=0.0)
+    """When the audit next looks at its calls again (clock seconds; 0: no look-again set)."""
+    started_at: Mapped[datetime | None]  # its first calls were planned (the deadline's start)
 
 
 class CallRow(Base):

@@ -154,3 +154,24 @@ def test_real_chat_verdict_forms_are_read_with_the_rule_that_read_them(
     assert report.coverage.n_invalid_verdicts == unreadable
     [note] = [n for n in report.coverage.notes if n.startswith("Judge replies")]
     assert f"{unreadable} unreadable" in note and "by logprobs" in note
+
+
+def test_the_default_verdict_length_lets_chat_judges_that_explain_first_finish(
+    tmp_path: Path, key_in_env: None
+) -> None:
+    # Issue 14, item 7: with the spec's default reply length, a judge that explains before
+    # its verdict ("... Verdict: 1", ~40 tokens) must not be cut off before it. The stub cuts
+    # replies at max_tokens, as a real server does (finish_reason "length").
+    styles = {"judge-a": "explain_first", "judge-b": "sentence"}
+    config = _config({})
+    config["models"].update({j: {"style": style, "logprobs": False} for j, style in styles.items()})
+    with stub_server(config, tmp_path) as server:
+        spec = _spec(server, bundle_file(tmp_path / "b.json", [*styles, *CANDIDATES]))
+        del spec["sampling"]  # the default
+        store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec)
+    assert store.get_audit(audit_id).status == "succeeded"
+    rows = list(store.calls_of(audit_id, stage="judge"))
+    assert len(rows) == 10  # 2 judges x 5 items (every candidate answers "Paris")
+    unread = [(row.model, row.text) for row in rows if row.parsed["verdict"] is None]
+    assert unread == []
+    assert report_of(store, audit_id).coverage.n_invalid_verdicts == 0

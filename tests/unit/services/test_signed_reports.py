@@ -150,10 +150,10 @@ def test_the_trail_records_the_hash_the_report_prints(
     finished: tuple[Store, str], analyzed: AffinityReport
 ) -> None:
     """The `audit.finished` entry holds the stored result's hash: the report's recipe."""
-    from workers.tasks import _finished
+    from auditor.services.governance import audit_finished
 
     store, audit_id = finished
-    _finished(store, audit_id)
+    audit_finished(store, audit_id)  # what the pipeline records when the final status is set
     (event,) = list_events(store, tenant="acme", action="audit.finished")
     assert event.object_sha256 == recipe_sha256(json.loads(analyzed.model_dump_json()))
     assert verify_objects(store) == []

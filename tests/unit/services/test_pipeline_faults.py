@@ -1,0 +1,193 @@
+"""The pipeline's rules under faults (auditor/services/pipeline.py), on real storage and
+litellm's real path with the simulated provider: transient failures stay pending and are sent
+again by later batches, a permanent model failure stops that model at once, a dead batch holds
+its calls only for its lease, each reply is stored as it arrives, judge calls start as soon as
+their answer is stored. References: the simulated world's own bundle (planted truth) and
+counts of the calls the provider saw (its ledger)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from auditor.services.audits import audit_status
+from auditor.services.pipeline import Reply
+from tests.support.pipeline import (
+    assert_same_numbers,
+    ledger_lines,
+    report_of,
+    run_audit,
+    world_report,
+)
+from tests.support.runners import Clock, stepped_pipeline, wait_until
+from tests.support.specs import small_spec
+from workers.local import BATCH_THREADS
+
+
+def test_calls_out_of_retries_are_sent_again_by_later_batches_to_full_coverage(
+    tmp_path: Path,
+) -> None:
+    # No retry inside a batch at all: every transient failure (30% of calls) must be sent
+    # again by a later batch. Before: each was recorded as failed for good.
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(provider={"transient_rate": 0.3, "ledger": str(ledger)})
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec, max_retries=0)
+    status = audit_status(store, store.get_audit(audit_id))
+    assert status.status == "succeeded"
+    assert all(v.failed == 0 and v.pending == 0 for v in status.progress.values())
+    assert status.failures == []
+    assert len(ledger_lines(ledger)) > 1.25 * 1680  # the failed attempts were sent again
+    assert_same_numbers(report_of(store, audit_id), world_report(spec))
+
+
+def test_calls_out_of_retries_at_the_deadline_are_named_and_a_rerun_sends_them(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    ledger = tmp_path / "ledger.txt"
+    failing = small_spec(
+        n_items=4,
+        sizes=2,
+        deadline_seconds=6.0,
+        provider={
+            "transient_rate": 1.0,
+            "transient_kinds": ["rate_limit", "server_error"],
+            "ledger": str(ledger),
+        },
+    )
+    store, first = run_audit(url, failing, max_retries=1)
+    status = audit_status(store, store.get_audit(first))
+    failed = list(store.calls_of(first, status="failed"))
+    assert failed and not list(store.calls_of(first, status="pending"))
+    retried = [row for row in failed if row.error.startswith("gave up at the deadline after")]
+    assert retried, Counter(row.error[:40] for row in failed)
+    assert retried and all(row.attempts >= 2 for row in retried)
+    assert {f["model"] for f in status.failures} == {row.model for row in retried}
+    assert all("ran out of retries before the deadline" in f["reason"] for f in status.failures)
+    assert all("RateLimitError" in f["reason"] or "500" in f["reason"] for f in status.failures)
+    sent_before = len(ledger_lines(ledger))
+
+    healthy = {**failing, "simulated_provider": {"ledger": str(ledger)}}
+    healthy.pop("deadline_seconds")
+    _, second = run_audit(url, healthy)
+    after = audit_status(store, store.get_audit(second))
+    assert after.status == "succeeded", after.error
+    assert all(v.failed == 0 and v.pending == 0 for v in after.progress.values())
+    # every call the first audit gave up on was sent again (the provider saw it)
+    assert len(ledger_lines(ledger)) - sent_before >= len(failed)
+
+
+def test_a_model_that_fails_permanently_is_not_called_again(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(
+        provider={"permanent_models": ["boreal-2"], "ledger": str(ledger)},
+        limits={"sim": {"max_concurrency": 1}},
+    )
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec)
+    sent = Counter(line.split("\t")[0] for line in ledger_lines(ledger))
+    # one call at a time per batch: at most the batches running at once met the error
+    assert 1 <= sent["boreal-2"] <= BATCH_THREADS
+    failed = list(store.calls_of(audit_id, status="failed"))
+    assert {row.model for row in failed} == {"boreal-2"} and len(failed) == 80
+    first = [row for row in failed if "not sent" not in row.error]
+    assert len(first) == sent["boreal-2"]
+    assert all("AuthenticationError" in row.error for row in first)
+    status = audit_status(store, store.get_audit(audit_id))
+    assert [f["model"] for f in status.failures] == ["boreal-2"]
+
+
+def test_a_batch_that_dies_keeps_the_replies_it_had_and_its_calls_return_after_the_lease(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    pipeline, runner, audit_id = stepped_pipeline(
+        tmp_path, small_spec(n_items=8, sizes=2), clock, lease_seconds=60.0
+    )
+    store = pipeline.store
+    pipeline.advance(audit_id)
+    batches = runner.take()
+    assert batches and sum(len(b.keys) for b in batches) == 96  # 6 models x 8 items x 2 kinds
+    real_client = pipeline.client
+    seen: list[str] = []
+
+    class Killed(Exception):
+        pass
+
+    def stored(key: str) -> bool:
+        return any(row.key == key for row in store.calls_of(audit_id, status="done"))
+
+    def dies_after_ten(spec, orders, *, renew, on_reply, stopped) -> None:  # type: ignore[no-untyped-def]
+        def counting(reply: Reply) -> None:
+            on_reply(reply)
+            seen.append(reply.key)
+            # stored as it arrives: by the writer, while the batch still runs (waits for the
+            # condition, bounded; no timing is asserted)
+            assert wait_until(lambda: stored(reply.key), timeout=30.0), reply.key
+            if len(seen) == 10:
+                raise Killed  # the worker is gone; what it had is already stored
+
+        real_client(spec, list(orders)[:10], renew=renew, on_reply=counting, stopped=stopped)
+
+    pipeline.client = dies_after_ten
+    dead = batches[0]
+    with pytest.raises(Killed):
+        pipeline.run_batch(audit_id, dead.keys, dead.token)
+    pipeline.client = real_client
+    done = {row.key for row in store.calls_of(audit_id, status="done")}
+    assert set(seen) <= done and len(seen) == 10
+    # Every other batch runs to its end (and the judge batches they lead to); the dead
+    # batch's unanswered calls stay held by its lease, and no batch is left to advance.
+    for batch in batches[1:]:
+        pipeline.run_batch(audit_id, batch.keys, batch.token)
+    while True:
+        pipeline.advance(audit_id)
+        more = runner.take()
+        if not more:
+            break
+        for batch in more:
+            pipeline.run_batch(audit_id, batch.keys, batch.token)
+    assert runner.wakes, "a look-again must be set"
+    assert 0 < runner.wakes[-1] <= 60.0 + 0.1  # bounded by the lease, no beat needed
+    assert store.get_audit(audit_id).stage == "collect"
+    clock.now += runner.wakes[-1]
+    pipeline.advance(audit_id)
+    again = {key for batch in runner.take() for key in batch.keys}
+    assert again == set(dead.keys) - done  # the dead batch's unanswered calls, sent again
+
+
+def test_a_batch_that_claims_nothing_returns_zero(tmp_path: Path) -> None:
+    pipeline, runner, audit_id = stepped_pipeline(tmp_path, small_spec(n_items=4, sizes=2))
+    pipeline.advance(audit_id)
+    batch = runner.take()[0]
+    assert pipeline.run_batch(audit_id, batch.keys, "another-dispatch") == 0
+    assert pipeline.run_batch(audit_id, batch.keys, batch.token) == len(batch.keys)
+    assert pipeline.run_batch(audit_id, batch.keys, batch.token) == 0  # a re-delivered copy
+
+
+def test_judge_calls_start_as_soon_as_their_answer_is_stored(tmp_path: Path) -> None:
+    pipeline, runner, audit_id = stepped_pipeline(
+        tmp_path, small_spec(n_items=20, sizes=3), batch_size=32
+    )
+    pipeline.advance(audit_id)
+    collect = runner.take()
+    assert len(collect) > 2
+    pipeline.run_batch(audit_id, collect[0].keys, collect[0].token)
+    progress = pipeline.store.progress(audit_id)
+    assert progress["answer"]["pending"] > 0  # answers are still being collected...
+    assert progress["judge"]["pending"] > 0  # ...and judge calls for those stored are planned
+    pipeline.advance(audit_id)
+    sent = {key for batch in runner.take() for key in batch.keys}
+    judge_keys = {row.key for row in pipeline.store.calls_of(audit_id, stage="judge")}
+    assert sent & judge_keys  # and dispatched with no stage barrier
+
+
+def test_batches_interleave_the_models(tmp_path: Path) -> None:
+    pipeline, runner, audit_id = stepped_pipeline(
+        tmp_path, small_spec(n_items=20, sizes=3), batch_size=12
+    )
+    pipeline.advance(audit_id)
+    rows = {row.key: row.model for row in pipeline.store.calls_of(audit_id)}
+    for batch in runner.take()[:3]:
+        assert len({rows[key] for key in batch.keys}) == 9  # every model in every batch
