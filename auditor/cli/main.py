@@ -370,7 +370,9 @@ def correlated_errors(
 
 def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
     """The demo: 24 simulated models in 6 families and 4 judges, two of which carry a planted
-    affinity bias (s = 0.8) while two grade by the truth alone (s = 0)."""
+    affinity bias (s = 0.8) while two grade by the truth alone (s = 0); with planted
+    reliability findings (avoidance falling with size, a judge whose false approval rises on
+    easy items, a prompt-sensitive model and judge) shown by one paraphrase per role."""
     families = ["atlas", "boreal", "cygnus", "draco", "eridan", "fornax"]
     affinity = {"atlas-1": 0.8, "boreal-1": 0.8, "cygnus-1": 0.0, "draco-1": 0.0}
     judges = list(affinity)
@@ -387,6 +389,18 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
             "judge_affinity": affinity,
             "p_hit": 0.95,
             "p_miss": 0.05,
+            # reliability (Zhou et al. 2024): smaller models avoid more, cygnus-1 approves more
+            # wrong answers on easy items, eridan-2 and draco-1 change with the prompt's wording
+            "avoidance": 0.02,
+            "judge_false_approval_slope": {"cygnus-1": 1.5},
+            "model_prompt_sensitivity": {"eridan-2": 5.0, "draco-1": 5.0},
+        },
+        # one paraphrase each, on a few items (288 + 320 calls)
+        "prompt_variants": {
+            "mcq": ["mcq-terse"],
+            "judge": ["judge-strict"],
+            "max_items": 12,
+            "judge_max_items": 4,
         },
         "judges": [{"model": f"sim/{j}", "name": j, "family": j.split("-")[0]} for j in judges],
         "candidates": [
