@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from auditor.ecosystem import Ecosystem
@@ -48,6 +48,7 @@ __all__ = [
     "check_design",
     "collect_calls",
     "comparison_calls",
+    "fan_out_grades",
     "fan_out_verdicts",
     "grade_calls",
     "identical_probability_notes",
@@ -574,6 +575,26 @@ def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -
             f"(e.g. {shown}); the analysis would misstate coverage"
         )
     return fanned
+
+
+def fan_out_grades(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -> list[CallOutcome]:
+    """One grade outcome per planned (candidate, item): candidates whose answers to an item are
+    the same text share one grader call (its key hashes the request), and its reply stands for
+    each of them, as for verdicts (`fan_out_verdicts`). A planned grade with no finished call
+    gives no outcome (that answer has no grader label; the reading notes count the replies).
+
+    >>> a, b = (Call("k", "grade", "g", "q1", c, {}) for c in "ab")
+    >>> done = CallOutcome("grade", "g", "q1", "a", "done", "CORRECT", {"outcome": "correct"},
+    ...                    key="k")
+    >>> [o.candidate for o in fan_out_grades([a, b], [done])]
+    ['a', 'b']
+    """
+    by_key = {o.key: o for o in outcomes if o.kind == "grade"}
+    return [
+        replace(outcome, candidate=call.candidate, model=call.model, item=call.item)
+        for call in planned
+        if (outcome := by_key.get(call.key)) is not None and outcome.status in ("done", "failed")
+    ]
 
 
 def answers_of(base: Bundle, outcomes: Iterable[CallOutcome]) -> dict[tuple[str, str], str]:

@@ -88,12 +88,14 @@ def test_reliability_audit_with_a_grader_and_k_templates_through_a_worker(
     assert status["status"] == "succeeded", worker.log()[-3000:]
     models = [m.display_name for m in spec.all_models]  # 3 judges + 6 candidates
     n_judge = 3 * (len(models) - 1) * N_ITEMS  # each judge grades every other model
-    assert {k: (v["done"], v["failed"]) for k, v in status["progress"].items()} == {
-        "mcq": (len(models) * N_ITEMS * (1 + len(MCQ_VARIANTS)), 0),
-        "answer": (len(models) * N_ITEMS, 0),
-        "grade": (len(models) * N_ITEMS, 0),
-        "judge": (n_judge * (1 + len(JUDGE_VARIANTS)), 0),
-    }
+    progress = {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()}
+    assert progress["mcq"] == (len(models) * N_ITEMS * (1 + len(MCQ_VARIANTS)), 0, 0)
+    assert progress["answer"] == (len(models) * N_ITEMS, 0, 0)
+    # grades and verdicts of identical answers to an item share one call (its key hashes the
+    # request): at most one call per answer (per template)
+    assert 0 < progress["grade"][0] <= len(models) * N_ITEMS and progress["grade"][1:] == (0, 0)
+    assert 0 < progress["judge"][0] <= n_judge * (1 + len(JUDGE_VARIANTS))
+    assert progress["judge"][1:] == (0, 0)
     report = report_of(store, audit.id)
     assert isinstance(report, AuditResult)
     assert spec.simulation is not None
@@ -116,8 +118,8 @@ def test_reliability_audit_with_a_grader_and_k_templates_through_a_worker(
     assert sum(rows[m].overall.avoidant.k for m in models) > 0
     assert len(rel.bins) == 5 and rel.difficulty_bins == 5  # type: ignore[attr-defined]
     (note,) = [n for n in report.coverage.notes if n.startswith("Grader grader replies")]
-    graded = len(models) * N_ITEMS
-    assert note.startswith(f"Grader grader replies: {graded} of {graded} read")
+    graded = len(models) * N_ITEMS  # a reply per answer (shared calls stand for each answer)
+    assert note.startswith(f"Grader grader replies: {graded} of {graded} read"), note
 
     sup = report.probe_results["supervision"]
     assert sup.truth_source == "grader"  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from auditor.services.planning import (
     assemble_bundle,
     base_bundle,
     collect_calls,
+    fan_out_grades,
     fan_out_verdicts,
     grade_calls,
     judge_calls,
@@ -181,3 +182,28 @@ def test_judge_variants_have_their_own_item_bound() -> None:
     judged = [c for c in judge_calls(spec, "t", base, answers) if c.variant is not None]
     assert {c.item for c in judged} == {item.id for item in base.items[:3]}
     assert len(judged) == 2 * 3 * 3
+
+
+def test_a_shared_grader_call_stands_for_every_candidate_with_that_answer() -> None:
+    spec = parse_spec(SPEC)
+    base = base_bundle(spec, None)
+    item = base.items[0].id
+    answers = {("atlas-2", item): "I don't know.", ("boreal-2", item): "I don't know."}
+    planned = grade_calls(spec, "t", base, answers)
+    assert len(planned) == 2 and planned[0].key == planned[1].key  # one request, one call
+    reply = "AVOIDANT"
+    stored = CallOutcome(
+        "grade",
+        "grader",
+        item,
+        "atlas-2",
+        "done",
+        reply,
+        read_reply("grade", reply, None, 4),
+        key=planned[0].key,
+    )
+    fanned = fan_out_grades(planned, [stored])
+    assert sorted(o.candidate for o in fanned) == ["atlas-2", "boreal-2"]
+    bundle = assemble_bundle(spec, base, fanned)
+    grader = [(x.candidate, x.outcome) for x in bundle.labels if x.source == "grader"]
+    assert sorted(grader) == [("atlas-2", "avoidant"), ("boreal-2", "avoidant")]
