@@ -37,10 +37,10 @@ from auditor.services.notifications import (
     record_attempt,
     resolve_webhook_url,
     sweep_deliveries,
+    webhook_secret_of,
 )
 from auditor.settings import Settings
 from auditor.storage.store import Store
-from auditor.storage.tables import ScheduleRow
 from workers.app import app
 
 __all__ = [
@@ -163,9 +163,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
     delivery = claim_attempt(store, delivery_id, attempt)
     if delivery is None:
         return "skipped"  # delivered, given up, or this attempt was already made
-    with store.session() as session:
-        schedule = session.get(ScheduleRow, delivery.schedule_id)
-        secret = schedule.webhook_secret if schedule is not None else None
+    secret = webhook_secret_of(store, delivery)
     started = time.perf_counter()
     status_code: int | None
     error: str | None

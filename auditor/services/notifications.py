@@ -47,6 +47,7 @@ __all__ = [
     "resolve_webhook_url",
     "sweep_deliveries",
     "webhook_payload",
+    "webhook_secret_of",
 ]
 
 PAYLOAD_SCHEMA_VERSION: Final = "1.0"
@@ -279,6 +280,14 @@ def _record_outcome(
             detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
             actor=WORKER_ACTOR,
         )
+
+
+def webhook_secret_of(store: Store, delivery: WebhookDeliveryRow) -> str | None:
+    """The signing secret of the delivery's schedule (also of a schedule deleted since the
+    delivery was stored: its notification still goes out signed)."""
+    with store.session() as session:
+        schedule = session.get(ScheduleRow, delivery.schedule_id)
+        return schedule.webhook_secret if schedule is not None else None
 
 
 def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
