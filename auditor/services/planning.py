@@ -481,8 +481,7 @@ def planned_call_counts(spec: AuditSpec, base: Bundle) -> dict[str, int]:
     }
     counts: dict[str, int] = {}
     planned = (
-        *collect_calls(spec, "plan", base),
-        *mcq_variant_calls(spec, "plan", base),
+        *collect_calls(spec, "plan", base),  # with the MCQ template variants
         *judge_calls(spec, "plan", base, answers),
         *grade_calls(spec, "plan", base, answers),
     )

@@ -85,7 +85,11 @@ def test_reliability_audit_with_a_grader_and_k_templates_through_a_worker(
         audit, _ = submit_audit(store, spec, tenant="t1")
         client.send_task("auditor.start", args=[audit.id])
         status = _wait(store, audit.id)
-    assert status["status"] == "succeeded", worker.log()[-3000:]
+    assert status["status"] == "succeeded", (
+        status["error"],
+        status["failures"],
+        worker.log()[-3000:],
+    )
     models = [m.display_name for m in spec.all_models]  # 3 judges + 6 candidates
     n_judge = 3 * (len(models) - 1) * N_ITEMS  # each judge grades every other model
     progress = {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()}

@@ -131,12 +131,15 @@ def test_format_duration() -> None:
 def test_planned_call_counts_of_the_demo_are_its_calls() -> None:
     spec = parse_spec(demo_spec(n_items=10))
     counts = planned_call_counts(spec, base_bundle(spec, None))
-    assert counts["mcq"] == len(spec.all_models) * 10
+    # the demo's prompt variants (one per role) on the first max_items / judge_max_items items
+    variants = spec.prompt_variants
+    mcq_items, judge_items = min(10, variants.max_items or 10), min(10, variants.judge_items or 10)
+    assert counts["mcq"] == len(spec.all_models) * (10 + mcq_items)
     candidates = [c.display_name for c in spec.candidate_models]
     assert counts["answer"] == len(candidates) * 10
     # every judge on every candidate but itself, on every item (one verdict a call)
     graded = sum(len([c for c in candidates if c != j.display_name]) for j in spec.judges)
-    assert counts["judge"] == graded * 10
+    assert counts["judge"] == graded * (10 + judge_items)
     assert set(counts) == {"mcq", "answer", "judge"}
 
 
