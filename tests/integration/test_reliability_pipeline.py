@@ -33,7 +33,7 @@ from tests.support.specs import small_spec
 
 pytestmark = pytest.mark.services
 
-N_ITEMS = 24
+N_ITEMS = 12
 MCQ_VARIANTS = ["mcq-terse", "mcq-formal"]  # K = 3 MCQ templates with the primary
 JUDGE_VARIANTS = ["judge-strict"]  # K = 2 judge templates
 SENSITIVE = {"atlas-2": 3.0, "boreal-1": 3.0}  # a candidate and a judge
@@ -65,7 +65,7 @@ def deployment() -> Iterator[tuple[Store, dict[str, str], Celery]]:
         yield store, env, client
 
 
-def _wait(store: Store, audit_id: str, timeout: float = 600.0) -> dict[str, Any]:
+def _wait(store: Store, audit_id: str, timeout: float = 540.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = audit_status(store, store.get_audit(audit_id)).model_dump()
