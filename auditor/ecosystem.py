@@ -38,7 +38,7 @@ from functools import cached_property
 from statistics import NormalDist
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auditor.schemas.bundle import (
     Bundle,
@@ -49,6 +49,13 @@ from auditor.schemas.bundle import (
     Output,
     ResponseMatrix,
     Verdict,
+)
+from auditor.schemas.limits import (
+    MAX_NAME_LENGTH,
+    MAX_SEED,
+    MAX_SIMULATED_CELLS,
+    MAX_SIMULATED_ITEMS,
+    MAX_SIMULATED_MODELS,
 )
 
 __all__ = [
@@ -102,14 +109,25 @@ _WORDS = [
 ]
 
 
+_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
 class FamilyConfig(BaseModel):
     """A family of models that share error tendencies."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
-    name: str = Field(description="Family name; models are named `<family>-<k>`.")
-    size: int = Field(ge=1, description="Number of models in the family.")
-    provider: str = Field(default="simlab", description="Provider reported for the models.")
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH - 10,
+        description="Family name; models are named `<family>-<k>` (so at most 190 characters).",
+    )
+    size: int = Field(ge=1, le=MAX_SIMULATED_MODELS, description="Number of models in the family.")
+    provider: str = Field(
+        default="simlab",
+        max_length=MAX_NAME_LENGTH,
+        description="Provider reported for the models.",
+    )
     trap_strength: float = Field(
         default=1.2, ge=0, description="Pull of the family's shared wrong option (logit units)."
     )
@@ -125,7 +143,7 @@ class JudgeWeakness(BaseModel):
     ``noise`` a repeated call (with a nonce) is decided afresh.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     position: float = Field(default=0.0, ge=0, le=1)
     verbosity: float = Field(default=0.0, ge=0, le=1)
@@ -138,10 +156,15 @@ class JudgeWeakness(BaseModel):
 class EcosystemConfig(BaseModel):
     """Everything that determines a synthetic ecosystem; equal configs give equal worlds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
-    seed: int = Field(default=0, description="Seed of every random draw.")
-    n_items: int = Field(default=200, ge=1, description="Number of multiple-choice items.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random draw.")
+    n_items: int = Field(
+        default=200,
+        ge=1,
+        le=MAX_SIMULATED_ITEMS,
+        description="Number of multiple-choice items.",
+    )
     n_options: int = Field(default=4, ge=2, le=10, description="Options per item (max).")
     ragged: bool = Field(
         default=False, description="Draw each item's option count from 2..n_options."
@@ -223,6 +246,20 @@ class EcosystemConfig(BaseModel):
         description="Planted battery weaknesses per judge (position, verbosity, self-preference, "
         "cue, injection, repeat noise); judges not named have none.",
     )
+
+    @model_validator(mode="after")
+    def _bounded_world(self) -> EcosystemConfig:
+        # The world's probability array is built whole: refuse one no worker could hold.
+        n_models = sum(family.size for family in self.families)
+        if n_models > MAX_SIMULATED_MODELS:
+            raise ValueError(f"families: {n_models} models in all; at most {MAX_SIMULATED_MODELS}")
+        cells = n_models * self.n_items * self.n_options
+        if cells > MAX_SIMULATED_CELLS:
+            raise ValueError(
+                f"models x n_items x n_options = {cells:,}; at most {MAX_SIMULATED_CELLS:,} "
+                "(fewer items or models)"
+            )
+        return self
 
 
 _NO_WEAKNESS = JudgeWeakness()

@@ -33,6 +33,8 @@ __all__ = [
     "Table",
     "build_content",
     "family_order",
+    "ordered_judges",
+    "verdict_line",
 ]
 
 CORRECTION_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
@@ -114,7 +116,10 @@ class PairSection:
 class ReportContent:
     title: str
     audit_id: str | None
+    audit_name: str | None
+    simulated: bool
     created_at: str
+    created_human: str
     result_sha256: str
     input_sha256: str
     schema_version: str
@@ -150,6 +155,7 @@ class ReportContent:
     extra_provenance_json: str | None
     renderer: list[tuple[str, str]]
     flagged_judges: list[str]
+    code_commit: str | None = None
     figure_notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -218,6 +224,34 @@ def _range(interval: tuple[float, float] | None) -> str:
     if interval is None or any(is_missing(v) for v in interval):
         return "CI undefined"
     return f"95% CI {format_value(interval[0])} to {format_value(interval[1])}"
+
+
+def human_time(moment: str | None) -> str:
+    """An ISO 8601 time as people read it: ``"2026-12-07T05:27:12.5+00:00"`` ->
+    ``"7 December 2026, 05:27 UTC"``; other offsets are kept (``"… 06:27 UTC+01:00"``)."""
+    from datetime import datetime
+
+    if not moment:
+        return "not recorded"
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    offset = parsed.utcoffset()
+    zone = "" if offset is None else " UTC" if not offset else f" UTC{parsed:%z}"
+    if zone.startswith(" UTC+") or zone.startswith(" UTC-"):
+        zone = f"{zone[:-2]}:{zone[-2:]}"
+    return f"{parsed.day} {parsed:%B %Y, %H:%M}{zone}"
+
+
+def is_simulated(report: AffinityReport) -> bool:
+    """Whether every model of the audit was simulated (a ``simulation`` in the spec, or every
+    model called through the ``sim/`` provider)."""
+    provenance = report.provenance
+    if (provenance.spec or {}).get("simulation"):
+        return True
+    called = [m.get("model") for m in provenance.models if isinstance(m, dict)]
+    return bool(called) and all(isinstance(m, str) and m.startswith("sim/") for m in called)
 
 
 # --- the summary -------------------------------------------------------------------------------
@@ -323,8 +357,9 @@ def _summary_table(report: AffinityReport, ordered: list[JudgeResult], family: d
     return table
 
 
-def _ordered_judges(report: AffinityReport) -> list[JudgeResult]:
-    """Flagged first (strongest effect first), then not flagged, then insufficient data."""
+def ordered_judges(report: AffinityReport) -> list[JudgeResult]:
+    """The judges in the report's order: flagged first (strongest effect first), then not
+    flagged (strongest first), then insufficient data; the figures and the CLI use it too."""
 
     def key(judge: JudgeResult) -> tuple:
         group = 2 if judge.status != "ok" else (0 if judge.flagged else 1)
@@ -336,6 +371,24 @@ def _ordered_judges(report: AffinityReport) -> list[JudgeResult]:
         return (group, -r, judge.judge)
 
     return sorted(report.judges, key=key)
+
+
+def verdict_line(report: AffinityReport) -> str:
+    """The result in one line, judges named in the report's order: ``"2 of 4 judges flagged for
+    affinity bias (boreal-1, atlas-1); 2 not flagged (draco-1, cygnus-1)."``"""
+    ordered = ordered_judges(report)
+    flagged = [j.judge for j in ordered if j.status == "ok" and j.flagged]
+    clear = [j.judge for j in ordered if j.status == "ok" and not j.flagged]
+    insufficient = [j.judge for j in ordered if j.status != "ok"]
+    named = ", ".join
+    parts = [f"{len(flagged)} of {len(report.judges)} judges flagged for affinity bias"]
+    if flagged:
+        parts[0] += f" ({named(flagged)})"
+    if clear:
+        parts.append(f"{len(clear)} not flagged ({named(clear)})")
+    if insufficient:
+        parts.append(f"{len(insufficient)} with insufficient data ({named(insufficient)})")
+    return "; ".join(parts) + "."
 
 
 # --- detail tables -------------------------------------------------------------------------------
@@ -831,7 +884,7 @@ def build_content(
 ) -> ReportContent:
     """Select, order and format everything the report shows."""
     family = family_order(report)
-    ordered = _ordered_judges(report)
+    ordered = ordered_judges(report)
     settings = report.settings
     method = CORRECTION_NAMES[settings.correction]
     provenance = report.provenance
@@ -840,12 +893,7 @@ def build_content(
     clear = [j for j in ordered if j.status == "ok" and not j.flagged]
     insufficient = [j for j in ordered if j.status != "ok"]
     candidates = sorted({p.candidate for p in report.pairs})
-    parts = [f"{len(flagged)} of {len(report.judges)} judges flagged for affinity bias"]
-    if clear:
-        parts.append(f"{len(clear)} not flagged")
-    if insufficient:
-        parts.append(f"{len(insufficient)} with insufficient data")
-    headline = "; ".join(parts) + "."
+    headline = verdict_line(report)
     method_line = (
         f"A judge is flagged when its partial correlation between judgment score and CAPA, "
         f"controlling for candidate accuracy, is above {settings.min_effect:g} with a "
@@ -891,7 +939,12 @@ def build_content(
     prompt_parts, prompt_note = _prompt(report)
     manifest = [
         ("Audit id", provenance.audit_id or MISSING),
-        ("Analysis time (UTC)", provenance.created_at or "not recorded"),
+        (
+            "Analysis time",
+            f"{human_time(provenance.created_at)} ({provenance.created_at})"
+            if provenance.created_at
+            else "not recorded",
+        ),
         ("Result schema version", report.schema_version),
         ("Input SHA-256 (canonical JSON of the input bundle)", provenance.input_sha256),
         ("Result SHA-256 (canonical JSON of this result)", result_sha256),
@@ -901,11 +954,16 @@ def build_content(
         (f"Seed in the audit spec ({path})", value) for path, value in _seeds(provenance.spec)
     ]
     # The judge prompt is shown under Methodology; other extra fields are listed as they are.
-    extras = {k: v for k, v in (provenance.model_extra or {}).items() if k != "judge_prompt"}
+    extra = provenance.model_extra or {}
+    extras = {k: v for k, v in extra.items() if k != "judge_prompt"}
+    spec_name = (provenance.spec or {}).get("name")
     return ReportContent(
         title="Affinity-bias audit of LLM judges",
         audit_id=provenance.audit_id,
+        audit_name=spec_name if isinstance(spec_name, str) and spec_name else None,
+        simulated=is_simulated(report),
         created_at=provenance.created_at or "not recorded",
+        created_human=human_time(provenance.created_at),
         result_sha256=result_sha256,
         input_sha256=provenance.input_sha256,
         schema_version=report.schema_version,
@@ -953,7 +1011,13 @@ def build_content(
         prompt_note=prompt_note,
         manifest_table=_keyed_table("manifest-table", manifest, "Field", "Value"),
         software_table=_keyed_table(
-            "software-table", sorted(provenance.software.items()), "Package", "Version"
+            "software-table",
+            [
+                *sorted(provenance.software.items()),
+                ("judge-auditor code (git commit)", provenance.code_commit or "not recorded"),
+            ],
+            "Package",
+            "Version",
         ),
         provenance_models_table=_dict_rows_table("provenance-models-table", provenance.models),
         template_table=_keyed_table(
@@ -967,4 +1031,5 @@ def build_content(
         else None,
         renderer=renderer,
         flagged_judges=[j.judge for j in flagged],
+        code_commit=provenance.code_commit,
     )

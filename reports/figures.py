@@ -8,21 +8,20 @@ font bundled with matplotlib, and glyphs drawn as paths (no font lookup in the v
 
 from __future__ import annotations
 
-import io
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from auditor.schemas.result import AffinityReport, JudgeResult, PairResult
-from reports.content import NO_FAMILY, coefficient, family_order
+from reports.content import NO_FAMILY, coefficient, family_order, ordered_judges
 from reports.formatting import format_value, is_missing
+from reports.sections import SectionFigure, svg_of
 
 __all__ = ["ReportFigure", "build_figures"]
 
@@ -52,21 +51,15 @@ _STYLE: Any = {  # Any: matplotlib's stubs type rc keys as a Literal union
     "path.simplify": False,
 }
 PANEL_COLUMNS = 3
+"""Panels a row; up to four judges fit one row (no half-empty second row)."""
 
 
-@dataclass(frozen=True)
-class ReportFigure:
-    id: str
-    title: str
-    svg: str
-    caption: str
-    alt: str
+def _columns(count: int) -> int:
+    return max(1, count) if count <= 4 else PANEL_COLUMNS
 
 
-def _svg(figure: Figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return buffer.getvalue()
+ReportFigure = SectionFigure
+"""A figure of the report: the same shape as a probe section's figure."""
 
 
 def _status_color(judge: JudgeResult) -> str:
@@ -91,15 +84,6 @@ def _usable(pair: PairResult) -> bool:
     return not pair.excluded and _ok(pair.capa) and _ok(pair.judgment_score) and _ok(pair.accuracy)
 
 
-def _ordered(report: AffinityReport) -> list[JudgeResult]:
-    # The summary's order: flagged (strongest first), not flagged, insufficient data.
-    def key(judge: JudgeResult) -> tuple:
-        group = 2 if judge.status != "ok" else (0 if judge.flagged else 1)
-        return (group, -(_finite(judge.partial_r) or 0.0), judge.judge)
-
-    return sorted(report.judges, key=key)
-
-
 def _label(judge: JudgeResult) -> str:
     if judge.status != "ok":
         return "insufficient data"
@@ -110,7 +94,7 @@ def _label(judge: JudgeResult) -> str:
 
 
 def forest_plot(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+    judges = ordered_judges(report)
     pooled = report.pooled
     rows = len(judges) + 1
     figure = Figure(figsize=(7.6, 0.34 * rows + 1.3), layout="constrained")
@@ -199,7 +183,7 @@ def forest_plot(report: AffinityReport) -> ReportFigure:
     return ReportFigure(
         "figure-forest",
         "Partial correlation per judge",
-        _svg(figure),
+        svg_of(figure),
         "Each judge's partial correlation between judgment score and CAPA, controlling for "
         "candidate accuracy (square), with its Fisher-z 95% confidence interval (thick line) and "
         "percentile bootstrap 95% interval (thin line below). Right of zero: the judge gives "
@@ -218,12 +202,13 @@ def _grid(
 ) -> tuple[Figure, list]:
     """Small multiples with fixed margins in inches (constrained layout is ~3x slower here).
 
-    Each panel is ``panel`` inches (width, height) plus room for a two-line title above it.
+    Each panel is ``panel`` inches (width, height) plus room for a two-line title above it and
+    for its own x-axis tick labels and label below it: every panel is read on its own.
     """
     width, height = panel
-    columns = min(PANEL_COLUMNS, max(count, 1))
+    columns = _columns(count)
     rows = max(1, math.ceil(count / columns))
-    left, top, title, gap_x, gap_y = 0.62, 0.12, 0.42, 0.22, 0.38
+    left, top, title, gap_x, gap_y = 0.62, 0.12, 0.42, 0.22, 0.72
     fig_w = left + columns * width + (columns - 1) * gap_x + right
     fig_h = top + rows * (title + height) + (rows - 1) * gap_y + bottom
     figure = Figure(figsize=(fig_w, fig_h))
@@ -247,77 +232,96 @@ def _grid(
     return figure, list(axes[:count])
 
 
-def capa_score_panels(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+def _beyond_accuracy(values: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """``values`` minus their least-squares line on accuracy (with an intercept): the part that
+    accuracy does not explain. Placing points only; the plotted slope is the stored one."""
+    design = np.column_stack([np.ones_like(accuracy), accuracy])
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return values - design @ coefficients
+
+
+def added_variable_panels(report: AffinityReport) -> ReportFigure:
+    judges = ordered_judges(report)
     pairs = [p for p in report.pairs if _usable(p)]
-    accuracies = [a for p in pairs if (a := p.accuracy) is not None]
-    low_acc, high_acc = (min(accuracies), max(accuracies)) if accuracies else (0.0, 1.0)
-    norm = Normalize(vmin=low_acc, vmax=max(high_acc, low_acc + 1e-9))
-    figure, axes = _grid(len(judges), (2.3, 1.75), right=1.25)
-    scatter = None
-    for index, (ax, judge) in enumerate(zip(axes, judges, strict=True)):
+    family = family_order(report)
+    figure, axes = _grid(len(judges), (2.3, 1.75))
+    spans: list[float] = []
+    panels = []
+    for judge in judges:
         mine = [p for p in pairs if p.judge == judge.judge]
-        x = np.array([p.capa for p in mine], dtype=float)
-        y = np.array([p.judgment_score for p in mine], dtype=float)
-        acc = np.array([p.accuracy for p in mine], dtype=float)
-        scatter = ax.scatter(
-            x, y, c=acc, cmap="viridis", norm=norm, s=16, linewidths=0.4, edgecolors="white"
-        )
-        ols = judge.ols
-        intercept = coefficient(ols.coefficients, "intercept") if ols else None
-        slope = coefficient(ols.coefficients, "capa") if ols else None
-        acc_slope = coefficient(ols.coefficients, "accuracy") if ols else None
-        if len(mine) and intercept is not None and slope is not None and acc_slope is not None:
-            line_x = np.array([x.min(), x.max()])
-            line_y = intercept + slope * line_x + acc_slope * float(acc.mean())
-            ax.plot(line_x, line_y, color=_status_color(judge), lw=1.6)
-        elif not len(mine):
+        accuracy = np.array([p.accuracy for p in mine], dtype=float)
+        enough = len(mine) >= 3 and np.ptp(accuracy) > 0
+        x = y = np.array([])
+        if enough:
+            x = _beyond_accuracy(np.array([p.capa for p in mine], dtype=float), accuracy)
+            y = _beyond_accuracy(np.array([p.judgment_score for p in mine], dtype=float), accuracy)
+            spans += [float(np.abs(x).max()), float(np.abs(y).max())]
+        panels.append((judge, mine, x, y))
+    x_span = max((s for s in spans[0::2]), default=0.1) * 1.12 or 0.1
+    y_span = max((s for s in spans[1::2]), default=0.1) * 1.12 or 0.1
+    for index, (ax, (judge, mine, x, y)) in enumerate(zip(axes, panels, strict=True)):
+        color = _status_color(judge)
+        own = family.get(judge.judge, NO_FAMILY)
+        kin = np.array([own != NO_FAMILY and family.get(p.candidate) == own for p in mine], bool)
+        ax.axhline(0, color="#999999", lw=0.6)
+        ax.axvline(0, color="#999999", lw=0.6)
+        if x.size:
+            ax.scatter(x[~kin], y[~kin], s=16, color=color, lw=0.4, edgecolors="white", zorder=3)
+            ax.scatter(
+                x[kin], y[kin], s=24, marker="^", color=color, lw=0.4, edgecolors="white", zorder=3
+            )
+            ols = judge.ols
+            slope = coefficient(ols.coefficients, "capa") if ols else None
+            if slope is not None and _ok(slope):
+                line_x = np.array([x.min(), x.max()])
+                ax.plot(line_x, slope * line_x, color=color, lw=1.6, zorder=2)
+        else:
             ax.text(
                 0.5,
                 0.5,
-                "no usable pairs",
+                "too few usable pairs",
                 transform=ax.transAxes,
                 ha="center",
                 va="center",
                 color=INSUFFICIENT,
                 style="italic",
             )
-        ax.set_title(
-            f"{judge.judge}\n{_label(judge)} (n = {len(mine)})",
-            fontsize=8.5,
-            color=_status_color(judge),
-        )
+        ax.set_xlim(-x_span, x_span)
+        ax.set_ylim(-y_span, y_span)
+        ax.set_title(f"{judge.judge}\n{_label(judge)} (n = {len(mine)})", fontsize=8.5, color=color)
         ax.grid(True, color=GRID, lw=0.5)
         ax.set_axisbelow(True)
-        if index % PANEL_COLUMNS == 0:
-            ax.set_ylabel("Judgment score")
-        if index >= len(judges) - PANEL_COLUMNS:
-            ax.set_xlabel("CAPA with the judge")
-            ax.xaxis.set_tick_params(labelbottom=True)
-    if scatter is not None:
-        fig_w, fig_h = figure.get_size_inches()
-        bar_h = min(2.4, fig_h - 1.2)
-        cax = figure.add_axes(
-            ((fig_w - 1.0) / fig_w, (fig_h - bar_h) / 2 / fig_h, 0.12 / fig_w, bar_h / fig_h)
-        )
-        bar = figure.colorbar(scatter, cax=cax)
-        bar.set_label("Candidate accuracy")
+        if index % _columns(len(judges)) == 0:
+            ax.set_ylabel("Score beyond accuracy")
+        ax.set_xlabel("CAPA beyond accuracy")
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
+        ax.yaxis.set_major_locator(MaxNLocator(5, symmetric=True))
     return ReportFigure(
         "figure-capa-score",
-        "Judgment score against CAPA, per judge",
-        _svg(figure),
-        "One panel per judge; each point is a candidate in the judge's test (excluded pairs are "
-        "not shown), coloured by its accuracy. CAPA measures how much the candidate's mistakes "
-        "resemble the judge's own, beyond chance. The line is the judge's stored OLS fit "
-        "score ~ CAPA + accuracy evaluated at the mean accuracy of the candidates shown: its "
-        "slope is the effect of CAPA at equal accuracy.",
-        "Scatter plots of judgment score against CAPA for each judge with partial regression "
-        "lines.",
+        "What the partial correlation measures: score against CAPA, both beyond accuracy",
+        svg_of(figure),
+        "An added-variable (partial regression) plot per judge. Each point is a candidate in the "
+        "judge's test (excluded pairs are not shown; triangles: the judge's own family). Across "
+        "the axis: how much more the candidate's mistakes resemble the judge's (CAPA) than its "
+        "accuracy predicts; up the axis: how much higher the judge scores it than its accuracy "
+        "predicts (each is the value minus its least-squares line on accuracy over these "
+        "candidates). The correlation of the points is the partial r in the title, and the line's "
+        "slope is the stored OLS CAPA slope at equal accuracy. A rising cloud is affinity bias; a "
+        "raw plot of score against CAPA can hide it, because accurate candidates both score "
+        "higher and resemble the judge more."
+        + (
+            " The analysis used Spearman correlations (ranks); this plot shows values."
+            if report.settings.method == "spearman"
+            else ""
+        ),
+        "Added-variable plots of judgment score against CAPA, both adjusted for accuracy, one "
+        "panel per judge, with the OLS slope.",
     )
 
 
 def inflation_panels(report: AffinityReport) -> ReportFigure:
-    judges = _ordered(report)
+    judges = ordered_judges(report)
     family = family_order(report)
     figure, axes = _grid(len(judges), (1.95, 1.95), bottom=0.85)
     styles = {
@@ -325,6 +329,7 @@ def inflation_panels(report: AffinityReport) -> ReportFigure:
         "family": ("^", FLAGGED, 22, "same family as the judge"),
         "other": ("o", CLEAR, 13, "other candidates"),
     }
+    drawn: set[str] = set()
     for index, (ax, judge) in enumerate(zip(axes, judges, strict=True)):
         own = family.get(judge.judge, NO_FAMILY)
         groups: dict[str, list[PairResult]] = {"other": [], "family": [], "self": []}
@@ -340,6 +345,8 @@ def inflation_panels(report: AffinityReport) -> ReportFigure:
         ax.fill_between([0, 1], [0, 1], [1, 1], color="#F6E3D9", lw=0, zorder=0)
         ax.plot([0, 1], [0, 1], color="#555555", lw=0.8, ls="--", zorder=1)
         for name, members in groups.items():
+            if members:
+                drawn.add(name)
             marker, color, size, _ = styles[name]
             ax.scatter(
                 [p.accuracy for p in members],
@@ -366,25 +373,25 @@ def inflation_panels(report: AffinityReport) -> ReportFigure:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_title(judge.judge, fontsize=8.5, color=_status_color(judge))
-        if index % PANEL_COLUMNS == 0:
+        if index % _columns(len(judges)) == 0:
             ax.set_ylabel("Judgment score")
-        if index >= len(judges) - PANEL_COLUMNS:
-            ax.set_xlabel("True accuracy")
-            ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("True accuracy")
+        ax.xaxis.set_tick_params(labelbottom=True)
     handles = [
         Line2D([], [], marker=m, color=c, lw=0, markersize=math.sqrt(s) * 0.9, label=label)
-        for m, c, s, label in styles.values()
+        for name, (m, c, s, label) in styles.items()
+        if name in drawn  # a legend entry for every kind of point drawn, and no other
     ]
-    figure.legend(handles=handles, loc="lower center", ncols=3, frameon=False)
+    figure.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False)
     return ReportFigure(
         "figure-inflation",
         "Judgment score against true accuracy (grade inflation)",
-        _svg(figure),
+        svg_of(figure),
         "One panel per judge; each point is a candidate. On the dashed diagonal the judge's "
         "score equals the candidate's true multiple-choice accuracy; points above it (shaded) "
-        "are over-graded, points below under-graded. The judge itself (star) and candidates of "
-        "its own family (triangles) are marked; all pairs with a score are shown, including "
-        "pairs excluded from the test.",
+        "are over-graded, points below under-graded. The judge itself (star, where it graded "
+        "itself) and candidates of its own family (triangles) are marked; all pairs with a score "
+        "are shown, including pairs excluded from the test.",
         "Scatter plots of judgment score against true accuracy for each judge, with the "
         "diagonal of exact grading.",
     )
@@ -415,11 +422,13 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
     many = len(candidates) > 15
     # Beyond ~45 candidates the columns narrow (and their labels shrink) so that the map still
     # fits a landscape page and a laptop screen.
-    cell_w, cell_h = (min(0.19, max(0.1, 8.5 / len(candidates))), 0.27) if many else (0.62, 0.42)
-    label_size = 7 if cell_w >= 0.15 else 5.5
+    # Cells as wide as a landscape page allows (labels stay readable when printed).
+    cell_w = min(0.34, max(0.1, 9.0 / len(candidates))) if many else 0.62
+    cell_h = (0.36 if len(judges) <= 12 else 0.27) if many else 0.42
+    label_size = 8.5 if cell_w >= 0.25 else 7 if cell_w >= 0.15 else 5.5
     longest = max((len(c) for c in candidates), default=1)
-    left = 0.45 + 0.065 * max((len(j) for j in judges), default=1)
-    bottom = 0.45 + (0.062 * longest * (1 if cell_w >= 0.15 else 0.8) if many else 0.3)
+    left = 0.5 + 0.075 * max((len(j) for j in judges), default=1)
+    bottom = 0.45 + (0.072 * longest * (1 if cell_w >= 0.15 else 0.8) if many else 0.3)
     top = 0.85 if many else 0.4
     right = 1.45
     fig_w = left + cell_w * len(candidates) + right
@@ -454,7 +463,7 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
         ha="center" if many else "right",
         fontsize=label_size,
     )
-    ax.set_yticks(np.arange(len(judges)) + 0.5, judges, fontsize=7.5)
+    ax.set_yticks(np.arange(len(judges)) + 0.5, judges, fontsize=8.5)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -471,7 +480,7 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
         ax.axvline(boundary, color="white", lw=2.2)
     family_axis = ax.secondary_xaxis("top")
     family_axis.set_xticks(
-        centers, names, rotation=40 if many else 0, ha="left" if many else "center", fontsize=7.5
+        centers, names, rotation=40 if many else 0, ha="left" if many else "center", fontsize=8.5
     )
     family_axis.tick_params(length=0)
     family_axis.spines["top"].set_visible(False)
@@ -503,10 +512,11 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
                 )
             )
     for r, c in excluded:
+        mark = "white" if np.isfinite(values[r, c]) else "#444444"  # visible on grey cells too
         if many:
-            ax.text(c + 0.5, r + 0.5, "×", ha="center", va="center", fontsize=7, color="white")
+            ax.text(c + 0.5, r + 0.5, "×", ha="center", va="center", fontsize=8, color=mark)
         else:
-            ax.text(c + 0.9, r + 0.1, "×", ha="right", va="top", fontsize=7, color="white")
+            ax.text(c + 0.9, r + 0.1, "×", ha="right", va="top", fontsize=7, color=mark)
     if not many:
         for r in range(len(judges)):
             for c in range(len(candidates)):
@@ -532,7 +542,7 @@ def capa_heatmap(report: AffinityReport) -> ReportFigure:
     return ReportFigure(
         "figure-heatmap",
         "CAPA between each judge and each candidate",
-        _svg(figure),
+        svg_of(figure),
         "Rows are judges, columns candidates, both grouped by model family (family names on "
         "top, white lines between families). Colour is CAPA: how much the two models' mistakes "
         "agree beyond chance. Dashed outlines mark each judge's own family; × marks pairs "
@@ -546,7 +556,7 @@ def build_figures(report: AffinityReport) -> list[ReportFigure]:
     with matplotlib.rc_context(_STYLE):
         return [
             forest_plot(report),
-            capa_score_panels(report),
+            added_variable_panels(report),
             capa_heatmap(report),
             inflation_panels(report),
         ]

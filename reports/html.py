@@ -45,8 +45,9 @@ def _css() -> str:
     return (resources.files("reports") / "templates" / "report.css").read_text(encoding="utf-8")
 
 
-def render_html(report: AffinityReport) -> bytes:
-    """The report as one HTML document: figures inline as data URIs, no external requests."""
+def render_html(report: AffinityReport, *, spec_file: str | None = None) -> bytes:
+    """The report as one HTML document: figures inline as data URIs, no external requests.
+    ``spec_file`` names the appendix file that holds the audit spec, when one is written."""
     content = build_content(report, result_sha256(report), renderer_versions())
     open_pairs = (
         {section.judge for section in content.pair_sections}
@@ -67,6 +68,7 @@ def render_html(report: AffinityReport) -> bytes:
             figures=build_figures(report),
             css=_css(),
             open_pairs=open_pairs,
+            spec_file=spec_file,
             COLLAPSE_ROWS=COLLAPSE_ROWS,
         )
     )

@@ -34,13 +34,13 @@ from auditor.services.notifications import (
     WebhookTarget,
     backoff_delay,
     claim_attempt,
-    overdue_deliveries,
     record_attempt,
     resolve_webhook_url,
+    sweep_deliveries,
+    webhook_secret_of,
 )
 from auditor.settings import Settings
 from auditor.storage.store import Store
-from auditor.storage.tables import ScheduleRow
 from workers.app import app
 
 __all__ = [
@@ -149,7 +149,7 @@ def _settings() -> Settings:
 @app.task(name=SWEEP_WEBHOOKS, ignore_result=True)
 def sweep_webhooks() -> int:
     """Re-send every attempt whose task message was lost (beat, every sweep interval)."""
-    overdue = overdue_deliveries(_store(_settings().database.url), _settings().webhook)
+    overdue = sweep_deliveries(_store(_settings().database.url), _settings().webhook)
     for delivery_id, attempt in overdue:
         deliver_webhook.delay(delivery_id, attempt)
     return len(overdue)
@@ -163,9 +163,7 @@ def deliver_webhook(delivery_id: str, attempt: int = 1) -> str:
     delivery = claim_attempt(store, delivery_id, attempt)
     if delivery is None:
         return "skipped"  # delivered, given up, or this attempt was already made
-    with store.session() as session:
-        schedule = session.get(ScheduleRow, delivery.schedule_id)
-        secret = schedule.webhook_secret if schedule is not None else None
+    secret = webhook_secret_of(store, delivery)
     started = time.perf_counter()
     status_code: int | None
     error: str | None

@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from auditor.api.dispatch import Dispatcher
-from auditor.api.nul import NUL_MESSAGE, nul_paths
 from auditor.api.redaction import Redactor
+from auditor.schemas.nul import NUL_MESSAGE, nul_paths
 from auditor.services.keys import Principal, authenticate
 from auditor.settings import Settings
 from auditor.storage.store import Store

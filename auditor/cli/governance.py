@@ -84,13 +84,14 @@ def _load_spec_document(store: Any, path: Path, tenant: str) -> dict[str, Any]:
     every run reads the same data."""
     from auditor.schemas.bundle import BundleError, load_bundle
     from auditor.schemas.spec import SpecError, load_spec
+    from auditor.services.evaluations import store_bundle
 
     try:
         spec = load_spec(path)
         if spec.bundle is not None:
-            evaluation_id = store.add_evaluation(
-                load_bundle(spec.bundle), tenant=tenant, name=spec.name
-            )
+            evaluation_id = store_bundle(
+                store, load_bundle(spec.bundle), tenant=tenant, name=spec.name
+            ).id
             spec = spec.model_copy(update={"bundle": None, "evaluation_id": evaluation_id})
     except (SpecError, BundleError) as error:
         _fail("; ".join(str(p) for p in error.problems))
@@ -379,10 +380,8 @@ def write_signed_report(
     if audit is None or document is None:
         raise KeyError(f"no finished result for audit {audit_id!r}")
     report = AffinityReport.model_validate(document)
-    suffix = {"html": "html", "md": "md", "json": "json", "pdf": "pdf"}
-    files: dict[str, bytes] = {}
-    for fmt in formats:
-        files[f"{stem}.{suffix[fmt]}"] = reports.render(report, fmt)  # type: ignore[arg-type]
+    # The HTML is drawn once and printed to PDF; the spec appendix is signed with the rest.
+    files = reports.render_files(report, formats, stem=stem)  # type: ignore[arg-type]
     drift = (report.provenance.model_extra or {}).get("drift")
     if drift:
         from reports.drift import render_drift_html

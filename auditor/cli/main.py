@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auditor.cli.options import DbOption, cli_settings, open_store
+from auditor.cli.plain_help import plain_help
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
 from auditor.schemas.tasks import START_AUDIT
 
@@ -32,13 +33,53 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+plain_help()  # `--broker`, not `--broker <bool>`; `SPEC`, not `{spec}`
 console = Console(stderr=True)
 out = Console()
 
 EXIT_INVALID = 2
 DEFAULT_TENANT = "default"
 REPORT_FORMATS = ("html", "md", "json", "pdf")
+DEFAULT_FORMATS = ("json", "html")
+"""What every command that writes reports writes unless ``--format`` says otherwise."""
+FORMAT_HELP = "Report format, repeatable: json, html, md, pdf, or all (default: json and html)."
 DEMO_ITEMS = 80
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("judge-auditor")
+        except metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+            version = "unknown (not installed)"
+        out.print(f"auditor (judge-auditor) {version}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Judge Auditor: audit LLM judges for affinity bias (CAPA) and other judging biases."""
+
+
+def _formats(given: list[str] | None, allowed: tuple[str, ...] = REPORT_FORMATS) -> list[str]:
+    """The report formats asked for (``all`` = every one ``allowed``; none = the defaults);
+    exit 2 naming every unknown value."""
+    if not given:
+        return [f for f in DEFAULT_FORMATS if f in allowed]
+    bad = [f for f in given if f != "all" and f not in allowed]
+    if bad:
+        _fail([f"--format: must be one of {', '.join(allowed)} or all; got {f!r}" for f in bad])
+    wanted = allowed if "all" in given else given
+    return [f for f in allowed if f in wanted]
 
 
 def _fail(problems: list[str]) -> None:
@@ -147,32 +188,53 @@ def _write_reports(report: AffinityReport, directory: Path, formats: list[str]) 
 
 
 def _judge_table(report: AffinityReport) -> Table:
-    table = Table(title="Affinity bias per judge (partial r of score on CAPA | accuracy)")
-    for column in ("judge", "n", "partial r", "95% CI", "p", "p adj.", "flagged"):
-        table.add_column(column, justify="left" if column == "judge" else "right")
-    for judge in report.judges:
+    """The report's summary table in the terminal: the same order (flagged first, strongest
+    first) and the same rounding; why a judge could not be tested has a column of its own."""
+    from reports.content import CORRECTION_NAMES, ordered_judges
+    from reports.formatting import MISSING, format_ci, format_p, format_value
+
+    method = CORRECTION_NAMES.get(report.settings.correction, report.settings.correction)
+    table = Table(title="Affinity bias per judge (partial r of score on CAPA, given accuracy)")
+    for column in ("judge", "result", "n", "partial r", "95% CI", "p", f"p adj. ({method})"):
+        table.add_column(column, justify="left" if column in ("judge", "result") else "right")
+    insufficient = any(judge.status != "ok" for judge in report.judges)
+    if insufficient:
+        table.add_column("why not tested", overflow="fold", min_width=24)
+    for judge in ordered_judges(report):
         if judge.status != "ok":
-            table.add_row(
-                judge.judge,
-                str(judge.n_candidates),
-                "—",
-                "—",
-                "—",
-                "—",
-                f"insufficient data: {judge.reason}",
-            )
+            row = [judge.judge, "[dim]insufficient data[/]", str(judge.n_candidates)]
+            row += [MISSING] * 4
+            table.add_row(*row, judge.reason or "insufficient data")
             continue
-        ci = judge.ci95
-        table.add_row(
+        row = [
             judge.judge,
+            "[bold red]flagged[/]" if judge.flagged else "not flagged",
             str(judge.n_candidates),
-            f"{judge.partial_r:+.3f}",
-            f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "—",
-            f"{judge.p_value:.2g}" if judge.p_value is not None else "—",
-            f"{judge.p_adjusted:.2g}" if judge.p_adjusted is not None else "—",
-            "[bold red]YES[/]" if judge.flagged else "no",
-        )
+            format_value(judge.partial_r),
+            format_ci(judge.ci95),
+            format_p(judge.p_value),
+            format_p(judge.p_adjusted),
+        ]
+        table.add_row(*row, *([""] if insufficient else []))
     return table
+
+
+def _print_outcome(report: AffinityReport, written: dict[str, Path]) -> None:
+    """The judge table, the verdict in one line, the files and how to open the report."""
+    from reports.content import verdict_line
+
+    out.print(_judge_table(report))
+    out.print(f"[bold]Verdict:[/] {verdict_line(report)}", highlight=False)
+    for name, path in written.items():
+        out.print(f"{name}: {path}", highlight=False)
+    html = next((p for p in written.values() if p.name.endswith("report.html")), None)
+    if html is not None:
+        out.print(
+            f"Open the report: {html.resolve().as_uri()} (in a browser), "
+            f"or run: python -m webbrowser {html}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -183,9 +245,7 @@ def analyze(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
         Path("audit-output")
     ),
-    formats: Annotated[
-        list[str], typer.Option("--format", help="Report formats (repeat): json, html, md, pdf.")
-    ] = ["json"],  # noqa: B006
+    formats: Annotated[list[str] | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     normalize: Annotated[str, typer.Option(help="none, sum or softmax")] = "none",
     method: Annotated[str, typer.Option(help="pearson or spearman")] = "pearson",
     alpha: Annotated[float, typer.Option(help="Significance level for flags.")] = 0.05,
@@ -202,9 +262,7 @@ def analyze(
 
     from auditor.services.analysis import analyze_now as run_analysis
 
-    bad = [f for f in formats if f not in REPORT_FORMATS]
-    if bad:
-        _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
+    formats = _formats(formats)
     try:
         from auditor.schemas.result import AnalysisSettings
 
@@ -227,11 +285,11 @@ def analyze(
     data = _load(bundle, _normalization(normalize))
     if not data.n_verdicts:
         _fail([f"{bundle}: verdicts: the bundle has no judge verdicts to analyze"])
-    report = run_analysis(data, settings)
-    written = _write_reports(report, out_dir, formats)
-    out.print(_judge_table(report))
-    for fmt, path in written.items():
-        out.print(f"{fmt}: {path}")
+    with console.status("analyzing: partial correlations, bootstrap and permutation tests…"):
+        report = run_analysis(data, settings)
+    with console.status(f"writing reports: {', '.join(formats)}…"):
+        written = _write_reports(report, out_dir, formats)
+    _print_outcome(report, written)
 
 
 @app.command("battery")
@@ -241,8 +299,9 @@ def battery(
         Path("audit-output")
     ),
     formats: Annotated[
-        list[str], typer.Option("--format", help="Report formats (repeat): json, html.")
-    ] = ["json", "html"],  # noqa: B006
+        list[str] | None,
+        typer.Option("--format", help="Report format, repeatable: json, html, or all (default)."),
+    ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
     correction: Annotated[str, typer.Option(help="holm or fdr_bh, across judges x probes")] = (
         "holm"
@@ -259,10 +318,7 @@ def battery(
     from auditor.schemas.result import AnalysisSettings
     from auditor.services.battery import run_battery
 
-    allowed = ("json", "html")
-    bad = [f for f in formats if f not in allowed]
-    if bad:
-        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    formats = _formats(formats, ("json", "html"))
     try:
         settings = AnalysisSettings(alpha=alpha, correction=correction, seed=seed)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -296,9 +352,7 @@ def correlated_errors(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")] = (
         Path("audit-output")
     ),
-    formats: Annotated[
-        list[str], typer.Option("--format", help="Report formats (repeat): json, html, md, pdf.")
-    ] = ["json"],  # noqa: B006
+    formats: Annotated[list[str] | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     normalize: Annotated[str, typer.Option(help="none, sum or softmax")] = "none",
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
@@ -315,10 +369,7 @@ def correlated_errors(
     from auditor.probes.correlated_errors import analyze_correlated_errors
     from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
 
-    allowed = ("json", "html", "md", "pdf")
-    bad = [f for f in formats if f not in allowed]
-    if bad:
-        _fail([f"--format: must be one of {', '.join(allowed)}; got {bad[0]!r}"])
+    formats = _formats(formats)
     try:
         settings = CorrelatedErrorsSettings(
             alpha=alpha,
@@ -399,34 +450,19 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
     }
 
 
-def _progress_line(status: Any) -> str:
-    parts = []
-    for kind, counts in status.progress.items():
-        total = counts.done + counts.failed + counts.pending
-        parts.append(
-            f"{kind} {counts.done + counts.failed}/{total}"
-            + (f" ({counts.failed} failed)" if counts.failed else "")
-        )
-    return f"[{status.stage}] " + "  ".join(parts) + f"  cost ${status.cost_usd:.4f}"
+def _planned_counts(spec: Any) -> dict[str, int]:
+    """Calls per kind the audit plans (for totals from the first progress on); empty when the
+    audit reads a stored evaluation, whose calls the service plans."""
+    from auditor.schemas.bundle import load_bundle
+    from auditor.services.planning import base_bundle, planned_call_counts
 
-
-def _watch(store: Any, audit_id: str, done: threading.Event | None, interval: float = 0.5) -> Any:
-    from auditor.services.audits import TERMINAL_STATUSES, audit_status
-
-    last = ""
-    with console.status("starting…") as spinner:
-        while True:
-            audit = store.get_audit(audit_id)
-            status = audit_status(store, audit)
-            line = _progress_line(status)
-            if line != last:
-                spinner.update(line)
-                last = line
-            if status.status in TERMINAL_STATUSES or (done is not None and done.is_set()):
-                break
-            time.sleep(interval)
-    console.print(_progress_line(audit_status(store, store.get_audit(audit_id))))
-    return audit_status(store, store.get_audit(audit_id))
+    if spec.evaluation_id is not None:
+        return {}
+    try:
+        evaluation = load_bundle(spec.bundle) if spec.bundle is not None else None
+        return planned_call_counts(spec, base_bundle(spec, evaluation))
+    except (BundleError, ValueError, OSError):  # submitting checked it; show counts as they come
+        return {}
 
 
 def _run_spec(
@@ -438,8 +474,11 @@ def _run_spec(
     formats: list[str],
     tenant: str,
 ) -> None:
+    from auditor.cli.governance import write_signed_report
+    from auditor.cli.progress import watch
     from auditor.schemas.spec import parse_spec
-    from auditor.services.audits import submit_audit
+    from auditor.services import trail
+    from auditor.services.audits import TERMINAL_STATUSES, audit_status, submit_audit
 
     try:
         spec = parse_spec(spec_document)
@@ -451,7 +490,7 @@ def _run_spec(
     except (BundleError, KeyError) as error:
         problems = getattr(error, "problems", None)
         _fail([str(p) for p in problems] if problems else [str(error)])
-    console.print(f"audit {audit.id}: {spec.name}")
+    console.print(f"audit {audit.id}: {spec.name}", markup=False, highlight=False)
     done = threading.Event()
     failure: list[BaseException] = []
     if broker:
@@ -475,23 +514,43 @@ def _run_spec(
                 done.set()
 
         threading.Thread(target=run, name="audit", daemon=True).start()
-    status = _watch(store, audit.id, None if broker else done)
+    planned = _planned_counts(spec)  # while the first calls run
+    simulated = all(m.model.startswith("sim/") for m in spec.all_models)
+    status = watch(
+        lambda: audit_status(store, store.get_audit(audit.id)),
+        planned=planned,
+        simulated=simulated,
+        console=console,
+        done=None if broker else done,
+        terminal_statuses=TERMINAL_STATUSES,
+    )
     if failure:
         raise failure[0]
     if status.status != "succeeded":
-        console.print(f"audit {audit.id} ended {status.status}: {status.error or ''}")
+        console.print(f"audit {audit.id} ended {status.status}: {status.error or ''}", markup=False)
         for item in status.failures:
             console.print(f"  {item['model']}: {item['reason']}", markup=False)
         raise typer.Exit(1)
     from auditor.schemas.result import AffinityReport
 
     report = AffinityReport.model_validate(store.get_result(audit.id))
-    written = _write_reports(report, out_dir, formats)
-    out.print(_judge_table(report))
+    slow = " (the PDF takes a few seconds)" if "pdf" in formats else ""
+    writing = console.status(f"writing and signing the reports: {', '.join(formats)}{slow}…")
+    with writing, trail.acting_as(trail.cli_actor()):
+        written = write_signed_report(
+            store, audit.id, out_dir, formats, key_path=cli_settings(db).signing.key_path
+        )
     for item in status.failures:
         out.print(f"model failed for good: {item['model']}: {item['reason']}", markup=False)
-    for fmt, path in written.items():
-        out.print(f"{fmt}: {path}")
+    _print_outcome(report, written)
+    default_demo = db == f"sqlite:///{DEMO_DATABASE.resolve()}"  # found without --db
+    db_option = "" if db is None or default_demo else f" --db {db}"
+    out.print(
+        f"Later: auditor status {audit.id}{db_option} · auditor report {audit.id}{db_option} "
+        f"--format pdf · auditor verify {written.get('manifest', out_dir)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -501,12 +560,10 @@ def demo(
     ),
     items: Annotated[int, typer.Option(help="Items in the simulated benchmark.")] = DEMO_ITEMS,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
-    formats: Annotated[
-        list[str] | None, typer.Option("--format", help="Report formats (default: all).")
-    ] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
     """Run a complete simulated audit offline (no keys, no network) and write its reports."""
-    formats = formats or list(REPORT_FORMATS)
+    formats = _formats(formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{(out_dir / 'auditor.sqlite').resolve()}"
     started = time.perf_counter()
@@ -518,7 +575,7 @@ def demo(
         formats=formats,
         tenant=DEFAULT_TENANT,
     )
-    out.print(f"demo finished in {time.perf_counter() - started:.1f} s; database {db}")
+    out.print(f"demo finished in {time.perf_counter() - started:.1f} s", highlight=False)
 
 
 def _print_plan(spec: Any) -> None:
@@ -583,6 +640,22 @@ def _prices(spec: Any, sim_base: str | None) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _missing_bundle(spec: Path) -> list[str]:
+    """The spec's bundle file, when it names one that does not exist: said together with the
+    spec's field problems, so that one round of fixes is enough."""
+    import yaml
+
+    try:
+        text = spec.read_text(encoding="utf-8")
+        document = json.loads(text) if spec.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    bundle = document.get("bundle") if isinstance(document, dict) else None
+    if not isinstance(bundle, str) or (spec.parent / bundle).exists():
+        return []
+    return [f"bundle: no such file: {(spec.parent / bundle).resolve()}"]
+
+
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="Audit spec (YAML or JSON).")],
@@ -595,7 +668,7 @@ def run(
             "--broker", help="Run on Redis workers (`auditor worker`) instead of in this process."
         ),
     ] = False,
-    formats: Annotated[list[str], typer.Option("--format", help="Report formats.")] = ["json"],  # noqa: B006
+    formats: Annotated[list[str] | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     db: DbOption = None,
     tenant: Annotated[str, typer.Option(help="Tenant that owns the audit.")] = DEFAULT_TENANT,
     dry_run: Annotated[
@@ -612,12 +685,66 @@ def run(
     try:
         loaded = load_spec(spec)
     except SpecError as error:
-        _fail([str(p) for p in error.problems])
+        _fail([str(p) for p in error.problems] + _missing_bundle(spec))
+    formats = _formats(formats)
     _print_plan(loaded)
     if dry_run:
         return
     document = loaded.model_dump(mode="json")
     _run_spec(document, db=db, out_dir=out_dir, broker=broker, formats=formats, tenant=tenant)
+
+
+DEMO_DATABASE = Path("auditor-demo") / "auditor.sqlite"
+"""Where `auditor demo` keeps its database (with its default ``--out``); the commands that read
+audits look there too when no ``--db`` is given."""
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _missing_sqlite(url: str) -> bool:
+    """Whether ``url`` is a SQLite file that does not exist (reading must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and name not in ("", ":memory:")
+        and (not Path(name).exists())
+    )
+
+
+def _databases(db: str | None) -> list[str]:
+    """The databases a reading command searches: ``--db`` alone when given; else the
+    configured one and, when it exists, the demo's."""
+    if db is not None:
+        return [db]
+    urls = [cli_settings(None).database.url]
+    demo = f"sqlite:///{DEMO_DATABASE.resolve()}"
+    if DEMO_DATABASE.exists() and demo not in urls:
+        urls.append(demo)
+    return urls
+
+
+def _find_audit(db: str | None, audit_id: str) -> tuple[Any, Any]:
+    """The store holding ``audit_id`` and its row; exit 2 naming every database searched."""
+    searched = []
+    for url in _databases(db):
+        if _missing_sqlite(url):
+            searched.append(f"{_shown_url(url)} (no such file)")
+            continue
+        store = open_store(url)
+        audit = store.get_audit(audit_id)
+        if audit is not None:
+            return store, audit
+        searched.append(_shown_url(url))
+    hint = "" if db is not None else f"; the demo's database is sqlite:///{DEMO_DATABASE}"
+    _fail([f"audit: no audit {audit_id!r} in {' nor '.join(searched)} (pass --db URL{hint})"])
+    raise AssertionError  # unreachable: _fail exits
 
 
 @app.command()
@@ -626,15 +753,21 @@ def status(
     db: DbOption = None,
     watch: Annotated[bool, typer.Option(help="Follow until the audit ends.")] = False,
 ) -> None:
-    """Show an audit's status and progress as JSON."""
-    from auditor.services.audits import audit_status
+    """Show an audit's status and progress as JSON (without --db: the configured database,
+    then the demo's)."""
+    from auditor.cli.progress import watch as follow
+    from auditor.services.audits import TERMINAL_STATUSES, audit_status
 
-    store = open_store(db)
-    audit = store.get_audit(audit_id)
-    if audit is None:
-        _fail([f"audit: no audit {audit_id!r}"])
+    store, audit = _find_audit(db, audit_id)
     if watch:
-        _watch(store, audit_id, None)
+        follow(
+            lambda: audit_status(store, store.get_audit(audit_id)),
+            planned={},
+            simulated=False,
+            console=console,
+            done=None,
+            terminal_statuses=TERMINAL_STATUSES,
+        )
         audit = store.get_audit(audit_id)
     sys.stdout.write(audit_status(store, audit).model_dump_json(indent=2) + "\n")
 
@@ -642,9 +775,7 @@ def status(
 @app.command()
 def report(
     audit_id: Annotated[str, typer.Argument(help="Audit id.")],
-    formats: Annotated[
-        list[str], typer.Option("--format", help="html, md, json or pdf (repeat).")
-    ] = ["html"],  # noqa: B006
+    formats: Annotated[list[str] | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory.")] = Path("audit-output"),
     db: DbOption = None,
 ) -> None:
@@ -653,18 +784,63 @@ def report(
     from auditor.cli.governance import write_signed_report
     from auditor.services import trail
 
-    bad = [f for f in formats if f not in REPORT_FORMATS]
-    if bad:
-        _fail([f"--format: must be one of {', '.join(REPORT_FORMATS)}; got {bad[0]!r}"])
-    store = open_store(db)
+    formats = _formats(formats)
+    store, audit = _find_audit(db, audit_id)
     if store.get_result(audit_id) is None:
-        _fail([f"audit: no finished result for {audit_id!r}"])
+        _fail(
+            [
+                f"audit: {audit_id!r} has no result yet: it is {audit.status} "
+                f"(stage {audit.stage}){f': {audit.error}' if audit.error else ''}"
+            ]
+        )
     with trail.acting_as(trail.cli_actor()):
         written = write_signed_report(
             store, audit_id, out_dir, formats, key_path=cli_settings(db).signing.key_path
         )
     for name, path in written.items():
-        out.print(f"{name}: {path}")
+        out.print(f"{name}: {path}", highlight=False)
+
+
+audits_app = typer.Typer(help="The audits in the database.", no_args_is_help=True)
+app.add_typer(audits_app, name="audits")
+
+
+def _when(moment: Any) -> str:
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+@audits_app.command("list")
+def list_audits(
+    db: DbOption = None,
+    tenant: Annotated[str, typer.Option(help="Tenant whose audits are listed.")] = DEFAULT_TENANT,
+    status_filter: Annotated[
+        str | None,
+        typer.Option("--status", help="Only audits in this status (queued, running, …)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List audits, newest first (without --db: the configured database, then the demo's)."""
+    for url in _databases(db):
+        if _missing_sqlite(url):
+            console.print(f"{_shown_url(url)}: no such file", markup=False)
+            continue
+        rows = open_store(url).list_audits(tenant=tenant, limit=limit, status=status_filter)
+        table = Table(title=_shown_url(url), title_justify="left")
+        for column in ("id", "name", "status", "stage", "created", "finished"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(
+                row.id,
+                row.name,
+                row.status,
+                row.stage,
+                _when(row.created_at),
+                _when(row.finished_at),
+            )
+        if not rows:
+            console.print(f"{_shown_url(url)}: no audits", markup=False)
+        else:
+            out.print(table)
 
 
 @app.command()

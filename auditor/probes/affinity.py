@@ -47,6 +47,7 @@ from auditor.schemas.bundle import Bundle, ResponseMatrix, Verdict, primary_view
 from auditor.schemas.columns import BundleColumns, columns_sha256, response_matrix_from_columns
 from auditor.schemas.probe import ProbeFinding, ProbeResult, multiple_testing
 from auditor.schemas.result import (
+    SOFTWARE_PACKAGES,
     AffinityReport,
     AnalysisSettings,
     Coverage,
@@ -106,9 +107,6 @@ identity permutation reproduces r only up to rounding; rank statistics tie exact
 RESAMPLE_BLOCK_ROWS = 16_384
 """Resamples (or permutations) drawn and evaluated at once. Bounds memory; the draws do not
 depend on it (a Generator yields the same stream in blocks as in one call)."""
-
-SOFTWARE_PACKAGES = ("judge-auditor", "numpy", "scipy", "pandas", "pingouin", "statsmodels")
-"""Packages whose versions go into the provenance."""
 
 _OLS_TERMS = ("intercept", "capa", "accuracy")
 _N_COVARIATES = 1  # accuracy

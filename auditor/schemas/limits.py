@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["MAX_CANDIDATE_ID_LENGTH", "MAX_NAME_LENGTH", "MAX_URL_LENGTH"]
+__all__ = [
+    "MAX_CANDIDATE_ID_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_RESAMPLES",
+    "MAX_SEED",
+    "MAX_SIMULATED_CELLS",
+    "MAX_SIMULATED_ITEMS",
+    "MAX_SIMULATED_MODELS",
+    "MAX_URL_LENGTH",
+]
 
 MAX_NAME_LENGTH: Final = 200
 """Longest identifier or name: item id, model name, provider, family, category, annotator, a
@@ -24,3 +33,17 @@ MAX_CANDIDATE_ID_LENGTH: Final = 2 * MAX_NAME_LENGTH
 
 MAX_URL_LENGTH: Final = 2000
 """Longest URL (a model's ``api_base``, a webhook)."""
+
+MAX_RESAMPLES: Final = 1_000_000
+"""Most bootstrap resamples or permutations an analysis may ask for (the default is 10,000)."""
+
+MAX_SEED: Final = 2**63 - 1
+"""Seeds are non-negative 64-bit integers (numpy refuses negative seeds)."""
+
+MAX_SIMULATED_ITEMS: Final = 100_000
+MAX_SIMULATED_MODELS: Final = 1_000
+"""A simulated world's items and models (all families together)."""
+
+MAX_SIMULATED_CELLS: Final = 50_000_000
+"""Models x items x options of a simulated world: its probability array (400 MB of float64)
+is built whole, so a larger world is refused instead of exhausting a worker's memory."""

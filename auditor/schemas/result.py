@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
+from auditor.schemas.limits import MAX_RESAMPLES, MAX_SEED
 from auditor.schemas.probe import MultipleTesting, ProbeFinding, ProbeResult, ProbeSkipped
 
 if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported when called
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # pandas only for the type of `to_frames`; it is imported whe
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
+    "SOFTWARE_PACKAGES",
     "AffinityReport",
     "AnalysisSettings",
     "AuditResult",
@@ -33,6 +35,16 @@ __all__ = [
 ]
 
 RESULT_SCHEMA_VERSION: Final = "1.1"
+SOFTWARE_PACKAGES: Final = (
+    "judge-auditor",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pingouin",
+    "statsmodels",
+    "litellm",  # every model call of an audit goes through it
+)
+"""The packages whose installed versions a result's provenance records (``software``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,12 +69,23 @@ class AnalysisSettings(BaseModel):
         default=0.0, ge=-1, le=1, description="A judge is flagged only if partial r > this value."
     )
     n_bootstrap: int = Field(
-        default=10_000, ge=0, description="Bootstrap resamples of candidates (0 = none)."
+        default=10_000,
+        ge=0,
+        le=MAX_RESAMPLES,
+        description="Bootstrap resamples of candidates (0 = none).",
     )
     n_permutations: int = Field(
-        default=10_000, ge=0, description="Permutations for the permutation p-value (0 = none)."
+        default=10_000,
+        ge=0,
+        le=MAX_RESAMPLES,
+        description="Permutations for the permutation p-value (0 = none).",
     )
-    seed: int = Field(default=0, description="Seed of the bootstrap and permutation generator.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed of the bootstrap and permutation generator.",
+    )
     min_candidates: int = Field(
         default=5, ge=4, description="Fewer candidates than this is 'insufficient data'."
     )
@@ -234,6 +257,11 @@ class Provenance(BaseModel):
     software: dict[str, str] = Field(
         default_factory=dict,
         description="Versions of the packages that computed it, as the caller recorded them.",
+    )
+    code_commit: str | None = Field(
+        default=None,
+        description="Git commit of the judge-auditor code that computed it ('+modified' when "
+        "the checkout had changes; 'unknown' when it could not be told); null when not recorded.",
     )
     audit_id: str | None = None
     spec: dict | None = Field(default=None, description="The audit spec (no credentials).")

@@ -6,8 +6,11 @@ compare-and-set on the attempt count (`claim_attempt`), so a redelivered message
 twice, and recorded with its outcome (`record_attempt`). Attempt n+1 is due
 ``min(cap, base * 2**(n-1))`` seconds after attempt n (`backoff_delay`). A message lost with
 the broker, or an attempt claimed by a worker that died, would leave the delivery pending
-forever: beat's sweep (`overdue_deliveries`) finds every pending delivery whose next attempt is
-overdue by more than a grace period and sends that attempt again.
+forever: beat's sweep (`sweep_deliveries`) finds every pending delivery whose next attempt is
+overdue by more than a grace period and sends that attempt again (`overdue_deliveries`). A
+delivery whose LAST attempt was taken by a worker that never reported back has no attempt left
+to send: once that attempt's POST must have timed out (plus the grace), the sweep records it as
+failed (`expire_lost_attempts`), so no delivery stays pending forever.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from auditor.schemas.canonical import canonical_json
 from auditor.services.trail import append_event
@@ -36,11 +40,14 @@ __all__ = [
     "claim_attempt",
     "create_delivery",
     "deliveries_of",
+    "expire_lost_attempts",
     "get_delivery",
     "overdue_deliveries",
     "record_attempt",
     "resolve_webhook_url",
+    "sweep_deliveries",
     "webhook_payload",
+    "webhook_secret_of",
 ]
 
 PAYLOAD_SCHEMA_VERSION: Final = "1.0"
@@ -219,38 +226,68 @@ def record_attempt(
     """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
     ``failed`` (gave up); a final outcome is appended to the audit trail in the same
     transaction, so whoever sees the outcome sees its trail entry."""
-    now = utcnow()
     with store.session() as session, session.begin():
         row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
         if row is None:
             return
-        row.history = [
-            *row.history,
-            {
-                "attempt": attempt,
-                "at": now.isoformat() + "Z",
-                "status_code": status_code,
-                "error": error,
-                "duration_ms": round(duration_ms, 1),
-            },
-        ]
-        row.status = outcome
-        row.last_status_code = status_code
-        row.last_error = error
-        row.updated_at = now
-        if outcome == "delivered":
-            row.delivered_at = now
-        if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
-            append_event(
-                session,
-                tenant=row.tenant,
-                action=f"webhook.{outcome}",
-                object_type="webhook_delivery",
-                object_id=delivery_id,
-                object_sha256=hashlib.sha256(row.body.encode()).hexdigest(),
-                detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
-                actor=WORKER_ACTOR,
-            )
+        _record_outcome(
+            session,
+            row,
+            attempt=attempt,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+            outcome=outcome,
+        )
+
+
+def _record_outcome(
+    session: Session,
+    row: WebhookDeliveryRow,
+    *,
+    attempt: int,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: float,
+    outcome: str,
+) -> None:
+    """`record_attempt` on a row locked by the caller's transaction."""
+    now = utcnow()
+    row.history = [
+        *row.history,
+        {
+            "attempt": attempt,
+            "at": now.isoformat() + "Z",
+            "status_code": status_code,
+            "error": error,
+            "duration_ms": round(duration_ms, 1),
+        },
+    ]
+    row.status = outcome
+    row.last_status_code = status_code
+    row.last_error = error
+    row.updated_at = now
+    if outcome == "delivered":
+        row.delivered_at = now
+    if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
+        append_event(
+            session,
+            tenant=row.tenant,
+            action=f"webhook.{outcome}",
+            object_type="webhook_delivery",
+            object_id=row.id,
+            object_sha256=hashlib.sha256(row.body.encode()).hexdigest(),
+            detail={"schedule_id": row.schedule_id, "attempts": attempt, "status": status_code},
+            actor=WORKER_ACTOR,
+        )
+
+
+def webhook_secret_of(store: Store, delivery: WebhookDeliveryRow) -> str | None:
+    """The signing secret of the delivery's schedule (also of a schedule deleted since the
+    delivery was stored: its notification still goes out signed)."""
+    with store.session() as session:
+        schedule = session.get(ScheduleRow, delivery.schedule_id)
+        return schedule.webhook_secret if schedule is not None else None
 
 
 def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
@@ -291,3 +328,57 @@ def overdue_deliveries(
         if now > due + grace:
             overdue.append((delivery_id, attempts + 1))
     return overdue
+
+
+LOST_ATTEMPT: Final = (
+    "attempt {attempt} was taken by a worker that never reported back (stopped, or its "
+    "message lost) and no attempt is left"
+)
+
+
+def expire_lost_attempts(
+    store: Store, settings: WebhookSettings, *, now: datetime | None = None
+) -> list[str]:
+    """Record as failed every pending delivery whose last allowed attempt was taken but never
+    recorded, ``settings.timeout + settings.sweep_grace`` seconds after it was taken (its POST
+    has timed out by then). Returns their ids; each gets a history entry and a
+    ``webhook.failed`` trail entry, as a failed attempt does. ``now`` is naive UTC."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings.timeout + settings.sweep_grace)
+    with store.session() as session:
+        candidates = session.scalars(
+            select(WebhookDeliveryRow.id).where(
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.attempts >= WebhookDeliveryRow.max_attempts,
+                WebhookDeliveryRow.updated_at < cutoff,
+            )
+        ).all()
+    expired = []
+    for delivery_id in candidates:
+        with store.session() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            if row is None or row.status != "pending" or row.updated_at >= cutoff:
+                continue  # recorded (or taken again) since it was read
+            if len(row.history) >= row.attempts:
+                continue  # its last attempt was recorded: not lost
+            _record_outcome(
+                session,
+                row,
+                attempt=row.attempts,
+                status_code=None,
+                error=LOST_ATTEMPT.format(attempt=row.attempts),
+                duration_ms=0.0,
+                outcome="failed",
+            )
+        expired.append(delivery_id)
+    return expired
+
+
+def sweep_deliveries(
+    store: Store, settings: WebhookSettings, *, now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """Beat's sweep: `expire_lost_attempts`, then the (delivery id, attempt) of every attempt
+    to send again (`overdue_deliveries`)."""
+    now = now or utcnow()
+    expire_lost_attempts(store, settings, now=now)
+    return overdue_deliveries(store, settings, now=now)

@@ -54,6 +54,7 @@ __all__ = [
     "judge_calls",
     "mcq_variant_calls",
     "plan_summary",
+    "planned_call_counts",
     "read_reply",
     "reading_notes",
     "simulation_api_base",
@@ -321,13 +322,43 @@ def battery_plan(
     }
 
 
+def _untestable_judges(
+    spec: AuditSpec, names: list[str], families: Mapping[str, str | None]
+) -> list[str]:
+    """Judges whose affinity test would have too few candidates: "insufficient data" known
+    before any call is sent."""
+    analysis = spec.analysis
+    configured = {tuple(pair) for pair in analysis.exclude_pairs}
+    problems = []
+    for judge in spec.judges:
+        name, family = judge.display_name, families.get(judge.display_name)
+        tested = [
+            c
+            for c in names
+            if c != name
+            and (name, c) not in configured
+            and not (analysis.exclude_same_family and family and families.get(c) == family)
+        ]
+        if len(tested) < analysis.min_candidates:
+            left_out = "itself" + (", its family" if analysis.exclude_same_family else "")
+            problems.append(
+                f"judges: {name!r} would have {len(tested)} candidate(s) in its affinity test "
+                f"(leaving out {left_out} and analysis.exclude_pairs); analysis.min_candidates "
+                f"is {analysis.min_candidates}, so it could not be tested: add candidates or "
+                "lower analysis.min_candidates (at least 4)"
+            )
+    return problems
+
+
 def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
     """Why the design cannot answer the battery's questions, before anything is sent.
 
     Each judge needs two candidates other than itself for pairwise probes, a same-family
     candidate (and the pointwise protocol) for self_preference when it is asked for by name,
     and at least
-    ``battery.min_comparisons`` planned comparisons per probe.
+    ``battery.min_comparisons`` planned comparisons per probe; and the affinity test of each
+    judge needs ``analysis.min_candidates`` candidates once itself, its family (with
+    ``analysis.exclude_same_family``) and ``analysis.exclude_pairs`` are left out.
     """
     problems = []
     battery = spec.battery
@@ -335,6 +366,7 @@ def check_design(spec: AuditSpec, base: Bundle) -> list[str]:
     families = {m.display_name: m.family for m in spec.all_models}
     if spec.simulation is not None:
         families.update(Ecosystem(spec.simulation).family_of)
+    problems += _untestable_judges(spec, names, families)
     planned = battery.planned_probes()
     if any(p != "self_preference" for p in planned) and not battery.pairwise:
         problems.append(
@@ -431,6 +463,26 @@ def plan_summary(spec: AuditSpec, base: Bundle) -> list[PlannedCalls]:
             ]
             add(probe, calls, spec.sampling.verdict_max_tokens)
     return parts
+
+
+def planned_call_counts(spec: AuditSpec, base: Bundle) -> dict[str, int]:
+    """Calls per kind (``mcq``, ``answer``, ``judge``, ``compare``, …) the audit plans before
+    any answer exists, so a progress display can show every total from the start. Answers are
+    assumed, so the judging counts are upper bounds."""
+    placeholder = "x" * (4 * spec.sampling.answer_max_tokens)
+    answers = {
+        (m.display_name, item.id): placeholder for m in spec.all_models for item in base.items
+    }
+    counts: dict[str, int] = {}
+    planned = (
+        *collect_calls(spec, "plan", base),
+        *mcq_variant_calls(spec, "plan", base),
+        *judge_calls(spec, "plan", base, answers),
+        *grade_calls(spec, "plan", base, answers),
+    )
+    for call in planned:
+        counts[call.kind] = counts.get(call.kind, 0) + 1
+    return counts
 
 
 def _pair_of(candidate_a: str, candidate_b: str) -> str:

@@ -895,6 +895,11 @@ class Store:
                 )
             )
 
+    def ping(self) -> None:
+        """One round trip to the database (raises whatever the driver raises when it is down)."""
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
+
     def service_counts(self) -> ServiceCounts:
         """Audits by status and model calls by stage and status, with their cost (all
         tenants; what the metrics endpoint reports)."""

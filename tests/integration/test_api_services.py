@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from auditor.api.ingest import StreamImporter
+from auditor.services.evaluations import StreamImporter
 from auditor.services.keys import create_key
 from auditor.storage.store import Store
 from tests.support.api import (

@@ -210,6 +210,22 @@ def bad_requests(*, stream_lines: int = 100_000) -> Iterator[BadRequest]:
         ("a candidate family of 300 characters", {"candidates__0__family": "f" * LONG}, ""),
         ("a budget of 1e400", {"budget_usd": "__1e400__"}, "budget_usd"),
         ("a temperature of NaN", {"sampling": {"temperature": "__NaN__"}}, "sampling"),
+        ("simulated items 10**12", {"simulation__n_items": 10**12}, "simulation.n_items"),
+        ("a simulated family of 10**9 models", {"simulation__families__0__size": 10**9}, ""),
+        ("a simulated family name of 300", {"simulation__families__0__name": "f" * LONG}, ""),
+        ("simulated noise of 1e400", {"simulation__noise": "__1e400__"}, "simulation.noise"),
+        (
+            "a simulated world over its memory bound (1,000 models x 20,000 items x 4)",
+            {
+                "simulation__families": [{"name": f"f{i}", "size": 100} for i in range(10)],
+                "simulation__n_items": 20_000,
+                "simulation__judges": ["f0-1"],
+            },
+            "simulation",
+        ),
+        ("10**12 bootstrap resamples", {"analysis__n_bootstrap": 10**12}, "analysis"),
+        ("10**30 permutations", {"analysis__n_permutations": 10**30}, "analysis"),
+        ("a negative analysis seed", {"analysis__seed": -1}, "analysis.seed"),
     ):
         body = _spec(**changes).replace(b'"__1e400__"', b"1e400").replace(b'"__NaN__"', b"NaN")
         yield BadRequest(name, "POST", audits, body, json_type, expect_path=where)

@@ -113,3 +113,37 @@ def test_no_module_other_than_settings_declares_a_database_url() -> None:
         and node.target.id == "database_url"
     ]
     assert declared == []
+
+
+def assigned_names(tree: ast.Module) -> list[str]:
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+def test_the_provenance_package_list_is_defined_once() -> None:
+    places = [
+        str(path.relative_to(ROOT))
+        for path, tree in sources().items()
+        if "SOFTWARE_PACKAGES" in assigned_names(tree)
+    ]
+    assert places == ["auditor/schemas/result.py"]
+
+
+def test_every_table_is_declared_in_the_tables_module() -> None:
+    places = {
+        str(path.relative_to(ROOT))
+        for path, tree in sources().items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(statement, ast.Assign | ast.AnnAssign)
+            and "__tablename__" in ast.unparse(statement).split("=")[0]
+            for statement in node.body
+        )
+    }
+    assert places == {"auditor/storage/tables.py"}

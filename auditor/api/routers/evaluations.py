@@ -17,9 +17,10 @@ from auditor.api.deps import (
     strict_json,
 )
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
-from auditor.api.ingest import StreamImporter
 from auditor.api.schemas import ErrorBody, EvaluationOut, EvaluationPage
-from auditor.schemas.bundle import Bundle, Normalization, validate_bundle
+from auditor.schemas.bundle import Bundle, Normalization
+from auditor.services import evaluations
+from auditor.services.evaluations import StreamImporter
 
 __all__ = ["FEED_BYTES", "router", "upload_router"]
 
@@ -82,11 +83,9 @@ def create_evaluation(
     normalize: NormalizeQuery = "none",
 ) -> EvaluationOut:
     """Validate a whole bundle document (every problem is reported) and store it."""
-    checked = validate_bundle(strict_json(raw, Bundle), normalize=normalize)
-    evaluation_id = store.add_evaluation(checked, tenant=tenant, name=name)
-    info = store.get_evaluation(evaluation_id, tenant=tenant)
-    if info is None:  # pragma: no cover - deleted between two statements
-        raise HTTPException(404, "evaluation not found")
+    info = evaluations.store_bundle(
+        store, strict_json(raw, Bundle), tenant=tenant, name=name, normalize=normalize
+    )
     return _created(response, EvaluationOut.of(info))
 
 
@@ -158,18 +157,14 @@ def list_evaluations(
     )
 
 
-def _visible(store: StoreDep, tenant: str, evaluation_id: str) -> EvaluationOut:
-    info = store.get_evaluation(evaluation_id, tenant=tenant)
-    if info is None or info.status != "ready":
-        raise HTTPException(404, "evaluation not found")
-    return EvaluationOut.of(info)
-
-
 @router.get("/{evaluation_id}", response_model=EvaluationOut, summary="Get an evaluation")
 def get_evaluation(
     evaluation_id: EvaluationId, store: StoreDep, tenant: TenantDep
 ) -> EvaluationOut:
-    return _visible(store, tenant, evaluation_id)
+    try:
+        return EvaluationOut.of(evaluations.visible_evaluation(store, evaluation_id, tenant=tenant))
+    except evaluations.EvaluationNotFound:
+        raise HTTPException(404, "evaluation not found") from None
 
 
 @router.delete(
@@ -181,12 +176,10 @@ def get_evaluation(
 )
 def delete_evaluation(evaluation_id: EvaluationId, store: StoreDep, tenant: TenantDep) -> Response:
     """Delete an evaluation and its records (not while a queued or running audit reads it)."""
-    _visible(store, tenant, evaluation_id)
-    active = store.active_audits_of_evaluation(evaluation_id)
-    if active:
-        raise HTTPException(
-            409, f"audits still running on this evaluation: {', '.join(sorted(active))}"
-        )
-    if not store.delete_evaluation(evaluation_id, tenant=tenant):
-        raise HTTPException(404, "evaluation not found")
+    try:
+        evaluations.delete_evaluation(store, evaluation_id, tenant=tenant)
+    except evaluations.EvaluationNotFound:
+        raise HTTPException(404, "evaluation not found") from None
+    except evaluations.EvaluationInUse as in_use:
+        raise HTTPException(409, str(in_use)) from None
     return Response(status_code=204)

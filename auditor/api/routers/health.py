@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from auditor.api.deps import DispatcherDep, StoreDep
 from auditor.api.metrics import HttpMetrics, scrape
@@ -35,8 +34,7 @@ def readyz(store: StoreDep, dispatcher: DispatcherDep) -> JSONResponse:
     """The database and the broker answer (503 and which one failed if not)."""
     checks: dict[str, CheckOut] = {}
     try:
-        with store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        store.ping()
         checks["database"] = CheckOut(ok=True)
     except Exception as error:  # only the kind of error: its text may hold the URL
         checks["database"] = CheckOut(ok=False, error=type(error).__name__)

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from auditor.api import create_app
 from auditor.api.deps import get_dispatcher, get_store
-from auditor.api.ingest import ROWS_PER_CHUNK, StreamImporter
 from auditor.prompts import ANSWER_DELIMITER, BUILTIN_JUDGE_TEMPLATES
 from auditor.schemas.bundle import Bundle, BundleError
 from auditor.services.audits import finalize_audit, load_base
+from auditor.services.evaluations import ROWS_PER_CHUNK, StreamImporter
 from auditor.services.keys import create_key, revoke_key
 from auditor.services.planning import answers_of, judge_calls
 from auditor.storage.store import CallResult, PlannedCall, Store, utcnow

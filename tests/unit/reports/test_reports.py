@@ -171,6 +171,7 @@ def test_public_api_is_pinned() -> None:
         "Format",
         "canonical_json",
         "render",
+        "render_files",
         "result_sha256",
         "write_reports",
     ]
@@ -454,7 +455,8 @@ def test_pdf_rasterizes_with_expected_pages_and_text(
 ) -> None:
     pdftoppm, pdftotext = tool("pdftoppm"), tool("pdftotext")
     paths = reports.write_reports(small, tmp_path)
-    assert sorted(paths) == sorted(reports.FORMATS)
+    assert sorted(paths) == sorted([*reports.FORMATS, "spec"])  # the spec is an appendix file
+    assert json.loads(paths["spec"].read_text()) == small.provenance.spec
     assert paths["html"].read_bytes() == small_html
     assert paths["json"].read_bytes() == reports.render(small, "json")
     pdf = paths["pdf"]

@@ -1,6 +1,9 @@
-"""Streaming import of a JSONL evaluation bundle: validated record by record, stored in chunks.
+"""Evaluations as a service: a bundle stored whole (`store_bundle`) or streamed as JSONL
+(`StreamImporter`), and deleted while no active audit reads it (`delete_evaluation`). The REST
+API and the CLI call these; the rows are `auditor.storage.store`'s.
 
-The upload is fed in pieces of any size (`StreamImporter.feed`); complete lines are parsed and
+Streaming import: validated record by record, stored in chunks. The upload is fed in pieces
+of any size (`StreamImporter.feed`); complete lines are parsed and
 validated as they arrive and the records go to storage in bulk chunks inside one transaction,
 so memory holds one chunk and a few small indexes, never the upload. The checks are those of
 `auditor.schemas.bundle.parse_records` and `validate_bundle` (the same helpers decide probabilities
@@ -24,9 +27,9 @@ from typing import Any, Final
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from auditor.api.nul import NUL_MESSAGE, nul_paths
 from auditor.schemas.bundle import (
     SCHEMA_VERSION,
+    Bundle,
     BundleError,
     Item,
     ModelInfo,
@@ -35,11 +38,23 @@ from auditor.schemas.bundle import (
     Problem,
     Verdict,
     output_value_problems,
+    validate_bundle,
 )
 from auditor.schemas.bundle import _index_problem as index_problem  # the rules of validate_bundle
+from auditor.schemas.nul import NUL_MESSAGE, nul_paths
 from auditor.storage.store import EvaluationImport, EvaluationInfo, Store
 
-__all__ = ["MAX_LINE_BYTES", "MAX_PROBLEMS", "ROWS_PER_CHUNK", "StreamImporter"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_PROBLEMS",
+    "ROWS_PER_CHUNK",
+    "EvaluationInUse",
+    "EvaluationNotFound",
+    "StreamImporter",
+    "delete_evaluation",
+    "store_bundle",
+    "visible_evaluation",
+]
 
 MAX_LINE_BYTES: Final = 8 * 1024 * 1024
 """Longest record accepted; a longer line is reported and skipped, never buffered whole."""
@@ -55,6 +70,54 @@ _KINDS: dict[str, type[BaseModel]] = {
     "output": Output,
     "verdict": Verdict,
 }
+
+
+class EvaluationNotFound(LookupError):
+    """No such evaluation for this tenant (or it is still being imported)."""
+
+
+class EvaluationInUse(RuntimeError):
+    """An active (queued or running) audit reads the evaluation."""
+
+    def __init__(self, audit_ids: list[str]) -> None:
+        self.audit_ids = sorted(audit_ids)
+        super().__init__(f"audits still running on this evaluation: {', '.join(self.audit_ids)}")
+
+
+def store_bundle(
+    store: Store,
+    bundle: Bundle,
+    *,
+    tenant: str,
+    name: str | None = None,
+    normalize: Normalization = "none",
+) -> EvaluationInfo:
+    """Validate a whole bundle (every problem reported, `BundleError`) and store it."""
+    checked = validate_bundle(bundle, normalize=normalize)
+    evaluation_id = store.add_evaluation(checked, tenant=tenant, name=name)
+    info = store.get_evaluation(evaluation_id, tenant=tenant)
+    if info is None:  # pragma: no cover - deleted between two statements
+        raise EvaluationNotFound(evaluation_id)
+    return info
+
+
+def visible_evaluation(store: Store, evaluation_id: str, *, tenant: str) -> EvaluationInfo:
+    """The tenant's evaluation once its import is complete; `EvaluationNotFound` otherwise."""
+    info = store.get_evaluation(evaluation_id, tenant=tenant)
+    if info is None or info.status != "ready":
+        raise EvaluationNotFound(evaluation_id)
+    return info
+
+
+def delete_evaluation(store: Store, evaluation_id: str, *, tenant: str) -> None:
+    """Delete an evaluation and its records, not while a queued or running audit reads it
+    (`EvaluationInUse` names them)."""
+    visible_evaluation(store, evaluation_id, tenant=tenant)
+    active = store.active_audits_of_evaluation(evaluation_id)
+    if active:
+        raise EvaluationInUse(active)
+    if not store.delete_evaluation(evaluation_id, tenant=tenant):
+        raise EvaluationNotFound(evaluation_id)
 
 
 def _mark(bits: bytearray, index: int) -> bool:
