@@ -23,6 +23,7 @@ from tests.support.pipeline import report_of, run_audit
 from tests.support.services import (
     RedisServer,
     beat_process,
+    lose_broker_messages,
     postgres_database,
     redis_databases,
     service_env,
