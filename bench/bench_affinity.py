@@ -3,9 +3,9 @@
 Goel et al. (2025) audited 9 judges over 38-39 candidates. This builds a planted-truth ecosystem
 of 39 models (4 families; 9 of them judge every model), then times:
 
-1. `auditor.probes.affinity.analyze` end to end with 10,000 bootstrap resamples and 10,000
-   permutations per judge (pingouin, statsmodels and scipy already imported: import time is
-   excluded), split into the per-judge statistics and everything else (scores, CAPA, hashing);
+1. `auditor.probes.affinity.analyze_affinity` end to end with 10,000 bootstrap resamples and 10,000
+   permutations per judge (scipy already imported: import time is excluded), split into the
+   per-judge statistics and everything else (scores, CAPA, hashing);
 2. the vectorized bootstrap + permutation building blocks per judge;
 3. the naive alternative: pingouin.partial_corr called once per resample. Only a few hundred
    calls are timed and the cost is extrapolated to 10,000 + 10,000 per judge (said in the
@@ -54,11 +54,13 @@ def cpu_of(run: Callable[[], object]) -> float:
 def main() -> None:
     started = time.perf_counter()
     import pingouin
-    from statsmodels.regression.linear_model import OLS  # noqa: F401  (warm the import)
 
     import auditor.probes.affinity as affinity
     from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
+    from auditor.schemas.columns import bundle_sha256
     from auditor.schemas.result import AnalysisSettings
+    from auditor.stats.correlation import partial_correlation
+    from auditor.stats.resampling import bootstrap_partial_r, permutation_p
 
     imports = time.perf_counter() - started
 
@@ -89,7 +91,7 @@ def main() -> None:
     )
     print(f"  (imports {imports:.2f} s and building the ecosystem bundle {build:.2f} s: not timed)")
 
-    report = affinity.analyze(bundle, settings)  # warm-up (first calls compile lazily)
+    report = affinity.analyze_affinity(bundle, settings)  # warm-up (first calls compile lazily)
     # The per-judge tables exactly as analyze used them.
     tables = {}
     for judge in report.judges:
@@ -103,22 +105,21 @@ def main() -> None:
     print(f"  candidates per judge: {n_candidates}")
 
     def per_judge_statistics(score: np.ndarray, capa: np.ndarray, accuracy: np.ndarray) -> None:
-        data = pd.DataFrame({"score": score, "capa": capa, "accuracy": accuracy})
-        pingouin.partial_corr(data=data, x="score", y="capa", covar="accuracy")
+        partial_correlation(score, capa, accuracy)
         affinity.ols_fit(score, capa, accuracy)
         resampling_only(score, capa, accuracy)
 
     def resampling_only(score: np.ndarray, capa: np.ndarray, accuracy: np.ndarray) -> None:
         rng = np.random.default_rng(0)
-        affinity.bootstrap_partial_r(score, capa, accuracy, N_RESAMPLES, rng)
-        affinity.permutation_p(score, capa, accuracy, N_RESAMPLES, rng)
+        bootstrap_partial_r(score, capa, accuracy, N_RESAMPLES, rng)
+        permutation_p(score, capa, accuracy, N_RESAMPLES, rng)
 
     def measure(label: str) -> tuple[float, float]:
         """Print the timings; return (analyze wall time, resampling time per judge)."""
-        total = best_of(REPEATS, lambda: affinity.analyze(bundle, settings))
-        total_cpu = cpu_of(lambda: affinity.analyze(bundle, settings))
-        without = best_of(REPEATS, lambda: affinity.analyze(bundle, no_resampling))
-        hashing = best_of(REPEATS, lambda: affinity.bundle_sha256(bundle))
+        total = best_of(REPEATS, lambda: affinity.analyze_affinity(bundle, settings))
+        total_cpu = cpu_of(lambda: affinity.analyze_affinity(bundle, settings))
+        without = best_of(REPEATS, lambda: affinity.analyze_affinity(bundle, no_resampling))
+        hashing = best_of(REPEATS, lambda: bundle_sha256(bundle))
         judge_times = {
             name: best_of(REPEATS, lambda t=table: per_judge_statistics(*t))
             for name, table in tables.items()
@@ -138,7 +139,7 @@ def main() -> None:
             f"{without * 1000:.0f} ms"
         )
         print(
-            "  per-judge statistics (pingouin point estimate + OLS + bootstrap + permutations): "
+            "  per-judge statistics (point estimate + OLS + bootstrap + permutations): "
             f"{statistics_total * 1000:.0f} ms for {len(tables)} judges, i.e. "
             f"{statistics_total / len(tables) * 1000:.1f} ms per judge"
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from auditor.schemas.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
 from auditor.schemas.result import AffinityReport, AnalysisSettings, JudgeResult, PairResult
 from reports.formatting import (
     MISSING,
@@ -786,8 +787,6 @@ def _prompt_parts(prompt: object) -> list[tuple[str, str]]:
 
 def _hash_check(name: str | None, parts: list[tuple[str, str]], recorded: dict[str, str]) -> str:
     """Whether the shown text hashes to the SHA-256 recorded for the template name."""
-    from auditor.prompts import JudgeTemplate
-
     texts = dict(parts)
     if not name or name not in recorded or "user" not in texts:
         return "No recorded SHA-256 to check this text against."
@@ -819,8 +818,6 @@ def _prompt(report: AffinityReport) -> tuple[list[tuple[str, str]], str]:
                 name = next(iter(recorded))
             shown = f"Template {name!r}, as recorded in {source}." if name else f"From {source}."
             return parts, f"{shown} {_hash_check(name, parts, recorded)}"
-    from auditor.prompts import BUILTIN_JUDGE_TEMPLATES
-
     for name, digest in recorded.items():
         builtin = BUILTIN_JUDGE_TEMPLATES.get(name)
         if builtin is not None and builtin.sha256 == digest:

@@ -1,9 +1,14 @@
 """Provider rate limits (requests and tokens per minute) that wait instead of rejecting.
 
-A token bucket per (provider, dimension): capacity = the per-minute limit, refilled
-continuously at limit/60 per second. With Redis, the bucket lives in Redis and one Lua script
-takes from it atomically, so every worker process shares the same limit; without Redis, the
-bucket is in this process. ``acquire`` sleeps until the bucket can pay, never raises for it.
+A token bucket per (limit key, dimension): capacity = the allowance of `burst` seconds,
+refilled continuously at limit/60 per second. With Redis, the bucket lives in Redis and one Lua
+script takes from it atomically, so every worker process shares the same limit; without Redis,
+the bucket is in this process. ``acquire`` never raises for the limit: a call that finds the
+bucket short *reserves* its tokens (the level goes below zero) and sleeps exactly until they
+have been refilled. Calls waiting on a bucket are thereby served in the order they came, at the
+limit's rate, with one script call each: no call polls the bucket again, and a bucket shared by
+hundreds of waiting calls is not asked hundreds of times per refill (which kept an audit at 0.61
+of its limit).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any, Final, Protocol
 __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "make_buckets"]
 
 # KEYS[1] = bucket key; ARGV = capacity, refill per second, amount, now (seconds)
-# Returns 0 when paid, else the seconds to wait (as a string, to keep the fraction).
+# Pays `amount` at once, into debt if need be; returns the seconds until the debt is refilled
+# (0 when the bucket could pay), as a string to keep the fraction.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -25,15 +31,12 @@ local now = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'level', 'at')
 local level = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
-level = math.min(capacity, level + math.max(0, now - at) * rate)
-if level >= amount then
-  redis.call('HSET', KEYS[1], 'level', level - amount, 'at', now)
-  redis.call('EXPIRE', KEYS[1], 120)
-  return '0'
-end
+level = math.min(capacity, level + math.max(0, now - at) * rate) - amount
 redis.call('HSET', KEYS[1], 'level', level, 'at', now)
-redis.call('EXPIRE', KEYS[1], 120)
-return tostring((amount - level) / rate)
+local wait = 0
+if level < 0 then wait = -level / rate end
+redis.call('EXPIRE', KEYS[1], 120 + math.ceil(wait))
+return tostring(wait)
 """
 
 
@@ -41,8 +44,9 @@ class Buckets(Protocol):
     async def take(
         self, key: str, capacity: float, amount: float, rate: float | None = None
     ) -> float:
-        """Pay ``amount`` from the bucket or return the seconds to wait before trying again
-        (refilled at ``rate`` per second; default capacity/60)."""
+        """Pay ``amount`` from the bucket (refilled at ``rate`` per second; default
+        capacity/60), into debt if it holds less, and return the seconds until that debt is
+        refilled: the caller's reserved turn (0 when the bucket could pay at once)."""
         ...
 
 
@@ -58,12 +62,9 @@ class LocalBuckets:
         rate = rate or capacity / 60.0
         now = time.monotonic()
         level, at = self._state.get(key, (capacity, now))
-        level = min(capacity, level + (now - at) * rate)
-        if level >= amount:
-            self._state[key] = (level - amount, now)
-            return 0.0
+        level = min(capacity, level + (now - at) * rate) - amount
         self._state[key] = (level, now)
-        return (amount - level) / rate
+        return max(0.0, -level / rate)
 
 
 class RedisBuckets:
@@ -123,8 +124,11 @@ class RateLimiter:
     waited_seconds: float = 0.0
 
     async def acquire(self, provider: str, tokens: int) -> None:
+        """Reserve the call's request and tokens in both buckets, then sleep until the later of
+        the two reservations is due (at once when both buckets could pay)."""
         rpm, tpm = self.limits.get(provider, (None, None))
         burst = self.bursts.get(provider, 60.0)
+        wait = 0.0
         for dimension, limit, amount in (("rpm", rpm, 1), ("tpm", tpm, tokens)):
             if limit is None:
                 continue
@@ -132,10 +136,8 @@ class RateLimiter:
             capacity = max(limit * burst / 60.0, 1.0)
             # A call larger than the bucket waits for a full one.
             cost = min(float(amount), capacity)
-            while (
-                wait := await self.buckets.take(
-                    f"{provider}:{dimension}", capacity, cost, limit / 60.0
-                )
-            ) > 0:
-                self.waited_seconds += wait
-                await asyncio.sleep(wait)
+            due = await self.buckets.take(f"{provider}:{dimension}", capacity, cost, limit / 60.0)
+            wait = max(wait, due)
+        if wait > 0:
+            self.waited_seconds += wait
+            await asyncio.sleep(wait)

@@ -47,7 +47,24 @@ TOKEN_SHAPES: Final = (
 """Token-shaped text, masked wherever it appears (group 1 is kept: the label before it)."""
 
 
+_cache: tuple[Any, list[str]] = ((), [])
+
+
 def _secrets() -> list[str]:
+    """The secrets of the environment as it is now: recomputed when it changed since the last
+    call (compared as the raw mapping CPython keeps, which costs microseconds, not a decode of
+    every variable per call)."""
+    global _cache
+    raw = getattr(os.environ, "_data", None)
+    snapshot = tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
+    if snapshot == _cache[0]:
+        return _cache[1]
+    values = _scan()
+    _cache = (snapshot, values)
+    return values
+
+
+def _scan() -> list[str]:
     values = []
     for name, value in os.environ.items():
         if CREDENTIAL_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH:

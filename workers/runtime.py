@@ -67,17 +67,22 @@ def model_client(
             CallRequest(o.key, o.model, o.provider, o.kwargs, api_key_env=o.api_key_env)
             for o in orders
         ]
+        call_limits = spec.call_limits()  # per limit key: the api_base, else the provider
         policy = ClientPolicy(
             timeout=settings.call_timeout,
             max_retries=settings.max_retries,
             base_delay=settings.retry_base_delay,
             max_delay=settings.retry_max_delay,
-            concurrency={provider: lim.max_concurrency for provider, lim in spec.limits.items()},
+            concurrency={
+                key: lim.max_concurrency
+                for key, lim in call_limits.items()
+                if lim.max_concurrency is not None
+            },
         )
         limiter = RateLimiter(
             buckets,
-            {provider: (lim.rpm, lim.tpm) for provider, lim in spec.limits.items()},
-            {provider: lim.burst_seconds for provider, lim in spec.limits.items()},
+            {key: (lim.rpm, lim.tpm) for key, lim in call_limits.items()},
+            {key: lim.burst_seconds for key, lim in call_limits.items()},
         )
 
         async def run() -> None:

@@ -12,13 +12,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from auditor.importers import ImportResult, import_inspect, import_lm_eval, import_table
-from auditor.importers.pairwise import import_pairwise
 from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
+
+if TYPE_CHECKING:  # the importers load with their command, not with every `auditor` command
+    from auditor.importers import ImportResult
 
 __all__ = ["import_app", "merge", "write_bundle"]
 
@@ -99,6 +100,8 @@ def lm_eval(
     ] = False,
 ) -> None:
     """Import lm-evaluation-harness multiple-choice samples; probs = softmax of log-likelihoods."""
+    from auditor.importers import import_lm_eval
+
     _run(
         lambda: import_lm_eval(paths, model_name=model_name, length_normalize=length_normalize),
         out,
@@ -116,6 +119,8 @@ def inspect(
     ] = None,
 ) -> None:
     """Import Inspect logs: multiple-choice samples as outputs, model-graded ones as verdicts."""
+    from auditor.importers import import_inspect
+
     _run(lambda: import_inspect(paths, scorer=scorer), out)
 
 
@@ -172,6 +177,8 @@ def csv_table(
     response, judge, verdict (1/0, C/I; empty = unparseable), judge_raw.
     """
     normalization = _normalization(normalize)
+    from auditor.importers import import_table
+
     _run(lambda: import_table(file, table_format="csv", normalize=normalization), out)
 
 
@@ -183,6 +190,8 @@ def jsonl_table(
 ) -> None:
     """Import a JSONL table: one object a line with the keys of the CSV import."""
     normalization = _normalization(normalize)
+    from auditor.importers import import_table
+
     _run(lambda: import_table(file, table_format="jsonl", normalize=normalization), out)
 
 
@@ -197,6 +206,8 @@ def pairwise_table(
     tie, or empty when unparseable), raw; optional gold, human (JSON object annotator -> choice,
     or one plain choice), question, text_a, text_b. Any other column is an error.
     """
+    from auditor.importers.pairwise import import_pairwise
+
     _run(lambda: import_pairwise(file), out)
 
 
@@ -226,4 +237,6 @@ def table(
 ) -> None:
     """Import tables as people export them (pandas, Excel, ...); columns as for `import csv`."""
     normalization = _normalization(normalize)
+    from auditor.importers import import_table
+
     _run(lambda: import_table(files, normalize=normalization), out)

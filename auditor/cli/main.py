@@ -43,7 +43,7 @@ REPORT_FORMATS = ("html", "md", "json", "pdf")
 DEFAULT_FORMATS = ("json", "html")
 """What every command that writes reports writes unless ``--format`` says otherwise."""
 FORMAT_HELP = "Report format, repeatable: json, html, md, pdf, or all (default: json and html)."
-DEMO_ITEMS = 80
+DEMO_ITEMS = 30
 
 
 def _version(value: bool) -> None:
@@ -421,7 +421,12 @@ def correlated_errors(
 
 def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
     """The demo: 24 simulated models in 6 families and 4 judges, two of which carry a planted
-    affinity bias (s = 0.8) while two grade by the truth alone (s = 0)."""
+    affinity bias (s = 0.8) while two grade by the truth alone (s = 0).
+
+    Sized for its findings: families share strong error tendencies (trap strength 4), so a
+    judge's CAPA with its candidates spreads widely and 30 items (4,200 model calls) are enough
+    for the two biased judges to be flagged and the two others not in 49 of 50 seeds (with 80
+    items and trap strength 2.5, 11,200 calls: 14 of 20; `tests/unit/cli/test_demo.py`)."""
     families = ["atlas", "boreal", "cygnus", "draco", "eridan", "fornax"]
     affinity = {"atlas-1": 0.8, "boreal-1": 0.8, "cygnus-1": 0.0, "draco-1": 0.0}
     judges = list(affinity)
@@ -431,7 +436,7 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
             "seed": seed,
             "n_items": n_items,
             "families": [
-                {"name": f, "size": 4, "provider": f"{f}-labs", "trap_strength": 2.5}
+                {"name": f, "size": 4, "provider": f"{f}-labs", "trap_strength": 4.0}
                 for f in families
             ],
             "judges": judges,

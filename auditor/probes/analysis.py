@@ -112,10 +112,15 @@ def adjust_family(
 
 
 def run_probes(
-    bundle: Bundle, settings: AnalysisSettings, probes: tuple[Probe, ...]
+    bundle: Bundle,
+    settings: AnalysisSettings,
+    probes: tuple[Probe, ...],
+    *,
+    columns: BundleColumns | None = None,
 ) -> tuple[dict[str, ProbeResult], list[ProbeSkipped]]:
     """Each of ``probes`` that the bundle has inputs for, computed with its own random stream
-    (`probe_generator`), unadjusted; the others with the reason they did not run."""
+    (`probe_generator`), unadjusted; the others with the reason they did not run. ``columns``
+    is the same bundle as columns, when the caller holds them (`ProbeContext.columns`)."""
     results: dict[str, ProbeResult] = {}
     skipped: list[ProbeSkipped] = []
     for probe in probes:
@@ -124,7 +129,10 @@ def run_probes(
             skipped.append(ProbeSkipped(probe=probe.name, reason=reason))
             continue
         context = ProbeContext(
-            bundle=bundle, settings=settings, rng=probe_generator(settings.seed, probe.name)
+            bundle=bundle,
+            settings=settings,
+            rng=probe_generator(settings.seed, probe.name),
+            columns=columns,
         )
         results[probe.name] = probe.compute(context)
     return results, skipped
@@ -180,7 +188,8 @@ def analyze(
     probes = REGISTRY if registry is None else registry
     records = bundle if isinstance(bundle, Bundle) else bundle.to_bundle()
     others = tuple(probe for probe in probes if probe is not AFFINITY)
-    computed, skipped = run_probes(records, settings, others)
+    columns = bundle if isinstance(bundle, BundleColumns) else None
+    computed, skipped = run_probes(records, settings, others, columns=columns)
     results: dict[str, ProbeResult] = {}
     for probe in probes:  # registry order
         if probe is AFFINITY:

@@ -17,6 +17,7 @@ from auditor.schemas.probe import ProbeResult
 
 if TYPE_CHECKING:  # the shapes only; importing them at run time would not cycle either
     from auditor.schemas.bundle import Bundle
+    from auditor.schemas.columns import BundleColumns
     from auditor.schemas.result import AnalysisSettings
 
 __all__ = ["Probe", "ProbeContext"]
@@ -30,6 +31,9 @@ class ProbeContext:
     settings: AnalysisSettings
     rng: np.random.Generator
     """Seeded from settings.seed and the probe's name, so probes do not share a stream."""
+    columns: BundleColumns | None = None
+    """The same bundle as columns, when the caller holds them (a probe that computes on
+    columns uses them instead of converting ``bundle`` again)."""
 
 
 class Probe(Protocol):

@@ -569,7 +569,8 @@ class CorrelatedErrorsProbe:
             seed = getattr(context.settings, "seed", 0)
             settings = CorrelatedErrorsSettings(alpha=alpha, seed=seed)
         # The audit's analysis adjusts p across all judges x probes (`p_adjusted`, flags).
-        return analyze_correlated_errors(context.bundle, settings, adjust_across_judges=False)
+        source = context.bundle if context.columns is None else context.columns
+        return analyze_correlated_errors(source, settings, adjust_across_judges=False)
 
 
 CORRELATED_ERRORS = PROBE = CorrelatedErrorsProbe()

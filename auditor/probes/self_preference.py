@@ -38,8 +38,8 @@ def _correctness(bundle: Bundle) -> dict[tuple[str, str], bool]:
     correct = {}
     for output in bundle.outputs:
         choice = output.choice
-        if choice is None and output.probs is not None:
-            choice = int(np.argmax(output.probs))
+        if choice is None and (probs := output.probs) is not None:
+            choice = max(range(len(probs)), key=probs.__getitem__)  # np.argmax: ties to lowest
         if choice is not None and output.item in gold:
             correct[(output.model, output.item)] = choice == gold[output.item]
     return correct

@@ -12,10 +12,12 @@ silently dropped or repaired unless the caller asks for it (``normalize``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -592,94 +594,499 @@ def validate_bundle(bundle: Bundle, *, normalize: Normalization = "none") -> Bun
 def _validate(
     bundle: Bundle, normalize: Normalization, record_lines: dict[str, list[str]] | None
 ) -> Bundle:
-    if normalize not in get_args(Normalization):
-        raise ValueError(
-            f"normalize: must be one of {', '.join(get_args(Normalization))}; got {normalize!r}"
-        )
+    """The cross-record rules (`check_records`) over a bundle of typed records."""
+    _check_normalize(normalize)
 
     def where(section: str, index: int, details: str) -> str:
         line = f"{record_lines[section][index]}, " if record_lines is not None else ""
         return f"{section}[{index}] ({line}{details})"
 
+    outputs = _raw_outputs_of(bundle.outputs)
+    checked = check_records(
+        list(bundle.items),
+        list(bundle.models),
+        outputs,
+        _raw_verdicts_of(bundle.verdicts),
+        normalize,
+        where,
+        comparisons=bundle.comparisons,
+        labels=bundle.labels,
+    )
+    if checked.problems:
+        raise BundleError(checked.problems)
+    if normalize == "none":
+        return bundle
+    values = checked.output_probs
+    ends = np.cumsum(outputs.lengths).tolist()
+    starts = [end - length for end, length in zip(ends, outputs.lengths.tolist(), strict=True)]
+    return bundle.model_copy(
+        update={
+            "outputs": [
+                output
+                if output.probs is None
+                else output.model_copy(update={"probs": values[start:end].tolist()})
+                for output, start, end in zip(bundle.outputs, starts, ends, strict=True)
+            ]
+        }
+    )
+
+
+def _raw_outputs_of(outputs: list[Output]) -> RawOutputs:
+    """Typed output records as columns (all kept: pydantic has validated each one)."""
+    n = len(outputs)
+    model, model_names = _factorize([o.model for o in outputs])
+    item, item_names = _factorize([o.item for o in outputs])
+    probs = [o.probs for o in outputs]
+    choices = [o.choice for o in outputs]
+    responses = [o.response for o in outputs]
+    variants = [o.variant for o in outputs]
+    limit = int(np.iinfo(np.int64).max)  # a choice beyond int64 is out of range all the same
+    return RawOutputs(
+        model=model,
+        model_names=model_names,
+        item=item,
+        item_names=item_names,
+        has_probs=np.fromiter((p is not None for p in probs), bool, n),
+        lengths=np.fromiter((0 if p is None else len(p) for p in probs), np.int64, n),
+        values=np.fromiter(
+            itertools.chain.from_iterable(p for p in probs if p is not None), np.float64
+        ),
+        has_choice=np.fromiter((c is not None for c in choices), bool, n),
+        choice=np.fromiter(
+            (-1 if c is None else max(-limit, min(c, limit)) for c in choices), np.int64, n
+        ),
+        response=responses if any(r is not None for r in responses) else None,
+        keep=np.ones(n, dtype=bool),
+        variant=variants if any(v is not None for v in variants) else None,
+    )
+
+
+def _raw_verdicts_of(verdicts: list[Verdict]) -> RawVerdicts:
+    """Typed verdict records as columns (all kept)."""
+    n = len(verdicts)
+    codes, names = _factorize([v.judge for v in verdicts] + [v.candidate for v in verdicts])
+    item, item_names = _factorize([v.item for v in verdicts])
+    raws = [v.raw for v in verdicts]
+    variants = [v.variant for v in verdicts]
+    return RawVerdicts(
+        judge=codes[:n],
+        candidate=codes[n:],
+        item=item,
+        names=names,
+        item_names=item_names,
+        value=np.fromiter((-1 if v.verdict is None else v.verdict for v in verdicts), np.int8, n),
+        raw=raws if any(r is not None for r in raws) else None,
+        keep=np.ones(n, dtype=bool),
+        variant=variants if any(v is not None for v in variants) else None,
+    )
+
+
+def check_records(
+    items: list[Item],
+    models: list[ModelInfo],
+    outputs: RawOutputs,
+    verdicts: RawVerdicts,
+    normalize: Normalization,
+    where: Callable[[str, int, str], str],
+    *,
+    record_problems: Sequence[tuple[str, list[tuple[int, Problem]]]] = (),
+    header_valid: bool = True,
+    comparisons: Sequence[Comparison] = (),
+    labels: Sequence[Label] = (),
+) -> CheckedRecords:
+    """THE cross-record rules of a bundle, for every way of reading one (typed records here,
+    JSON documents, JSONL records and Parquet tables in `auditor.schemas.columns`): items and
+    models (`_header_problems`), outputs (`check_outputs`), verdicts (`check_verdicts`),
+    comparisons and labels. Returns every problem in record order (``record_problems``, the
+    per-record pydantic ones of outputs and verdicts, merged in), and the codes and the
+    outputs' flat probabilities (normalized as ``normalize`` says), meaningful when there is
+    no problem. ``where(section, index, details)`` words a
+    record's location. When an item or model record itself is invalid (``header_valid``
+    False) nothing is checked against the items and models: every reference would look
+    unknown.
+    """
     problems: list[Problem] = []
-    if not bundle.items and not bundle.comparisons:
+    if header_valid:
+        has_records = bool(outputs.keep.size or verdicts.keep.size)
+        problems += _header_problems(items, models, where, bool(comparisons), has_records)
+    else:
+        outputs.keep[:] = False
+        verdicts.keep[:] = False
+    output_problems: list[tuple[int, Problem]] = []
+    verdict_problems: list[tuple[int, Problem]] = []
+    for section, found in record_problems:
+        (output_problems if section == "outputs" else verdict_problems).extend(found)
+    model, item, values = check_outputs(
+        outputs, items, models, normalize, lambda k, d: where("outputs", k, d), output_problems
+    )
+    judge, candidate, verdict_item = check_verdicts(
+        verdicts, items, models, lambda k, d: where("verdicts", k, d), verdict_problems
+    )
+    problems += [p for _, p in sorted(output_problems, key=lambda e: e[0])]
+    problems += [p for _, p in sorted(verdict_problems, key=lambda e: e[0])]
+    if header_valid:
+        names = {m.name for m in models}
+        problems += _comparison_problems(list(comparisons), names, where)
+        problems += _label_problems(list(labels), names, {i.id for i in items}, where)
+    return CheckedRecords(problems, model, item, values, judge, candidate, verdict_item)
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedRecords:
+    """What `check_records` found: the problems, and the records coded against items/models."""
+
+    problems: list[Problem]
+    output_model: np.ndarray
+    output_item: np.ndarray
+    output_probs: np.ndarray
+    verdict_judge: np.ndarray
+    verdict_candidate: np.ndarray
+    verdict_item: np.ndarray
+
+
+# --- the rules, vectorized over columns ---------------------------------------------------------
+
+
+_SUM_MARGIN: Final = 1e-12
+"""A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
+exact sum (``math.fsum``) decides the rest, as the record-by-record path does."""
+
+
+def _int_column(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int64) if values else np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class RawOutputs:
+    """Outputs as read, names not yet resolved: ``model``/``item`` are codes into
+    ``model_names``/``item_names`` (the distinct strings in order of appearance); ``keep``
+    is False for records already reported (their pydantic problems are in the problem list)."""
+
+    model: np.ndarray
+    model_names: list[str]
+    item: np.ndarray
+    item_names: list[str]
+    has_probs: np.ndarray
+    lengths: np.ndarray
+    values: np.ndarray
+    has_choice: np.ndarray
+    choice: np.ndarray
+    response: list[str | None] | None
+    keep: np.ndarray
+    variant: list[str | None] | None = None
+
+
+@dataclass
+class RawVerdicts:
+    """Verdicts as read (see `RawOutputs`); ``value`` is -1 where null."""
+
+    judge: np.ndarray
+    candidate: np.ndarray
+    item: np.ndarray
+    names: list[str]
+    item_names: list[str]
+    value: np.ndarray
+    raw: list[str | None] | None
+    keep: np.ndarray
+    variant: list[str | None] | None = None
+
+
+def _factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes into the distinct values in order of appearance (C-level loops: map, fromkeys)."""
+    uniques = list(dict.fromkeys(values))
+    index = {value: k for k, value in enumerate(uniques)}
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), uniques
+
+
+def _check_normalize(normalize: str) -> None:
+    if normalize not in get_args(Normalization):
+        raise ValueError(
+            f"normalize: must be one of {', '.join(get_args(Normalization))}; got {normalize!r}"
+        )
+
+
+def _header_problems(
+    items: list[Item],
+    models: list[ModelInfo],
+    where: Callable[[str, int, str], str],
+    has_comparisons: bool = False,
+    has_records: bool = True,
+) -> list[Problem]:
+    """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
+    problems: list[Problem] = []
+    if not items and not has_comparisons:
         problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not bundle.models and (bundle.outputs or bundle.verdicts):
+    if not models and has_records:
         # Items alone (``models: []``) are the input of an audit whose spec names the models.
         problems.append(Problem("models", "must contain at least one model"))
-
-    items: dict[str, Item] = {}
-    for i, item in enumerate(bundle.items):
+    seen: set[str] = set()
+    for i, item in enumerate(items):
         at = where("items", i, f"id={item.id!r}")
-        if item.id in items:
+        if item.id in seen:
             problems.append(Problem(f"{at}.id", f"duplicate item id {item.id!r}"))
-        items[item.id] = item
+        seen.add(item.id)
         if len(item.options) < 2:
             problems.append(
                 Problem(f"{at}.options", f"needs at least 2 options; got {len(item.options)}")
             )
         elif (message := _index_problem(item.gold, len(item.options))) is not None:
             problems.append(Problem(f"{at}.gold", message))
-
-    models: set[str] = set()
-    for i, model in enumerate(bundle.models):
-        at = where("models", i, f"name={model.name!r}")
-        if model.name in models:
+    names: set[str] = set()
+    for i, model in enumerate(models):
+        if model.name in names:
+            at = where("models", i, f"name={model.name!r}")
             problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r}"))
-        models.add(model.name)
+        names.add(model.name)
+    return problems
 
-    outputs: list[Output] = []
-    seen_outputs: set[tuple[str, str, str | None]] = set()
-    for i, output in enumerate(bundle.outputs):
-        found: list[tuple[str, str]] = []  # (field, message); located only if any
-        if output.model not in models:
-            found.append((".model", f"unknown model {output.model!r}"))
-        answered = items.get(output.item)
-        if answered is None:
-            found.append((".item", f"unknown item {output.item!r}"))
-        output_key = (output.model, output.item, output.variant)
-        if output_key in seen_outputs:
-            found.append(("", "duplicate output for this model, item and variant"))
-        seen_outputs.add(output_key)
-        probs = output_value_problems(
-            output, len(answered.options) if answered is not None else None, normalize, found
-        )
-        if found:
-            at = where("outputs", i, f"model={output.model!r}, item={output.item!r}")
-            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
-        outputs.append(
-            output if probs is output.probs else output.model_copy(update={"probs": probs})
-        )
 
-    seen_verdicts: set[tuple[str, str, str, str | None]] = set()
-    for i, verdict in enumerate(bundle.verdicts):
-        found = []
-        for field in ("judge", "candidate"):
-            name = getattr(verdict, field)
-            if name not in models:
-                found.append((f".{field}", f"unknown model {name!r}"))
-        if verdict.item not in items:
-            found.append((".item", f"unknown item {verdict.item!r}"))
-        verdict_key = (verdict.judge, verdict.candidate, verdict.item, verdict.variant)
-        if verdict_key in seen_verdicts:
-            found.append(("", "duplicate verdict for this judge, candidate, item and variant"))
-        seen_verdicts.add(verdict_key)
-        if found:
-            at = where(
-                "verdicts",
-                i,
-                f"judge={verdict.judge!r}, candidate={verdict.candidate!r}, item={verdict.item!r}",
-            )
-            problems.extend(Problem(f"{at}{field}", message) for field, message in found)
+def _variant_codes(variants: list[str | None] | None, n: int) -> tuple[np.ndarray, int]:
+    """Codes of the ``variant`` column (null is a value of its own) and how many there are."""
+    if variants is None:
+        return np.zeros(n, dtype=np.int64), 1
+    codes, uniques = _factorize(variants)  # type: ignore[arg-type]
+    return codes, len(uniques)
 
-    problems.extend(_comparison_problems(bundle.comparisons, models, where))
-    problems.extend(_label_problems(bundle.labels, models, set(items), where))
 
-    if problems:
-        raise BundleError(problems)
+def _later_duplicates(key: np.ndarray) -> np.ndarray:
+    """Indices whose key appeared at a lower index already (every repeat after the first)."""
+    if key.size < 2:
+        return np.zeros(0, dtype=np.int64)
+    # A dense count is cheaper than sorting, and almost every bundle has no duplicate.
+    if int(key.max()) < 4 * key.size and not (np.bincount(key) > 1).any():
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+    return np.sort(order[repeat])
+
+
+def _lookup(names: list[str], index: dict[str, int]) -> np.ndarray:
+    """Code of each name in ``index``, -1 where unknown."""
+    return _int_column([index.get(name, -1) for name in names])
+
+
+def _segment_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    sums = np.zeros(lengths.size, dtype=np.float64)
+    nonempty = lengths > 0
+    if values.size:
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        sums[nonempty] = np.add.reduceat(values, starts)
+    return sums
+
+
+def _probability_checks(
+    values: np.ndarray, lengths: np.ndarray, normalize: Normalization
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flag the segments that may be invalid, and the (normalized) values.
+
+    Returns ``(suspect, values)``: ``suspect`` marks every segment the exact scalar rules might
+    reject (a superset: the caller re-checks those with `auditor.schemas.bundle._normalized`);
+    values of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
+    than `math.fsum`: equal within a few units in the last place.
+    """
+    n = lengths.size
+    suspect = np.zeros(n, dtype=bool)
+    if values.size == 0:
+        return suspect, values
     if normalize == "none":
-        return bundle
-    return bundle.model_copy(update={"outputs": outputs})
+        # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
+        # infinity makes the sum non-finite, a negative value shows in the minimum.
+        width = int(lengths[0])
+        if width > 0 and values.size == n * width and bool((lengths == width).all()):
+            # every segment as long: the segments are the rows of a view
+            rows = values.reshape(n, width)
+            with np.errstate(invalid="ignore", over="ignore"):
+                suspect |= ~(np.abs(rows.sum(axis=1) - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+                suspect |= rows.min(axis=1) < 0
+            return suspect, values
+        nonempty = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        with np.errstate(invalid="ignore", over="ignore"):
+            totals = np.zeros(n)
+            totals[nonempty] = np.add.reduceat(values, starts)
+            minima = np.zeros(n)
+            minima[nonempty] = np.minimum.reduceat(values, starts)
+        suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
+        suspect |= minima < 0
+        return suspect, values
+    segment = np.repeat(np.arange(n), lengths)
+    if normalize == "softmax":
+        bad = np.isnan(values) | (values == np.inf)
+        suspect[segment[bad]] = True
+        starts = (np.cumsum(lengths) - lengths)[lengths > 0]
+        top = np.full(n, -np.inf)
+        top[lengths > 0] = np.maximum.reduceat(values, starts)
+        suspect |= (lengths > 0) & ~np.isfinite(top)  # every value -inf (or bad)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            exps = np.exp(values - shift[segment])
+            totals = _segment_sums(exps, lengths)
+            out = exps / totals[segment]
+        return suspect, out
+    bad = ~np.isfinite(values) | (values < 0)
+    suspect[segment[bad]] = True
+    with np.errstate(invalid="ignore", over="ignore"):
+        totals = _segment_sums(values, lengths)
+    suspect |= ~(totals > 0) | ~np.isfinite(totals)  # normalize == "sum"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = values / totals[segment]
+    return suspect, out
+
+
+@dataclass
+class _Found:
+    """Problems keyed for ordering: (record index, rule order, path suffix, message)."""
+
+    entries: list[tuple[int, int, str, str]] = dataclass_field(default_factory=list)
+
+    def add(self, indices: Iterable[int], rule: int, suffix: str, message: Callable[[int], str]):
+        self.entries.extend((int(k), rule, suffix, message(int(k))) for k in indices)
+
+
+def check_outputs(
+    raw: RawOutputs,
+    items: list[Item],
+    models: list[ModelInfo],
+    normalize: Normalization,
+    details_location: Callable[[int, str], str],
+    problems: list[tuple[int, Problem]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the cross-record rules of outputs; return (model codes, item codes, values).
+
+    Appends located problems to ``problems``; the returned arrays are meaningful only when no
+    problem was found.
+    """
+    model_index = {m.name: k for k, m in enumerate(models)}
+    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
+    model_of_name = _lookup(raw.model_names, model_index)
+    item_of_name = _lookup(raw.item_names, item_index)
+    model = model_of_name[raw.model]
+    item = item_of_name[raw.item]
+    keep = raw.keep
+    counts = np.fromiter((len(i.options) for i in items), np.int64, len(items))
+    n_options = np.where(item >= 0, counts[np.maximum(item, 0)] if counts.size else 0, -1)
+    found = _Found()
+    found.add(
+        np.flatnonzero(keep & (model < 0)),
+        0,
+        ".model",
+        lambda k: f"unknown model {raw.model_names[raw.model[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (item < 0)),
+        1,
+        ".item",
+        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
+    )
+    # Duplicates are judged on the names as written (unknown ones included), as in the loop.
+    pair = raw.model * max(len(raw.item_names), 1) + raw.item
+    if raw.variant is not None:
+        variant, n_variants = _variant_codes(raw.variant, raw.model.size)
+        pair = pair * n_variants + variant
+        del variant
+    if keep.all():  # the usual case: no gathered copies of the keys
+        repeated = _later_duplicates(pair)
+    else:
+        kept = np.flatnonzero(keep)
+        repeated = kept[_later_duplicates(pair[kept])]
+        del kept
+    del pair  # a large temporary: peak memory of a bundle of millions of outputs
+    found.add(repeated, 2, "", lambda k: "duplicate output for this model, item and variant")
+    found.add(
+        np.flatnonzero(keep & ~raw.has_probs & ~raw.has_choice),
+        3,
+        "",
+        lambda k: "needs `probs`, `choice`, or both",
+    )
+    checked = keep & (n_options >= 2)
+    with_probs = raw.has_probs
+    wrong_length = checked & with_probs & (raw.lengths != n_options)
+    found.add(
+        np.flatnonzero(wrong_length),
+        4,
+        ".probs",
+        lambda k: f"has {raw.lengths[k]} values but the item has {n_options[k]} options",
+    )
+    suspect, values = _probability_checks(raw.values, raw.lengths[with_probs], normalize)
+    flagged = np.flatnonzero(with_probs)[suspect]
+    flagged = flagged[checked[flagged] & ~wrong_length[flagged]]
+    starts = np.cumsum(raw.lengths) - raw.lengths if flagged.size else raw.lengths
+    messages: dict[int, str] = {}
+    for k in flagged.tolist():
+        start, stop = int(starts[k]), int(starts[k] + raw.lengths[k])
+        result = _normalized(raw.values[start:stop].tolist(), normalize)
+        if isinstance(result, str):
+            messages[k] = result
+        else:  # the exact rules accept it: their values are the ones kept
+            values[start:stop] = result
+    found.add(sorted(messages), 5, ".probs", messages.__getitem__)
+    bad_choice = checked & raw.has_choice & ((raw.choice < 0) | (raw.choice >= n_options))
+    found.add(
+        np.flatnonzero(bad_choice),
+        6,
+        ".choice",
+        lambda k: _index_problem(int(raw.choice[k]), int(n_options[k])) or "",
+    )
+    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
+        location = details_location(
+            k, f"model={raw.model_names[raw.model[k]]!r}, item={raw.item_names[raw.item[k]]!r}"
+        )
+        problems.append((k, Problem(f"{location}{suffix}", message)))
+    return model, item, values
+
+
+def check_verdicts(
+    raw: RawVerdicts,
+    items: list[Item],
+    models: list[ModelInfo],
+    details_location: Callable[[int, str], str],
+    problems: list[tuple[int, Problem]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the cross-record rules of verdicts; return (judge, candidate, item) codes."""
+    model_index = {m.name: k for k, m in enumerate(models)}
+    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
+    model_of_name = _lookup(raw.names, model_index)
+    item_of_name = _lookup(raw.item_names, item_index)
+    judge, candidate = model_of_name[raw.judge], model_of_name[raw.candidate]
+    item = item_of_name[raw.item]
+    keep = raw.keep
+    found = _Found()
+    found.add(
+        np.flatnonzero(keep & (judge < 0)),
+        0,
+        ".judge",
+        lambda k: f"unknown model {raw.names[raw.judge[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (candidate < 0)),
+        1,
+        ".candidate",
+        lambda k: f"unknown model {raw.names[raw.candidate[k]]!r}",
+    )
+    found.add(
+        np.flatnonzero(keep & (item < 0)),
+        2,
+        ".item",
+        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
+    )
+    n_names, n_items = max(len(raw.names), 1), max(len(raw.item_names), 1)
+    variant, n_variants = _variant_codes(raw.variant, raw.judge.size)
+    key = ((raw.judge * n_names + raw.candidate) * n_items + raw.item) * n_variants + variant
+    kept = np.flatnonzero(keep)
+    found.add(
+        kept[_later_duplicates(key[kept])],
+        3,
+        "",
+        lambda k: "duplicate verdict for this judge, candidate, item and variant",
+    )
+    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
+        location = details_location(
+            k,
+            f"judge={raw.names[raw.judge[k]]!r}, candidate={raw.names[raw.candidate[k]]!r}, "
+            f"item={raw.item_names[raw.item[k]]!r}",
+        )
+        problems.append((k, Problem(f"{location}{suffix}", message)))
+    return judge, candidate, item
 
 
 def _comparison_problems(

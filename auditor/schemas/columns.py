@@ -27,13 +27,12 @@ import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from auditor.schemas.bundle import (
-    PROBABILITY_TOLERANCE,
     SCHEMA_VERSION,
     Bundle,
     BundleError,
@@ -44,19 +43,24 @@ from auditor.schemas.bundle import (
     Normalization,
     Output,
     Problem,
+    RawOutputs,
+    RawVerdicts,
     ResponseMatrix,
     Verdict,
-    _comparison_problems,
-    _label_problems,
-    _normalized,
+    _check_normalize,
+    _factorize,
+    _int_column,
     _pydantic_problems,
     _segment_argmax,
+    check_records,
     validate_bundle,
 )
+from auditor.schemas.canonical import canonical_sha256
 
 __all__ = [
     "BundleColumns",
     "bundle_columns",
+    "bundle_sha256",
     "canonical_json",
     "columns_from_document",
     "columns_from_records",
@@ -87,9 +91,6 @@ _RECORD_KINDS: Final[dict[str, type[BaseModel]]] = {
 """Kinds kept as pydantic records (few; validated by their models and `auditor.schemas.bundle`'s
 rules)."""
 _MISSING: Final = object()
-_SUM_MARGIN: Final = 1e-12
-"""A vectorized sum within ``PROBABILITY_TOLERANCE - _SUM_MARGIN`` of 1 is accepted at once; the
-exact sum (``math.fsum``) decides the rest, as the record-by-record path does."""
 
 
 def fast_path_matches_schema() -> bool:
@@ -273,53 +274,7 @@ def bundle_columns(bundle: Bundle) -> BundleColumns:
     )
 
 
-def _int_column(values: list[int]) -> np.ndarray:
-    return np.array(values, dtype=np.int64) if values else np.zeros(0, dtype=np.int64)
-
-
 # --- raw columns, before the cross-record rules --------------------------------------------------
-
-
-@dataclass
-class RawOutputs:
-    """Outputs as read, names not yet resolved: ``model``/``item`` are codes into
-    ``model_names``/``item_names`` (the distinct strings in order of appearance); ``keep``
-    is False for records already reported (their pydantic problems are in the problem list)."""
-
-    model: np.ndarray
-    model_names: list[str]
-    item: np.ndarray
-    item_names: list[str]
-    has_probs: np.ndarray
-    lengths: np.ndarray
-    values: np.ndarray
-    has_choice: np.ndarray
-    choice: np.ndarray
-    response: list[str | None] | None
-    keep: np.ndarray
-    variant: list[str | None] | None = None
-
-
-@dataclass
-class RawVerdicts:
-    """Verdicts as read (see `RawOutputs`); ``value`` is -1 where null."""
-
-    judge: np.ndarray
-    candidate: np.ndarray
-    item: np.ndarray
-    names: list[str]
-    item_names: list[str]
-    value: np.ndarray
-    raw: list[str | None] | None
-    keep: np.ndarray
-    variant: list[str | None] | None = None
-
-
-def _factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Codes into the distinct values in order of appearance (C-level loops: map, fromkeys)."""
-    uniques = list(dict.fromkeys(values))
-    index = {value: k for k, value in enumerate(uniques)}
-    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), uniques
 
 
 def _field(records: list[dict[str, Any]], name: str, default: Any = None) -> list[Any]:
@@ -510,290 +465,6 @@ def raw_verdicts(
 # --- the cross-record rules, vectorized ----------------------------------------------------------
 
 
-def _check_normalize(normalize: str) -> None:
-    if normalize not in get_args(Normalization):
-        raise ValueError(
-            f"normalize: must be one of {', '.join(get_args(Normalization))}; got {normalize!r}"
-        )
-
-
-def _header_problems(
-    items: list[Item],
-    models: list[ModelInfo],
-    where: Callable[[str, int, str], str],
-    has_comparisons: bool = False,
-    has_records: bool = True,
-) -> list[Problem]:
-    """The rules on items and models, as `validate_bundle` words them (they are few: a loop)."""
-    problems: list[Problem] = []
-    if not items and not has_comparisons:
-        problems.append(Problem("items", "must contain at least one item (or comparisons)"))
-    if not models and has_records:
-        # Items alone (``models: []``) are the input of an audit whose spec names the models.
-        problems.append(Problem("models", "must contain at least one model"))
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        at = where("items", i, f"id={item.id!r}")
-        if item.id in seen:
-            problems.append(Problem(f"{at}.id", f"duplicate item id {item.id!r}"))
-        seen.add(item.id)
-        if len(item.options) < 2:
-            problems.append(
-                Problem(f"{at}.options", f"needs at least 2 options; got {len(item.options)}")
-            )
-        elif not 0 <= item.gold < len(item.options):
-            problems.append(
-                Problem(
-                    f"{at}.gold",
-                    f"must be an option index in 0..{len(item.options) - 1}; got {item.gold}",
-                )
-            )
-    names: set[str] = set()
-    for i, model in enumerate(models):
-        if model.name in names:
-            at = where("models", i, f"name={model.name!r}")
-            problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r}"))
-        names.add(model.name)
-    return problems
-
-
-def _variant_codes(variants: list[str | None] | None, n: int) -> tuple[np.ndarray, int]:
-    """Codes of the ``variant`` column (null is a value of its own) and how many there are."""
-    if variants is None:
-        return np.zeros(n, dtype=np.int64), 1
-    codes, uniques = _factorize(variants)  # type: ignore[arg-type]
-    return codes, len(uniques)
-
-
-def _later_duplicates(key: np.ndarray) -> np.ndarray:
-    """Indices whose key appeared at a lower index already (every repeat after the first)."""
-    if key.size < 2:
-        return np.zeros(0, dtype=np.int64)
-    # A dense count is cheaper than sorting, and almost every bundle has no duplicate.
-    if int(key.max()) < 4 * key.size and not (np.bincount(key) > 1).any():
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(key, kind="stable")
-    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
-    return np.sort(order[repeat])
-
-
-def _lookup(names: list[str], index: dict[str, int]) -> np.ndarray:
-    """Code of each name in ``index``, -1 where unknown."""
-    return _int_column([index.get(name, -1) for name in names])
-
-
-def _segment_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    sums = np.zeros(lengths.size, dtype=np.float64)
-    nonempty = lengths > 0
-    if values.size:
-        starts = (np.cumsum(lengths) - lengths)[nonempty]
-        sums[nonempty] = np.add.reduceat(values, starts)
-    return sums
-
-
-def _probability_checks(
-    values: np.ndarray, lengths: np.ndarray, normalize: Normalization
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flag the segments that may be invalid, and the (normalized) values.
-
-    Returns ``(suspect, values)``: ``suspect`` marks every segment the exact scalar rules might
-    reject (a superset: the caller re-checks those with `auditor.schemas.bundle._normalized`);
-    values of unflagged segments are final. Sum normalization divides by a pairwise float sum rather
-    than `math.fsum`: equal within a few units in the last place.
-    """
-    n = lengths.size
-    suspect = np.zeros(n, dtype=bool)
-    if values.size == 0:
-        return suspect, values
-    if normalize == "none":
-        # Per-segment sums and minima only (no temporary as large as the values): a NaN or an
-        # infinity makes the sum non-finite, a negative value shows in the minimum.
-        nonempty = lengths > 0
-        starts = (np.cumsum(lengths) - lengths)[nonempty]
-        with np.errstate(invalid="ignore", over="ignore"):
-            totals = np.zeros(n)
-            totals[nonempty] = np.add.reduceat(values, starts)
-            minima = np.zeros(n)
-            minima[nonempty] = np.minimum.reduceat(values, starts)
-        suspect |= ~(np.abs(totals - 1.0) <= PROBABILITY_TOLERANCE - _SUM_MARGIN)
-        suspect |= minima < 0
-        return suspect, values
-    segment = np.repeat(np.arange(n), lengths)
-    if normalize == "softmax":
-        bad = np.isnan(values) | (values == np.inf)
-        suspect[segment[bad]] = True
-        starts = (np.cumsum(lengths) - lengths)[lengths > 0]
-        top = np.full(n, -np.inf)
-        top[lengths > 0] = np.maximum.reduceat(values, starts)
-        suspect |= (lengths > 0) & ~np.isfinite(top)  # every value -inf (or bad)
-        shift = np.where(np.isfinite(top), top, 0.0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            exps = np.exp(values - shift[segment])
-            totals = _segment_sums(exps, lengths)
-            out = exps / totals[segment]
-        return suspect, out
-    bad = ~np.isfinite(values) | (values < 0)
-    suspect[segment[bad]] = True
-    with np.errstate(invalid="ignore", over="ignore"):
-        totals = _segment_sums(values, lengths)
-    suspect |= ~(totals > 0) | ~np.isfinite(totals)  # normalize == "sum"
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = values / totals[segment]
-    return suspect, out
-
-
-@dataclass
-class _Found:
-    """Problems keyed for ordering: (record index, rule order, path suffix, message)."""
-
-    entries: list[tuple[int, int, str, str]] = field(default_factory=list)
-
-    def add(self, indices: Iterable[int], rule: int, suffix: str, message: Callable[[int], str]):
-        self.entries.extend((int(k), rule, suffix, message(int(k))) for k in indices)
-
-
-def check_outputs(
-    raw: RawOutputs,
-    items: list[Item],
-    models: list[ModelInfo],
-    normalize: Normalization,
-    details_location: Callable[[int, str], str],
-    problems: list[tuple[int, Problem]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Apply the cross-record rules of outputs; return (model codes, item codes, values).
-
-    Appends located problems to ``problems``; the returned arrays are meaningful only when no
-    problem was found.
-    """
-    model_index = {m.name: k for k, m in enumerate(models)}
-    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
-    model_of_name = _lookup(raw.model_names, model_index)
-    item_of_name = _lookup(raw.item_names, item_index)
-    model = model_of_name[raw.model]
-    item = item_of_name[raw.item]
-    keep = raw.keep
-    counts = np.fromiter((len(i.options) for i in items), np.int64, len(items))
-    n_options = np.where(item >= 0, counts[np.maximum(item, 0)] if counts.size else 0, -1)
-    found = _Found()
-    found.add(
-        np.flatnonzero(keep & (model < 0)),
-        0,
-        ".model",
-        lambda k: f"unknown model {raw.model_names[raw.model[k]]!r}",
-    )
-    found.add(
-        np.flatnonzero(keep & (item < 0)),
-        1,
-        ".item",
-        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
-    )
-    # Duplicates are judged on the names as written (unknown ones included), as in the loop.
-    variant, n_variants = _variant_codes(raw.variant, raw.model.size)
-    pair = (raw.model * max(len(raw.item_names), 1) + raw.item) * n_variants + variant
-    kept = np.flatnonzero(keep)
-    found.add(
-        kept[_later_duplicates(pair[kept])],
-        2,
-        "",
-        lambda k: "duplicate output for this model, item and variant",
-    )
-    found.add(
-        np.flatnonzero(keep & ~raw.has_probs & ~raw.has_choice),
-        3,
-        "",
-        lambda k: "needs `probs`, `choice`, or both",
-    )
-    checked = keep & (n_options >= 2)
-    with_probs = raw.has_probs
-    wrong_length = checked & with_probs & (raw.lengths != n_options)
-    found.add(
-        np.flatnonzero(wrong_length),
-        4,
-        ".probs",
-        lambda k: f"has {raw.lengths[k]} values but the item has {n_options[k]} options",
-    )
-    suspect, values = _probability_checks(raw.values, raw.lengths[with_probs], normalize)
-    starts = np.cumsum(raw.lengths) - raw.lengths  # records without probs have length 0
-    flagged = np.flatnonzero(with_probs)[suspect]
-    flagged = flagged[checked[flagged] & ~wrong_length[flagged]]
-    messages: dict[int, str] = {}
-    for k in flagged.tolist():
-        start, stop = int(starts[k]), int(starts[k] + raw.lengths[k])
-        result = _normalized(raw.values[start:stop].tolist(), normalize)
-        if isinstance(result, str):
-            messages[k] = result
-        else:  # the exact rules accept it: their values are the ones kept
-            values[start:stop] = result
-    found.add(sorted(messages), 5, ".probs", messages.__getitem__)
-    bad_choice = checked & raw.has_choice & ((raw.choice < 0) | (raw.choice >= n_options))
-    found.add(
-        np.flatnonzero(bad_choice),
-        6,
-        ".choice",
-        lambda k: f"must be an option index in 0..{n_options[k] - 1}; got {raw.choice[k]}",
-    )
-    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
-        location = details_location(
-            k, f"model={raw.model_names[raw.model[k]]!r}, item={raw.item_names[raw.item[k]]!r}"
-        )
-        problems.append((k, Problem(f"{location}{suffix}", message)))
-    return model, item, values
-
-
-def check_verdicts(
-    raw: RawVerdicts,
-    items: list[Item],
-    models: list[ModelInfo],
-    details_location: Callable[[int, str], str],
-    problems: list[tuple[int, Problem]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Apply the cross-record rules of verdicts; return (judge, candidate, item) codes."""
-    model_index = {m.name: k for k, m in enumerate(models)}
-    item_index = {item.id: k for k, item in enumerate(items)}  # a repeated id: the last wins
-    model_of_name = _lookup(raw.names, model_index)
-    item_of_name = _lookup(raw.item_names, item_index)
-    judge, candidate = model_of_name[raw.judge], model_of_name[raw.candidate]
-    item = item_of_name[raw.item]
-    keep = raw.keep
-    found = _Found()
-    found.add(
-        np.flatnonzero(keep & (judge < 0)),
-        0,
-        ".judge",
-        lambda k: f"unknown model {raw.names[raw.judge[k]]!r}",
-    )
-    found.add(
-        np.flatnonzero(keep & (candidate < 0)),
-        1,
-        ".candidate",
-        lambda k: f"unknown model {raw.names[raw.candidate[k]]!r}",
-    )
-    found.add(
-        np.flatnonzero(keep & (item < 0)),
-        2,
-        ".item",
-        lambda k: f"unknown item {raw.item_names[raw.item[k]]!r}",
-    )
-    n_names, n_items = max(len(raw.names), 1), max(len(raw.item_names), 1)
-    variant, n_variants = _variant_codes(raw.variant, raw.judge.size)
-    key = ((raw.judge * n_names + raw.candidate) * n_items + raw.item) * n_variants + variant
-    kept = np.flatnonzero(keep)
-    found.add(
-        kept[_later_duplicates(key[kept])],
-        3,
-        "",
-        lambda k: "duplicate verdict for this judge, candidate, item and variant",
-    )
-    for k, _, suffix, message in sorted(found.entries, key=lambda e: (e[0], e[1])):
-        location = details_location(
-            k,
-            f"judge={raw.names[raw.judge[k]]!r}, candidate={raw.names[raw.candidate[k]]!r}, "
-            f"item={raw.item_names[raw.item[k]]!r}",
-        )
-        problems.append((k, Problem(f"{location}{suffix}", message)))
-    return judge, candidate, item
-
-
 # --- whole documents -----------------------------------------------------------------------------
 
 
@@ -841,53 +512,33 @@ def assemble(
     the items and models: every reference would look unknown.
     """
     locate = where or (lambda section, index, details: f"{section}[{index}] ({details})")
-    if header_valid:
-        has_records = bool(outputs.keep.size or verdicts.keep.size)
-        problems = problems + _header_problems(
-            items, models, locate, bool(comparisons), has_records
-        )
-    else:
-        outputs.keep[:] = False
-        verdicts.keep[:] = False
-    output_problems: list[tuple[int, Problem]] = []
-    verdict_problems: list[tuple[int, Problem]] = []
-    for section, found in record_problems:
-        (output_problems if section == "outputs" else verdict_problems).extend(found)
-    model, item, values = check_outputs(
+    checked = check_records(
+        items,
+        models,
         outputs,
-        items,
-        models,
-        normalize,
-        lambda k, details: locate("outputs", k, details),
-        output_problems,
-    )
-    judge, candidate, verdict_item = check_verdicts(
         verdicts,
-        items,
-        models,
-        lambda k, details: locate("verdicts", k, details),
-        verdict_problems,
+        normalize,
+        locate,
+        record_problems=record_problems,
+        header_valid=header_valid,
+        comparisons=comparisons,
+        labels=labels,
     )
-    problems += [p for _, p in sorted(output_problems, key=lambda e: e[0])]
-    problems += [p for _, p in sorted(verdict_problems, key=lambda e: e[0])]
-    if header_valid:
-        names = {m.name for m in models}
-        problems += _comparison_problems(list(comparisons), names, locate)
-        problems += _label_problems(list(labels), names, {i.id for i in items}, locate)
+    problems = problems + checked.problems
     if problems:
         raise BundleError(problems)
     return BundleColumns(
         items=items,
         models=models,
-        output_model=model,
-        output_item=item,
+        output_model=checked.output_model,
+        output_item=checked.output_item,
         output_has_probs=outputs.has_probs,
-        output_probs=values,
+        output_probs=checked.output_probs,
         output_choice=outputs.choice,
         output_response=outputs.response,
-        verdict_judge=judge,
-        verdict_candidate=candidate,
-        verdict_item=verdict_item,
+        verdict_judge=checked.verdict_judge,
+        verdict_candidate=checked.verdict_candidate,
+        verdict_item=checked.verdict_item,
         verdict_value=verdicts.value,
         verdict_raw=verdicts.raw,
         output_variant=outputs.variant,
@@ -1227,9 +878,23 @@ def canonical_json(columns: BundleColumns) -> str:
 
 
 def columns_sha256(columns: BundleColumns) -> str:
-    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to
-    `auditor.probes.affinity.bundle_sha256` of the same bundle in record form."""
+    """SHA-256 (hex) of `canonical_json`, UTF-8, fed block by block: equal to `bundle_sha256`
+    of the same bundle in record form."""
     digest = hashlib.sha256()
     for part in canonical_parts(columns):
         digest.update(part.encode("utf-8"))
     return digest.hexdigest()
+
+
+def bundle_sha256(bundle: Bundle | BundleColumns) -> str:
+    """SHA-256 (hex) of the bundle's canonical JSON (`auditor.schemas.canonical`), the hash in
+    ``provenance.input_sha256``::
+
+        canonical_sha256(bundle.model_dump(mode="json"))
+
+    A bundle in columns is written from its columns by `canonical_parts` in bounded memory: the
+    same bytes (the tests check it).
+    """
+    if isinstance(bundle, BundleColumns):
+        return columns_sha256(bundle)
+    return canonical_sha256(bundle.model_dump(mode="json"))

@@ -21,11 +21,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
-from auditor.schemas.bundle import SCHEMA_VERSION, BundleError, Normalization, Problem
-from auditor.schemas.columns import (
-    BundleColumns,
+from auditor.schemas.bundle import (
+    SCHEMA_VERSION,
+    BundleError,
+    Normalization,
+    Problem,
     RawOutputs,
     RawVerdicts,
+)
+from auditor.schemas.columns import (
+    BundleColumns,
     assemble,
     columns_from_document,
     columns_from_records,

@@ -40,7 +40,6 @@ SOFTWARE_PACKAGES: Final = (
     "numpy",
     "scipy",
     "pandas",
-    "pingouin",
     "statsmodels",
     "litellm",  # every model call of an audit goes through it
 )

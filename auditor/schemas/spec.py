@@ -13,17 +13,19 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from auditor.ecosystem import EcosystemConfig
-from auditor.prompt_sets import (
+from auditor.schemas.bundle import BundleError, Problem
+from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
+from auditor.schemas.prompts import (
+    BUILTIN_JUDGE_TEMPLATES,
     GRADER_TEMPLATE,
     JUDGE_PARAPHRASES,
     MCQ_PARAPHRASES,
+    JudgeTemplate,
     check_placeholders,
 )
-from auditor.prompts import BUILTIN_JUDGE_TEMPLATES, JudgeTemplate
-from auditor.schemas.bundle import BundleError, Problem
-from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
+from auditor.schemas.providers import effective_api_base, is_local_base
 from auditor.schemas.result import AnalysisSettings
+from auditor.schemas.simulation import EcosystemConfig
 
 __all__ = [
     "SPEC_SCHEMA_VERSION",
@@ -86,8 +88,21 @@ class ModelSpec(BaseModel):
 
     @property
     def provider_key(self) -> str:
-        """Which rate-limit bucket the model's calls draw from."""
+        """The model's provider: its `provider`, else the prefix of its model string."""
         return self.provider or self.model.split("/", 1)[0]
+
+    @property
+    def limit_key(self) -> str:
+        """Which limits the model's calls share (calls in flight, rpm/tpm buckets): the server
+        its `api_base` names, since each OpenAI-compatible server has its own capacity (two
+        local servers must not share one budget), else its provider key."""
+        return self.api_base.rstrip("/") if self.api_base else self.provider_key
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the model is served on this machine or a private network (its `api_base`,
+        or the local default litellm uses for providers such as ``ollama/``)."""
+        return is_local_base(effective_api_base(self.model, self.api_base))
 
     @model_validator(mode="after")
     def _no_secrets(self) -> ModelSpec:
@@ -146,7 +161,7 @@ class CustomTemplate(BaseModel):
 class PromptVariants(BaseModel):
     """Extra templates for prompt stability (Zhou et al. 2024): every model answers the
     multiple-choice items, and every judge grades, also under each of these; names of built-in
-    paraphrases (`auditor.prompt_sets`) or custom templates."""
+    paraphrases (`auditor.schemas.prompts`) or custom templates."""
 
     model_config = _STRICT
 
@@ -252,6 +267,13 @@ class Sampling(BaseModel):
     top_logprobs: int = Field(default=20, ge=1, le=20, description="Log-probs per MCQ answer.")
 
 
+HOSTED_CONCURRENCY: Final = 32
+"""Default calls in flight per task for a hosted provider's API."""
+LOCAL_CONCURRENCY: Final = 4
+"""Default calls in flight per task for a server on this machine or a private network
+(llama.cpp, vLLM, Ollama): it serves a few requests at once; more only queue or time out."""
+
+
 class ProviderLimits(BaseModel):
     model_config = _STRICT
 
@@ -265,8 +287,12 @@ class ProviderLimits(BaseModel):
         "full minute's calls go out together; providers that enforce per second (many do, "
         "quantizing the per-minute limit) answer such bursts with 429: set 1 for those.",
     )
-    max_concurrency: int = Field(
-        default=32, ge=1, description="Calls in flight per model within one task."
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Calls in flight per limit key within one task (default "
+        f"{HOSTED_CONCURRENCY} for a hosted provider, {LOCAL_CONCURRENCY} for a server on this "
+        "machine or a private network, which a burst of calls would overload).",
     )
 
 
@@ -435,7 +461,10 @@ class AuditSpec(BaseModel):
     )
     sampling: Sampling = Field(default_factory=Sampling)
     limits: dict[str, ProviderLimits] = Field(
-        default_factory=dict, description="Limits per provider key (e.g. `openai`, `sim`)."
+        default_factory=dict,
+        description="Limits per limit key: a model's `api_base` URL when it names one (each "
+        "server its own), else its provider key (e.g. `openai`, `sim`). Limits under a "
+        "provider key also apply to each server of that provider that has none of its own.",
     )
     budget_usd: float | None = Field(
         default=None, ge=0, description="Stop scheduling calls when this much is spent."
@@ -477,6 +506,24 @@ class AuditSpec(BaseModel):
     def all_models(self) -> list[ModelSpec]:
         judges = {m.display_name for m in self.judges}
         return list(self.judges) + [m for m in self.candidates if m.display_name not in judges]
+
+    def call_limits(self) -> dict[str, ProviderLimits]:
+        """The limits of every limit key of the spec's models (`ModelSpec.limit_key`), each
+        complete: those given under the key itself, else under the model's provider key, else
+        none; the calls in flight default by where the server is (`LOCAL_CONCURRENCY`,
+        `HOSTED_CONCURRENCY`)."""
+        resolved: dict[str, ProviderLimits] = {}
+        for model in self.all_models:
+            key = model.limit_key
+            if key in resolved:
+                continue
+            given = self.limits.get(key) or self.limits.get(model.provider_key)
+            given = given or ProviderLimits()
+            if given.max_concurrency is None:
+                default = LOCAL_CONCURRENCY if model.is_local else HOSTED_CONCURRENCY
+                given = given.model_copy(update={"max_concurrency": default})
+            resolved[key] = given
+        return resolved
 
     @property
     def candidate_models(self) -> list[ModelSpec]:

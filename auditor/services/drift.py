@@ -18,8 +18,8 @@ per judge, spawned in judge-name order, so a judge's interval does not depend on
 judges are compared). `drift_alerts` turns comparisons into notifications by a policy.
 
 References: Efron & Tibshirani (1993), "An Introduction to the Bootstrap", ch. 13 (percentile
-interval) for the paired bootstrap of a difference; the partial correlation's closed form for
-one covariate is pingouin.partial_corr's (pearson; spearman on ranks).
+interval) for the paired bootstrap of a difference; the partial correlation is
+`auditor.stats.correlation.partial_r` (equal to pingouin.partial_corr; spearman on ranks).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from auditor.schemas.result import AffinityReport, PairResult
+from auditor.stats.correlation import partial_r
 
 __all__ = [
     "DRIFT_SCHEMA_VERSION",
@@ -258,9 +259,6 @@ def _judge_drift(
                 "n_candidates": n,
             }
         )
-    # affinity imports pandas at import time, which beat and the webhook sender do not need
-    from auditor.probes.affinity import partial_r
-
     # (n,) columns of each run: score, CAPA, accuracy
     score_b, capa_b, acc_b = np.array([pairs_before[c] for c in candidates]).T
     score_a, capa_a, acc_a = np.array([pairs_after[c] for c in candidates]).T

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auditor.stats.resampling import bootstrap_counts
+
 __all__ = [
     "AccuracyBin",
     "EffectiveJudges",
@@ -157,7 +159,7 @@ def joint_failure(
         stacked = np.vstack([matrix, all_fail]).astype(np.float64)
         for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
             size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
-            weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=size)
+            weights = bootstrap_counts(rng, n_units, size)
             shares = (weights @ stacked.T) / n_units  # (size, members + 1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratios.append(shares[:, -1] / np.prod(shares[:, :-1], axis=1))
@@ -303,8 +305,8 @@ def effective_judges(
         chunks = []
         for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
             size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
-            weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=size)
-            chunks.append(_resampled_ratios(moments, weights.astype(np.float64), n_kept))
+            weights = bootstrap_counts(rng, n_clusters, size)
+            chunks.append(_resampled_ratios(moments, weights, n_kept))
         values = np.concatenate(chunks)
         if values.size:
             low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])

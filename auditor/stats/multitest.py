@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from auditor.stats._checks import finite_vector
+
 __all__ = ["adjust_p_values"]
 
 
@@ -32,15 +34,7 @@ def adjust_p_values(p_values: Sequence[float] | np.ndarray) -> dict[str, np.ndar
     >>> adjusted["holm"].round(3).tolist(), adjusted["fdr_bh"].round(3).tolist()
     ([0.03, 0.06, 0.06, 0.02], [0.02, 0.04, 0.04, 0.02])
     """
-    try:
-        p = np.asarray(p_values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"p_values: must be numbers; got {p_values!r}") from None
-    if p.ndim != 1:
-        raise ValueError(f"p_values: must be one-dimensional; got shape {p.shape}")
-    bad = np.flatnonzero(~np.isfinite(p))
-    if bad.size:
-        raise ValueError(f"p_values[{int(bad[0])}]: must be finite; got {float(p[bad[0]])!r}")
+    p = finite_vector("p_values", p_values)
     outside = np.flatnonzero((p < 0) | (p > 1))
     if outside.size:
         raise ValueError(

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 
-from tests.support.services import redis_databases
+from auditor.schemas.spec import parse_spec
+from auditor.services.audits import TERMINAL_STATUSES, audit_status, submit_audit
+from auditor.storage.store import Store
+from tests.support.limits import CountingBuckets, paced_finish_times
+from tests.support.services import (
+    postgres_database,
+    redis_databases,
+    service_env,
+    worker_process,
+)
+from tests.support.specs import small_spec
 from workers.ratelimit import LocalBuckets, RateLimiter, RedisBuckets
 
 pytestmark = pytest.mark.services
@@ -101,3 +114,78 @@ def test_many_concurrent_takes_share_a_bounded_pool_and_none_fails() -> None:
 
         peak, _ = asyncio.run(run())
     assert 1 <= peak <= RedisBuckets.MAX_CONNECTIONS
+
+
+def test_an_audit_under_an_rpm_limit_with_256_calls_in_flight_fails_no_batch(
+    tmp_path: Path,
+) -> None:
+    # Issue 14, 2c: with an rpm limit, every call takes from the shared Redis bucket; with
+    # 128-call batches in two worker processes, 60 of 61 batches once failed with redis-py's
+    # MaxConnectionsError and calls were sent again (4,876 provider calls for 871 distinct).
+    latency = 2.0  # long enough for a whole batch to start within it, even under load
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(
+        provider={"latency": latency, "ledger": str(ledger)},
+        limits={"sim": {"rpm": 60_000, "max_concurrency": 128}},
+    )
+    with redis_databases() as (broker, backend), postgres_database() as database_url:
+        store = Store(database_url)
+        store.migrate()
+        env = service_env(
+            database_url,
+            broker,
+            backend,
+            AUDITOR_BATCH_SIZE="128",
+            AUDITOR_LEASE_SECONDS="10",
+            AUDITOR_VISIBILITY_TIMEOUT="10",
+        )
+        first, second = worker_process(env, concurrency=1), worker_process(env, concurrency=1)
+        with first, second:
+            audit, _ = submit_audit(store, parse_spec(spec), tenant="t1")
+            Celery(broker=broker).send_task("auditor.start", args=[audit.id])
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                row = store.get_audit(audit.id)
+                assert row is not None
+                if row.status in TERMINAL_STATUSES:
+                    break
+                time.sleep(0.2)
+            logs = first.log() + second.log()
+        status = audit_status(store, store.get_audit(audit.id))
+    assert status.status == "succeeded", (status.error, status.failures, logs[-3000:])
+    assert {k: (v.done, v.failed, v.pending) for k, v in status.progress.items()} == {
+        "mcq": (360, 0, 0),
+        "answer": (360, 0, 0),
+        "judge": (960, 0, 0),
+    }
+    # no batch failed: no task raised, no connection error, no call sent twice
+    assert "MaxConnectionsError" not in logs
+    assert " raised unexpected" not in logs, logs[-3000:]
+    lines = [line.split("\t") for line in ledger.read_text().splitlines()]
+    assert len({(model, digest) for model, digest, *_ in lines}) == len(lines) == 1680
+    # both processes called, and more than 128 calls were in flight at once: each call lasts
+    # at least `latency`, so the calls started within any `latency`-long window overlap
+    assert len({pid for _, _, pid, _ in lines}) == 2
+    starts = sorted(float(at) for *_, at in lines)
+    in_flight = max(
+        bisect.bisect_left(starts, start + latency) - i for i, start in enumerate(starts)
+    )
+    assert in_flight > 128, in_flight
+
+
+def test_calls_waiting_on_the_shared_bucket_take_one_turn_each_at_the_rate() -> None:
+    with redis_databases() as (broker, _):
+        provider = f"p-{uuid.uuid4().hex[:8]}"
+        redis_buckets = RedisBuckets(broker)
+        buckets = CountingBuckets(redis_buckets)
+
+        async def run() -> list[float]:
+            try:
+                return await paced_finish_times(buckets, provider, calls=40)
+            finally:
+                await redis_buckets.close()
+
+        started = time.monotonic()
+        finished = asyncio.run(run())
+    assert buckets.calls == 40  # one script call per call: nobody polled the bucket again
+    assert max(finished) - started >= 3.8  # 40 calls at 10 per second, one held at once

@@ -150,27 +150,22 @@ def bad_requests(*, stream_lines: int = 100_000) -> Iterator[BadRequest]:
                 json_type,
                 expect_path=where,
             )
-    yield BadRequest(
-        f"stream of {stream_lines} lines, an overlong item id on the last",
-        "POST",
-        f"{evaluations}:stream",
-        _stream_with_long_id_at_the_end(stream_lines),
-        expect_path="line ",
-    )
-    yield BadRequest(
-        "stream with Infinity in a probability",
-        "POST",
-        f"{evaluations}:stream",
-        jsonl(world_bundle(n_items=6)).replace(b'"probs": [', b'"probs": [Infinity, ', 1),
-        expect_path="line ",
-    )
-    yield BadRequest(
-        "stream with 1e400 as a difficulty",
-        "POST",
-        f"{evaluations}:stream",
-        jsonl(world_bundle(n_items=6)).replace(b'"gold": ', b'"difficulty": 1e400, "gold": ', 1),
-        expect_path="line ",
-    )
+    small_stream = jsonl(world_bundle(n_items=6))
+    for name, stream in (
+        (
+            f"stream of {stream_lines} lines, an overlong item id on the last",
+            _stream_with_long_id_at_the_end(stream_lines),
+        ),
+        (
+            "stream with Infinity in a probability",
+            small_stream.replace(b'"probs": [', b'"probs": [Infinity, ', 1),
+        ),
+        (
+            "stream with 1e400 as a difficulty",
+            small_stream.replace(b'"gold": ', b'"difficulty": 1e400, "gold": ', 1),
+        ),
+    ):
+        yield BadRequest(name, "POST", f"{evaluations}:stream", stream, expect_path="line ")
     yield BadRequest(
         "invalid UTF-8 in the query",
         "POST",

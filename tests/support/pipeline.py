@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from auditor.ecosystem import Ecosystem
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import parse_spec
 from auditor.services.audits import audit_status, submit_audit
@@ -47,7 +47,7 @@ def world_report(spec: dict[str, Any]) -> AffinityReport:
     """Reference: the analysis of the simulated world's own bundle (no pipeline at all)."""
     parsed = parse_spec(spec)
     assert parsed.simulation is not None
-    return analyze(Ecosystem(parsed.simulation).bundle(), parsed.analysis)
+    return analyze_affinity(Ecosystem(parsed.simulation).bundle(), parsed.analysis)
 
 
 def assert_same_numbers(ours: AffinityReport, reference: AffinityReport) -> None:

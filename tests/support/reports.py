@@ -2,9 +2,9 @@
 
 The bundles come from the planted-truth ecosystem (`auditor.ecosystem`), damaged on purpose in
 the ways real audits are (unparseable verdicts, a discrete-only model, a pair with no valid
-verdict, configured exclusions), then analyzed by `auditor.probes.affinity.analyze` with provenance
-shaped as `auditor.services.audits.finalize_audit` records it. The tests render these objects; they
-do not check the statistics (that is `tests/test_affinity.py`).
+verdict, configured exclusions), then analyzed by `auditor.probes.affinity.analyze_affinity` with
+provenance shaped as `auditor.services.audits.finalize_audit` records it. The tests render these
+objects; they do not check the statistics (that is `tests/unit/probes/test_affinity.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.prompts import BUILTIN_JUDGE_TEMPLATES
 from auditor.schemas.bundle import Bundle, Output, Verdict
 from auditor.schemas.result import AffinityReport, AnalysisSettings
+from auditor.services.analysis import software_versions
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def audit_report(
     }
     provenance = {
         "audit_id": audit_id,
+        "software": software_versions(),
         "spec": spec,
         "models": [
             {
@@ -95,7 +97,7 @@ def audit_report(
         "prompt_templates": {template.name: template.sha256},
         "judge_prompt": {"name": template.name, "system": template.system, "user": template.user},
     }
-    report = analyze(damaged_bundle(config, damage), settings, provenance=provenance)
+    report = analyze_affinity(damaged_bundle(config, damage), settings, provenance=provenance)
     coverage = report.coverage.model_copy(
         update={
             "failed_calls": failed_calls or {},

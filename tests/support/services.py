@@ -163,6 +163,10 @@ class ServiceProcess:
                 self.kill()
 
     def __enter__(self) -> ServiceProcess:
+        # `with process.start(timeout=...)` has started it already: a second start would leak
+        # the first process (it outlived its test and kept a worker on a dead port)
+        if self.process is not None and self.process.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

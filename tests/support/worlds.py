@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.result import AnalysisSettings
 from auditor.services.drift import (
     RunSnapshot,
@@ -30,6 +30,8 @@ def world_run(atlas_affinity: float, seed: int = 11) -> RunSnapshot:
         p_miss=0.05,
     )
     bundle = Ecosystem(config).bundle()
-    report = analyze(bundle, AnalysisSettings(n_bootstrap=0, n_permutations=0, min_candidates=5))
+    report = analyze_affinity(
+        bundle, AnalysisSettings(n_bootstrap=0, n_permutations=0, min_candidates=5)
+    )
     verdicts = {(v.judge, v.candidate, v.item): v.verdict for v in bundle.verdicts}
     return RunSnapshot(f"world-{seed}-{atlas_affinity}", report, verdicts)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.bundle import bundle_json_schema, load_bundle, response_matrix
 from auditor.schemas.result import AnalysisSettings
 from auditor.stats.similarity import capa_matrix
@@ -87,7 +87,7 @@ def test_analyze_writes_report_json_with_the_documented_fields(
         "n_invalid",
     }
     assert report["settings"]["n_bootstrap"] == 100
-    reference = analyze(
+    reference = analyze_affinity(
         load_bundle(bundle_file), AnalysisSettings(n_bootstrap=100, n_permutations=100)
     )
     assert [j["partial_r"] for j in report["judges"]] == [j.partial_r for j in reference.judges]

@@ -1,8 +1,9 @@
 """Tests of `auditor.probes.affinity`, the affinity-bias analysis of SCIENCE.md section 2.
 
 Every statistical test names its reference: pingouin (an independent implementation of the
-partial correlation), numpy least squares, statsmodels, a hand-worked example, a slow reference
-loop over the same resample indices, or a simulation with planted truth (`auditor.ecosystem`).
+partial correlation), numpy least squares, statsmodels, a hand-worked example, or a simulation
+with planted truth (`auditor.ecosystem`). The statistics themselves are tested against their
+references in tests/unit/stats/ (correlation, resampling, regression, meta, multitest).
 """
 
 from __future__ import annotations
@@ -16,53 +17,26 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pingouin
 import pytest
 from pydantic import TypeAdapter
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 import auditor.probes.affinity as affinity
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig, _stable_uniform
 from auditor.probes.affinity import (
-    adjust_p_values,
-    analyze,
-    bootstrap_partial_r,
-    fisher_ci,
-    fisher_combine,
+    analyze_affinity,
     judgment_scores,
     ols_fit,
-    partial_correlation,
-    permutation_p,
+    pooled_estimate,
 )
 from auditor.schemas.bundle import Bundle, Item, ModelInfo, Output, Verdict
+from auditor.schemas.columns import bundle_sha256
 from auditor.schemas.result import AffinityReport, AnalysisSettings
-
-Z_975 = stats.norm.ppf(0.975)  # independent critical value for the Fisher-z checks
-
+from auditor.stats.meta import fisher_combine
+from auditor.stats.multitest import adjust_p_values
+from tests.support.stats import correlated_data, p_column, pingouin_row
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def correlated_data(seed: int, n: int, ties: bool = False) -> pd.DataFrame:
-    """score depends on capa and accuracy, capa on accuracy: a realistic partial-r problem."""
-    rng = np.random.default_rng(seed)
-    accuracy = rng.uniform(0.3, 0.9, n)
-    capa = 0.8 * accuracy + rng.normal(0, 0.1, n)
-    score = 0.5 * accuracy + 0.3 * capa + rng.normal(0, 0.05, n)
-    if ties:  # coarse values, so the spearman ranks have ties
-        score, capa, accuracy = (np.round(v, 1) for v in (score, capa, accuracy))
-    return pd.DataFrame({"score": score, "capa": capa, "accuracy": accuracy})
-
-
-def pingouin_row(data: pd.DataFrame, method: str = "pearson") -> pd.Series:
-    return pingouin.partial_corr(
-        data=data, x="score", y="capa", covar="accuracy", method=method
-    ).iloc[0]
-
-
-def p_column(row: pd.Series) -> float:
-    return float(row["p_val"] if "p_val" in row.index else row["p-val"])
 
 
 _VERDICTS = TypeAdapter(list[Verdict])
@@ -142,30 +116,12 @@ def test_public_api_is_pinned() -> None:
             "AFFINITY",
             "PROBE",
             "AffinityProbe",
-            "COLLINEAR_TOLERANCE",
-            "CONFIDENCE",
-            "METHODS",
-            "RESAMPLE_BLOCK_ROWS",
-            "SOFTWARE_PACKAGES",
-            "TIE_TOLERANCE",
-            "BootstrapResult",
-            "Method",
-            "PartialCorrelation",
-            "PermutationResult",
-            "adjust_p_values",
             "affinity_findings",
-            "analyze",
             "analyze_affinity",
-            "bootstrap_partial_r",
-            "bundle_sha256",
-            "fisher_ci",
-            "fisher_combine",
             "judgment_scores",
             "model_accuracies",
             "ols_fit",
-            "partial_correlation",
-            "partial_r",
-            "permutation_p",
+            "pooled_estimate",
         ]
     )
 
@@ -173,7 +129,7 @@ def test_public_api_is_pinned() -> None:
 def test_docstring_examples_run() -> None:
     """The rounded examples in the docstrings are true (doctest)."""
     result = doctest.testmod(affinity, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 10
+    assert result.attempted >= 8
     assert result.failed == 0
 
 
@@ -189,44 +145,12 @@ def test_import_does_not_load_heavy_statistics_packages() -> None:
     assert out.strip() == "[]"
 
 
-# --- partial correlation against pingouin --------------------------------------------------------
-
-
-@pytest.mark.parametrize("method", ["pearson", "spearman"])
-@pytest.mark.parametrize(
-    ("seed", "n", "ties"), [(0, 8, False), (1, 15, False), (2, 39, False), (3, 60, True)]
-)
-def test_partial_correlation_equals_pingouin(seed: int, n: int, ties: bool, method: str) -> None:
-    """Reference: pingouin.partial_corr (inverse-covariance method) on the same data."""
-    data = correlated_data(seed, n, ties)
-    ours = partial_correlation(data.score, data.capa, data.accuracy, method=method)
-    ref = pingouin_row(data, method)
-    assert ours.n == int(ref["n"]) == n
-    assert ours.r == pytest.approx(float(ref["r"]), abs=1e-10)
-    assert ours.p_value == pytest.approx(p_column(ref), abs=1e-10)
-    # pingouin rounds its CI (6 decimals, then 2 for display): ours is the unrounded interval.
-    assert np.array_equal(np.round(np.round(ours.ci95, 6), 2), np.asarray(ref["CI95"]))
-    assert np.all(np.abs(np.asarray(ours.ci95) - np.asarray(ref["CI95"])) <= 0.005 + 1e-12)
-    # Independent Fisher-z interval, pingouin's nx = n - k convention: se = 1 / sqrt(n - 1 - 3).
-    z, se = math.atanh(ours.r), 1 / math.sqrt(n - 4)
-    assert ours.ci95 == pytest.approx((math.tanh(z - Z_975 * se), math.tanh(z + Z_975 * se)))
-    assert abs(ours.ci95[0] - math.tanh(z - Z_975 * se)) < 1e-12
-
-
-def test_partial_correlation_with_two_covariates_equals_pingouin() -> None:
-    """Reference: pingouin.partial_corr with covar=[a, b] (k = 2 shifts dof and the CI)."""
-    data = correlated_data(4, 25)
-    data["other"] = np.random.default_rng(9).normal(size=25)
-    ours = partial_correlation(data.score, data.capa, data[["accuracy", "other"]].to_numpy())
-    ref = pingouin.partial_corr(data=data, x="score", y="capa", covar=["accuracy", "other"])
-    assert ours.r == pytest.approx(float(ref["r"].iloc[0]), abs=1e-10)
-    assert ours.p_value == pytest.approx(p_column(ref.iloc[0]), abs=1e-10)
-    assert np.array_equal(np.round(np.round(ours.ci95, 6), 2), np.asarray(ref["CI95"].iloc[0]))
+# --- the reported partial correlation against pingouin ------------------------------------------
 
 
 def test_analyze_point_estimates_are_pingouins(small_world: Bundle) -> None:
     """Reference: pingouin.partial_corr on the pair table that analyze reports."""
-    report = analyze(small_world, FAST)
+    report = analyze_affinity(small_world, FAST)
     for judge in report.judges:
         assert judge.status == "ok"
         used = [p for p in report.pairs if p.judge == judge.judge and not p.excluded]
@@ -239,8 +163,8 @@ def test_analyze_point_estimates_are_pingouins(small_world: Bundle) -> None:
         )
         ref = pingouin_row(data)
         assert judge.n_candidates == len(used) == int(ref["n"])
-        assert judge.partial_r == float(ref["r"])
-        assert judge.p_value == p_column(ref)
+        assert judge.partial_r == pytest.approx(float(ref["r"]), abs=1e-12)
+        assert judge.p_value == pytest.approx(p_column(ref), abs=1e-12)
         assert judge.ci95 is not None
         assert np.array_equal(np.round(np.round(judge.ci95, 6), 2), np.asarray(ref["CI95"]))
         assert judge.pearson_r == pytest.approx(
@@ -249,7 +173,7 @@ def test_analyze_point_estimates_are_pingouins(small_world: Bundle) -> None:
 
 
 def test_spearman_setting_reaches_pingouin(small_world: Bundle) -> None:
-    report = analyze(small_world, FAST.model_copy(update={"method": "spearman"}))
+    report = analyze_affinity(small_world, FAST.model_copy(update={"method": "spearman"}))
     judge = report.judges[0]
     used = [p for p in report.pairs if p.judge == judge.judge and not p.excluded]
     data = pd.DataFrame(
@@ -259,24 +183,13 @@ def test_spearman_setting_reaches_pingouin(small_world: Bundle) -> None:
             "accuracy": [p.accuracy for p in used],
         }
     )
-    assert judge.partial_r == float(pingouin_row(data, "spearman")["r"])
+    assert judge.partial_r == pytest.approx(float(pingouin_row(data, "spearman")["r"]), abs=1e-12)
     assert judge.pearson_r == pytest.approx(
         stats.spearmanr(data.score, data.capa).statistic, abs=1e-12
     )
 
 
-def test_fisher_ci_edge_cases() -> None:
-    """Hand-worked: |r| = 1 gives (r, r); n - k <= 3 gives (-1, 1) as pingouin's infinite se."""
-    assert fisher_ci(1.0, 10, 1) == (1.0, 1.0)
-    assert fisher_ci(-1.0, 10, 1) == (-1.0, -1.0)
-    assert fisher_ci(0.3, 4, 1) == (-1.0, 1.0)
-    low, high = fisher_ci(0.0, 103, 0)  # se = 0.1
-    assert (low, high) == pytest.approx((-math.tanh(Z_975 * 0.1), math.tanh(Z_975 * 0.1)))
-    with pytest.raises(ValueError, match=r"r: must be in \[-1, 1\]; got 1.5"):
-        fisher_ci(1.5, 10)
-
-
-# --- OLS, multiple testing, pooling --------------------------------------------------------------
+# --- OLS and pooling in the result schema -------------------------------------------------------
 
 
 def test_ols_equals_least_squares_closed_form() -> None:
@@ -297,183 +210,6 @@ def test_ols_equals_least_squares_closed_form() -> None:
     assert [fit.std_errors[k] for k in names] == pytest.approx(se, abs=1e-12)
     assert [fit.p_values[k] for k in names] == pytest.approx(p, rel=1e-9, abs=1e-15)
     assert fit.r_squared == pytest.approx(r2, abs=1e-12)
-
-
-def test_adjust_p_values_hand_worked() -> None:
-    """Hand-worked, m = 4, p = (.01, .04, .03, .005); sorted .005 < .01 < .03 < .04.
-    Holm: 4(.005)=.02, 3(.01)=.03, 2(.03)=.06, max(.06, 1(.04))=.06.
-    BH: .04*4/4=.04, min(.04, .03*4/3=.04)=.04, .01*4/2=.02, min(.02, .005*4/1=.02)=.02."""
-    adjusted = adjust_p_values([0.01, 0.04, 0.03, 0.005])
-    assert adjusted["holm"] == pytest.approx([0.03, 0.06, 0.06, 0.02], abs=1e-15)
-    assert adjusted["fdr_bh"] == pytest.approx([0.02, 0.04, 0.04, 0.02], abs=1e-15)
-    capped = adjust_p_values([0.5, 0.6])  # Holm 2(.5) = 1, capped at 1
-    assert capped["holm"].tolist() == [1.0, 1.0]
-    assert capped["fdr_bh"].tolist() == [0.6, 0.6]
-
-
-def test_adjust_p_values_equals_statsmodels() -> None:
-    """Reference: statsmodels.stats.multitest.multipletests (holm, fdr_bh), ties included."""
-    rng = np.random.default_rng(0)
-    for m in (1, 2, 3, 9, 30):
-        for repeat in range(30):
-            p = rng.random(m) ** 3
-            p[: m // 3] = p[0]
-            ours = adjust_p_values(p)
-            assert np.array_equal(ours["fdr_bh"], multipletests(p, method="fdr_bh")[1])
-            if repeat < 2:  # statsmodels' Holm calls gc.collect(): slow with a big heap
-                assert np.array_equal(ours["holm"], multipletests(p, method="holm")[1])
-    assert adjust_p_values([])["holm"].size == 0
-    with pytest.raises(ValueError, match=r"p_values\[1\]: must be in \[0, 1\]; got 1.2"):
-        adjust_p_values([0.1, 1.2])
-
-
-def test_fisher_combine_hand_worked() -> None:
-    """Hand-worked fixed effect: weights n - 3 - 1 = (34, 34, 35)."""
-    r, n = [0.35, 0.65, 0.5], [38, 38, 39]
-    w = np.array([34.0, 34.0, 35.0])
-    z_bar = float(np.sum(w * np.arctanh(r)) / w.sum())
-    se = 1 / math.sqrt(w.sum())
-    pooled = fisher_combine(r, n)
-    assert pooled.n_judges == 3
-    assert pooled.r == pytest.approx(math.tanh(z_bar), abs=1e-14)
-    assert pooled.ci95 == pytest.approx(
-        (math.tanh(z_bar - 1.959963985 * se), math.tanh(z_bar + 1.959963985 * se)), abs=1e-9
-    )
-    assert pooled.p_value == pytest.approx(2 * stats.norm.sf(z_bar / se), rel=1e-12)
-
-
-def test_fisher_combine_degenerate_inputs() -> None:
-    empty = fisher_combine([], [])
-    assert (empty.n_judges, empty.r, empty.ci95, empty.p_value) == (0, None, None, None)
-    perfect = fisher_combine([1.0, -0.2], [20, 20])  # clipped, stays finite
-    assert perfect.r is not None and 0.99 < perfect.r < 1.0 and perfect.p_value is not None
-    tiny = fisher_combine([0.9, 0.4], [4, 30])  # n = 4 carries no weight (n - 3 - 1 = 0)
-    assert tiny.n_judges == 1
-    assert tiny.r == pytest.approx(0.4, abs=1e-12)
-    assert "left out" in tiny.note
-    with pytest.raises(ValueError, match=r"r\[0\]: must be in \[-1, 1\]"):
-        fisher_combine([1.5], [10])
-
-
-# --- bootstrap and permutation against slow reference loops --------------------------------------
-
-
-@pytest.mark.parametrize("method", ["pearson", "spearman"])
-def test_bootstrap_equals_slow_pingouin_loop(method: str) -> None:
-    """Reference: a plain loop calling pingouin.partial_corr on each resample, with the
-    resample indices drawn from an identically seeded Generator (the documented draw)."""
-    data = correlated_data(21, 12, ties=(method == "spearman"))
-    n_resamples = 100
-    ours = bootstrap_partial_r(
-        data.score, data.capa, data.accuracy, n_resamples, np.random.default_rng(5), method
-    )
-    index = np.random.default_rng(5).integers(0, 12, size=(n_resamples, 12))
-    reference = np.array(
-        [float(pingouin_row(data.iloc[rows].reset_index(drop=True), method)["r"]) for rows in index]
-    )
-    assert not np.isnan(reference).any()
-    assert ours.n_degenerate == 0
-    assert ours.distribution == pytest.approx(reference, abs=1e-12)
-    assert ours.ci95 == pytest.approx(tuple(np.percentile(reference, [2.5, 97.5])), abs=1e-12)
-
-
-def test_bootstrap_drops_and_counts_degenerate_resamples() -> None:
-    """Hand-worked: with data in general position, a resample is degenerate exactly when it
-    holds at most two distinct candidates (then x or y is collinear with z)."""
-    rng = np.random.default_rng(0)
-    x, y, z = rng.normal(size=(3, 5))
-    result = bootstrap_partial_r(x, y, z, 3000, np.random.default_rng(1))
-    index = np.random.default_rng(1).integers(0, 5, size=(3000, 5))
-    distinct = np.array([len(set(row)) for row in index])
-    assert result.n_degenerate == int(np.sum(distinct <= 2)) > 0
-    assert result.distribution.size == 3000 - result.n_degenerate
-    assert result.ci95 is not None and all(math.isfinite(v) for v in result.ci95)
-    none = bootstrap_partial_r(x, y, z, 0, np.random.default_rng(1))
-    assert none.ci95 is None and none.n_resamples == 0
-
-
-def test_bootstrap_detects_constant_resamples_among_tied_values() -> None:
-    """Hand-worked: x takes one value on observations 0, 1, 2. A resample drawing only those
-    three has a constant x (degenerate) although it holds three distinct observations; any
-    other resample is degenerate exactly when it holds at most two distinct observations."""
-    rng = np.random.default_rng(3)
-    x = np.array([0.5, 0.5, 0.5, 0.7, 0.2, 0.9])
-    y, z = rng.normal(size=(2, 6))
-    result = bootstrap_partial_r(x, y, z, 5000, np.random.default_rng(8))
-    index = np.random.default_rng(8).integers(0, 6, size=(5000, 6))
-    drawn = [set(row.tolist()) for row in index]
-    tied_only = sum(len(d) == 3 and d <= {0, 1, 2} for d in drawn)
-    assert tied_only > 0
-    assert result.n_degenerate == sum(len(d) <= 2 for d in drawn) + tied_only
-
-
-def test_resampling_does_not_depend_on_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The documented draw: blocks of rows give the same stream as one call."""
-    data = correlated_data(3, 20)
-    args = (data.score, data.capa, data.accuracy, 1000)
-    whole_boot = bootstrap_partial_r(*args, np.random.default_rng(2))
-    whole_perm = permutation_p(*args, np.random.default_rng(2))
-    monkeypatch.setattr(affinity, "RESAMPLE_BLOCK_ROWS", 64)
-    assert np.array_equal(
-        bootstrap_partial_r(*args, np.random.default_rng(2)).distribution, whole_boot.distribution
-    )
-    assert permutation_p(*args, np.random.default_rng(2)).p_value == whole_perm.p_value
-
-
-@pytest.mark.parametrize("method", ["pearson", "spearman"])
-def test_permutation_p_equals_slow_freedman_lane_loop(method: str) -> None:
-    """Reference: Freedman & Lane (1983) written as a loop: residuals of score ~ accuracy from
-    np.polyfit, permuted with the documented draw, added back to the fitted values, and the
-    partial r recomputed by pingouin.partial_corr each time."""
-    data = correlated_data(8, 10)
-    n_permutations = 150
-    ours = permutation_p(
-        data.score, data.capa, data.accuracy, n_permutations, np.random.default_rng(4), method
-    )
-    slope, intercept = np.polyfit(data.accuracy, data.score, 1)
-    fitted = intercept + slope * data.accuracy.to_numpy()
-    residual = data.score.to_numpy() - fitted
-    orders = np.random.default_rng(4).permuted(np.tile(np.arange(10), (n_permutations, 1)), axis=1)
-    r_observed = float(pingouin_row(data, method)["r"])
-    extreme = 0
-    for order in orders:
-        shuffled = data.assign(score=fitted + residual[order])
-        r = float(pingouin_row(shuffled, method)["r"])
-        extreme += abs(r) >= abs(r_observed) - 1e-12
-    assert ours.r_observed == pytest.approx(r_observed, abs=1e-12)
-    assert ours.n_degenerate == 0
-    assert ours.p_value == (1 + extreme) / (1 + n_permutations)
-
-
-def test_permutation_p_extremes() -> None:
-    """Hand-worked bounds: p >= 1 / (1 + P); a perfect partial association reaches it."""
-    rng = np.random.default_rng(0)
-    z = rng.normal(size=30)
-    y = rng.normal(size=30)
-    x = z + 0.5 * y + rng.normal(scale=1e-3, size=30)
-    strong = permutation_p(x, y, z, 999, np.random.default_rng(0))
-    assert strong.p_value == 1 / 1000
-    assert permutation_p(x, y, z, 0, np.random.default_rng(0)).p_value is None
-    with pytest.raises(ValueError, match="undefined"):
-        permutation_p(z * 2 + 1, y, z, 10, np.random.default_rng(0))
-
-
-def test_building_blocks_name_bad_inputs() -> None:
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=r"y: has 3 values but x has 4"):
-        partial_correlation([1, 2, 3, 4], [1, 2, 3], [1, 2, 3, 5])
-    with pytest.raises(ValueError, match=r"x\[1\]: must be finite; got nan"):
-        bootstrap_partial_r([1, float("nan"), 3, 4], [1, 2, 3, 4], [4, 3, 1, 2], 10, rng)
-    with pytest.raises(ValueError, match=r"method: must be 'pearson' or 'spearman'; got 'kendall'"):
-        permutation_p([1, 2, 3, 4], [2, 1, 4, 3], [4, 3, 1, 2], 10, rng, "kendall")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"n_resamples: must be a non-negative integer; got -1"):
-        bootstrap_partial_r([1, 2, 3, 4], [2, 1, 4, 3], [4, 3, 1, 2], -1, rng)
-    with pytest.raises(TypeError, match=r"rng: must be a numpy\.random\.Generator"):
-        bootstrap_partial_r([1, 2, 3, 4], [2, 1, 4, 3], [4, 3, 1, 2], 5, 0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="x: is constant"):
-        partial_correlation([1, 1, 1, 1], [2, 1, 4, 3], [4, 3, 1, 2])
-    with pytest.raises(ValueError, match="score: needs at least 4 observations"):
-        ols_fit([1, 2, 3], [1, 2, 4], [3, 1, 2])
 
 
 # --- a hand-made bundle --------------------------------------------------------------------------
@@ -543,7 +279,7 @@ def test_judgment_scores_hand_worked() -> None:
 
 def test_hand_made_bundle_pairs_exclusions_and_coverage() -> None:
     bundle = tiny_bundle()
-    report = analyze(bundle, FAST)
+    report = analyze_affinity(bundle, FAST)
     pairs = {(p.judge, p.candidate): p for p in report.pairs}
     assert set(pairs) == {("judge", name) for name in JUDGED} | {("c2", "c3")}
     assert pairs[("judge", "judge")].exclusion_reason == "self-pair"
@@ -586,7 +322,7 @@ def test_same_family_and_configured_exclusions_leave_insufficient_data() -> None
     settings = FAST.model_copy(
         update={"exclude_same_family": True, "exclude_pairs": [("judge", "c4")]}
     )
-    report = analyze(tiny_bundle(), settings)
+    report = analyze_affinity(tiny_bundle(), settings)
     pairs = {(p.judge, p.candidate): p for p in report.pairs}
     assert pairs[("judge", "c1")].exclusion_reason == "same family as the judge (x)"
     assert pairs[("judge", "c5")].excluded is False  # family unknown: never "same family"
@@ -603,7 +339,7 @@ def test_same_family_and_configured_exclusions_leave_insufficient_data() -> None
 def test_constant_scores_are_insufficient_data_not_an_error() -> None:
     bundle = tiny_bundle()
     flat = [v.model_copy(update={"verdict": 1}) for v in bundle.verdicts if v.judge == "judge"]
-    report = analyze(bundle.model_copy(update={"verdicts": flat}), FAST)
+    report = analyze_affinity(bundle.model_copy(update={"verdicts": flat}), FAST)
     assert report.judges[0].status == "insufficient_data"
     assert (
         report.judges[0].reason is not None
@@ -641,13 +377,13 @@ def test_scores_monotone_in_accuracy_are_insufficient_for_spearman() -> None:
     """Hand-worked: scores (1, 2, 4, 5, 6)/6 rise with accuracies (1, ..., 5)/6, not linearly.
     The Pearson partial r exists; the Spearman one does not (rank(score) = rank(accuracy))."""
     bundle = graded_bundle([1, 2, 4, 5, 6])
-    pearson = analyze(bundle, FAST)
+    pearson = analyze_affinity(bundle, FAST)
     assert [p.accuracy for p in pearson.pairs] == pytest.approx([k / 6 for k in range(1, 6)])
     assert pearson.judges[0].status == "ok"
-    spearman = analyze(bundle, FAST.model_copy(update={"method": "spearman"})).judges[0]
+    spearman = analyze_affinity(bundle, FAST.model_copy(update={"method": "spearman"})).judges[0]
     assert spearman.status == "insufficient_data"
     assert spearman.reason is not None and "monotone function of accuracy" in spearman.reason
-    linear = analyze(graded_bundle([1, 2, 3, 4, 5]), FAST).judges[0]
+    linear = analyze_affinity(graded_bundle([1, 2, 3, 4, 5]), FAST).judges[0]
     assert linear.status == "insufficient_data"
     assert linear.reason is not None and "linear function of accuracy" in linear.reason
 
@@ -657,18 +393,18 @@ def test_analyze_rejects_inconsistent_inputs() -> None:
     with pytest.raises(
         ValueError, match=r"settings.exclude_pairs\[0\]: unknown candidate 'nobody'"
     ):
-        analyze(bundle, FAST.model_copy(update={"exclude_pairs": [("judge", "nobody")]}))
+        analyze_affinity(bundle, FAST.model_copy(update={"exclude_pairs": [("judge", "nobody")]}))
     twice = bundle.model_copy(update={"verdicts": [*bundle.verdicts, bundle.verdicts[8]]})
     duplicate = "duplicate verdict for judge='judge', candidate='c1', item='q2'"
     with pytest.raises(ValueError, match=duplicate):
-        analyze(twice, FAST)
+        analyze_affinity(twice, FAST)
     stranger = Verdict(judge="ghost", candidate="c1", item="q0", verdict=1)
     with pytest.raises(ValueError, match=r"verdicts\[\*\].judge: unknown judge 'ghost'"):
-        analyze(bundle.model_copy(update={"verdicts": [stranger]}), FAST)
-    with pytest.raises(ValueError, match="'created_at' is computed by analyze"):
-        analyze(bundle, FAST, provenance={"created_at": "yesterday"})
+        analyze_affinity(bundle.model_copy(update={"verdicts": [stranger]}), FAST)
+    with pytest.raises(ValueError, match="'input_sha256' is computed by analyze"):
+        analyze_affinity(bundle, FAST, provenance={"input_sha256": "0" * 64})
     with pytest.raises(ValueError, match=r"settings\.seed: must be non-negative; got -3"):
-        analyze(bundle, FAST.model_copy(update={"seed": -3}))
+        analyze_affinity(bundle, FAST.model_copy(update={"seed": -3}))
 
 
 def test_duplicate_verdicts_found_by_dense_and_sparse_counting() -> None:
@@ -685,23 +421,21 @@ def test_duplicate_verdicts_found_by_dense_and_sparse_counting() -> None:
     dense = [*bundle.verdicts, bundle.verdicts[8]]
     for verdicts, named in ((sparse, "'c2', candidate='c3', item='q1'"), (dense, "'judge'")):
         with pytest.raises(ValueError, match=f"duplicate verdict for judge={named}"):
-            analyze(bundle.model_copy(update={"verdicts": verdicts}), FAST)
-    assert analyze(bundle.model_copy(update={"verdicts": sparse[:4]}), FAST).judges
+            analyze_affinity(bundle.model_copy(update={"verdicts": verdicts}), FAST)
+    assert analyze_affinity(bundle.model_copy(update={"verdicts": sparse[:4]}), FAST).judges
 
 
 # --- the report as a whole -----------------------------------------------------------------------
 
 
 def test_report_provenance_flags_and_round_trip(small_world: Bundle) -> None:
-    report = analyze(small_world, FAST, provenance={"audit_id": "a-1", "spec": {"k": 1}})
+    report = analyze_affinity(small_world, FAST, provenance={"audit_id": "a-1", "spec": {"k": 1}})
     canonical = json.dumps(
         small_world.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
     )
     assert report.provenance.input_sha256 == hashlib.sha256(canonical.encode()).hexdigest()
     assert report.provenance.audit_id == "a-1" and report.provenance.spec == {"k": 1}
-    assert set(report.provenance.software) == set(affinity.SOFTWARE_PACKAGES)
-    assert report.provenance.software["pingouin"] == pingouin.__version__
-    assert report.provenance.created_at.endswith("+00:00")
+    assert report.provenance.software == {} and report.provenance.created_at is None  # pure
     assert AffinityReport.model_validate_json(report.model_dump_json()) == report
 
     ok = [j for j in report.judges if j.status == "ok"]
@@ -711,11 +445,24 @@ def test_report_provenance_flags_and_round_trip(small_world: Bundle) -> None:
         assert judge.flagged == (judge.p_adjusted < 0.05 and judge.partial_r > 0.0)
         assert judge.bootstrap_ci95 is not None and judge.permutation_p is not None
         assert judge.ols is not None and judge.ols.n == judge.n_candidates
-    pooled = fisher_combine([j.partial_r for j in ok], [j.n_candidates for j in ok])
+    pooled = pooled_estimate([j.partial_r for j in ok], [j.n_candidates for j in ok])
     assert report.pooled == pooled
+    by_hand = fisher_combine([j.partial_r for j in ok], [j.n_candidates for j in ok], 1)
+    assert (pooled.n_judges, pooled.r, pooled.ci95) == (by_hand.n_used, by_hand.r, by_hand.ci95)
 
-    bh = analyze(small_world, FAST.model_copy(update={"correction": "fdr_bh", "min_effect": 0.99}))
+    bh = analyze_affinity(
+        small_world, FAST.model_copy(update={"correction": "fdr_bh", "min_effect": 0.99})
+    )
     assert all(j.p_adjusted == j.p_fdr_bh and not j.flagged for j in bh.judges)
+
+
+def test_pooled_estimate_notes_estimates_left_out() -> None:
+    """Hand-worked: n = 4 with one covariate carries no weight (n - 3 - 1 = 0)."""
+    tiny = pooled_estimate([0.9, 0.4], [4, 30])
+    assert tiny.n_judges == 1
+    assert tiny.r == pytest.approx(0.4, abs=1e-12)
+    assert "1 estimate(s) with n <= 4 were left out" in tiny.note
+    assert "left out" not in pooled_estimate([0.9, 0.4], [5, 30]).note
 
 
 def generic_sha256(bundle: Bundle) -> str:
@@ -725,9 +472,9 @@ def generic_sha256(bundle: Bundle) -> str:
 
 
 def test_bundle_sha256_equals_the_specified_canonical_json(small_world: Bundle) -> None:
-    """Reference: the specified expression; the fast verdict writer must give the same bytes,
-    including escapes, non-ASCII text and null verdicts, and must fall back when unsure."""
-    assert affinity.bundle_sha256(small_world) == generic_sha256(small_world)
+    """Reference: the specified expression (`auditor.schemas.canonical`'s one recipe), on
+    escapes, non-ASCII text, null verdicts, and a verdict built without validation."""
+    assert bundle_sha256(small_world) == generic_sha256(small_world)
     odd = tiny_bundle()
     texts = ['He said "1"\n', "ünïcødé ✓", "tab\there", "\\ back", "\u2028 sep", ""]
     odd_verdicts = [
@@ -735,28 +482,27 @@ def test_bundle_sha256_equals_the_specified_canonical_json(small_world: Bundle) 
         for i, v in enumerate(odd.verdicts)
     ]
     odd = odd.model_copy(update={"verdicts": odd_verdicts})
-    assert affinity.bundle_sha256(odd) == generic_sha256(odd)
+    assert bundle_sha256(odd) == generic_sha256(odd)
     empty = odd.model_copy(update={"verdicts": []})
-    assert affinity.bundle_sha256(empty) == generic_sha256(empty)
-    # A verdict built without validation (True instead of 1): the generic path, same answer.
+    assert bundle_sha256(empty) == generic_sha256(empty)
+    # A verdict built without validation (True instead of 1): the same answer.
     loose = Verdict.model_construct(judge="judge", candidate="c1", item="q0", verdict=True)
     unusual = odd.model_copy(update={"verdicts": [*odd.verdicts[:3], loose]})
-    assert affinity._canonical_verdicts(unusual.verdicts) is None
-    assert affinity.bundle_sha256(unusual) == generic_sha256(unusual)
+    assert bundle_sha256(unusual) == generic_sha256(unusual)
 
 
 def test_analysis_is_reproducible_and_per_judge_streams_are_independent(
     small_world: Bundle,
 ) -> None:
     """Same seed, same numbers; a judge's resampling depends on the seed and its own data only."""
-    first, second = analyze(small_world, FAST), analyze(small_world, FAST)
+    first, second = analyze_affinity(small_world, FAST), analyze_affinity(small_world, FAST)
     assert first.judges == second.judges and first.pairs == second.pairs
-    other_seed = analyze(small_world, FAST.model_copy(update={"seed": 12}))
+    other_seed = analyze_affinity(small_world, FAST.model_copy(update={"seed": 12}))
     assert other_seed.judges[0].bootstrap_ci95 != first.judges[0].bootstrap_ci95
     alone = small_world.model_copy(
         update={"verdicts": [v for v in small_world.verdicts if v.judge == "cygnus-3"]}
     )
-    solo = analyze(alone, FAST).judges[0]
+    solo = analyze_affinity(alone, FAST).judges[0]
     both = next(j for j in first.judges if j.judge == "cygnus-3")
     assert (solo.bootstrap_ci95, solo.permutation_p) == (both.bootstrap_ci95, both.permutation_p)
 
@@ -785,7 +531,7 @@ def test_null_false_flag_rate_is_at_most_alpha() -> None:
     settings = AnalysisSettings(n_bootstrap=0, n_permutations=199, seed=1)
     flags, raw_p, permutation = [], [], []
     for seed in range(100, 116):
-        report = analyze(
+        report = analyze_affinity(
             planted_bundle(ecosystem(seed, 0.0, size=8, n_items=100, judges=judges)), settings
         )
         for judge in report.judges:
@@ -810,7 +556,7 @@ def test_planted_affinity_is_flagged_with_high_power() -> None:
     flags, estimates = [], []
     for seed in range(6):
         eco = ecosystem(seed, 0.5, size=9, n_items=200, judges=judges, p_hit=0.95, p_miss=0.05)
-        report = analyze(planted_bundle(eco), settings)
+        report = analyze_affinity(planted_bundle(eco), settings)
         assert report.pooled.p_value is not None and report.pooled.p_value < 1e-3
         for judge in report.judges:
             flags.append(judge.flagged)

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.probes.affinity import analyze, bundle_sha256
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
 from auditor.schemas.columns import (
     bundle_columns,
+    bundle_sha256,
     canonical_json,
     columns_from_document,
     fast_path_matches_schema,
@@ -178,8 +179,8 @@ def test_canonical_json_is_the_specified_expression(document: dict[str, Any]) ->
 def test_analysis_of_columns_equals_analysis_of_records() -> None:
     document = world_document(seed=11)
     settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
-    from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
-    from_columns = analyze(columns_from_document(copy.deepcopy(document)), settings)
+    from_records = analyze_affinity(parse_bundle(copy.deepcopy(document)), settings)
+    from_columns = analyze_affinity(columns_from_document(copy.deepcopy(document)), settings)
     exclude = {"provenance": {"created_at"}}
     assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
 

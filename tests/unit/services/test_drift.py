@@ -9,7 +9,6 @@ import pandas as pd
 import pingouin
 import pytest
 
-from auditor.probes.affinity import partial_r
 from auditor.services.drift import (
     Against,
     DriftComparison,
@@ -18,6 +17,7 @@ from auditor.services.drift import (
     drift_alerts,
     verdict_flips,
 )
+from auditor.stats.correlation import partial_r
 from tests.support.worlds import JUDGES, world_run
 
 

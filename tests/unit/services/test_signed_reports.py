@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from auditor.api.main import create_app
 from auditor.cli import app as cli_app
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
-from auditor.probes.affinity import analyze
+from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.result import AffinityReport, AnalysisSettings
 from auditor.services.signing import key_id_of
 from auditor.services.trail import list_events, verify_objects
@@ -50,7 +50,7 @@ def analyzed() -> AffinityReport:
             judges=["a-1", "b-1"],
         )
     )
-    return analyze(
+    return analyze_affinity(
         world.bundle(),
         AnalysisSettings(n_bootstrap=0, n_permutations=0, min_candidates=4),
         provenance={"spec": {"name": NON_ASCII}},

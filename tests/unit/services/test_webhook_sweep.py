@@ -30,7 +30,7 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
-def new_delivery(store: Store) -> tuple[str, datetime]:
+def new_delivery(store: Store, settings: WebhookSettings = SETTINGS) -> tuple[str, datetime]:
     schedule = create_schedule(
         store,
         tenant="acme",
@@ -41,7 +41,7 @@ def new_delivery(store: Store) -> tuple[str, datetime]:
         webhook_secret="whsec_0123456789abcdef",
     )
     delivery_id = notifications.create_delivery(
-        store, schedule, None, [{"judge": "a-1"}], settings=SETTINGS
+        store, schedule, None, [{"judge": "a-1"}], settings=settings
     )
     row = notifications.get_delivery(store, delivery_id)
     assert row is not None and row.status == "pending" and row.attempts == 0
@@ -192,18 +192,7 @@ def test_beats_sweep_task_ends_a_lost_last_attempt(store: Store) -> None:
 
     settings = make_settings(database_url=store.url, webhook_max_attempts=1)
     configure(settings, eager=True)
-    schedule = create_schedule(
-        store,
-        tenant="acme",
-        name="hourly",
-        spec={"name": "x"},
-        cron="0 * * * *",
-        webhook_url="http://127.0.0.1:9/hooks",
-        webhook_secret="whsec_0123456789abcdef",
-    )
-    delivery_id = notifications.create_delivery(
-        store, schedule, None, [{"judge": "a-1"}], settings=settings.webhook
-    )
+    delivery_id, _ = new_delivery(store, settings.webhook)
     assert notifications.claim_attempt(store, delivery_id, 1) is not None  # then it dies
     hour_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
     with store.session() as session, session.begin():

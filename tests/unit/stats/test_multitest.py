@@ -31,3 +31,31 @@ def test_errors_name_the_value() -> None:
         adjust_p_values([0.1, 1.2])
     with pytest.raises(ValueError, match=r"p_values\[0\]: must be finite; got nan"):
         adjust_p_values([float("nan")])
+
+
+def test_adjust_p_values_hand_worked() -> None:
+    """Hand-worked, m = 4, p = (.01, .04, .03, .005); sorted .005 < .01 < .03 < .04.
+    Holm: 4(.005)=.02, 3(.01)=.03, 2(.03)=.06, max(.06, 1(.04))=.06.
+    BH: .04*4/4=.04, min(.04, .03*4/3=.04)=.04, .01*4/2=.02, min(.02, .005*4/1=.02)=.02."""
+    adjusted = adjust_p_values([0.01, 0.04, 0.03, 0.005])
+    assert adjusted["holm"] == pytest.approx([0.03, 0.06, 0.06, 0.02], abs=1e-15)
+    assert adjusted["fdr_bh"] == pytest.approx([0.02, 0.04, 0.04, 0.02], abs=1e-15)
+    capped = adjust_p_values([0.5, 0.6])  # Holm 2(.5) = 1, capped at 1
+    assert capped["holm"].tolist() == [1.0, 1.0]
+    assert capped["fdr_bh"].tolist() == [0.6, 0.6]
+
+
+def test_equals_statsmodels_with_ties() -> None:
+    """Reference: statsmodels.stats.multitest.multipletests (holm, fdr_bh), ties included."""
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 9, 30):
+        for repeat in range(30):
+            p = rng.random(m) ** 3
+            p[: m // 3] = p[0]
+            ours = adjust_p_values(p)
+            assert np.array_equal(ours["fdr_bh"], multipletests(p, method="fdr_bh")[1])
+            if repeat < 2:  # statsmodels' Holm calls gc.collect(): slow with a big heap
+                assert np.array_equal(ours["holm"], multipletests(p, method="holm")[1])
+    assert adjust_p_values([])["holm"].size == 0
+    with pytest.raises(ValueError, match=r"p_values\[1\]: must be in \[0, 1\]; got 1.2"):
+        adjust_p_values([0.1, 1.2])

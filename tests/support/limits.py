@@ -1,0 +1,35 @@
+"""Rate-limit helpers shared by the unit and the integration tests of workers/ratelimit.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from workers.ratelimit import Buckets, RateLimiter
+
+
+class CountingBuckets:
+    """A bucket store that counts how often it is asked (instrumentation, not a stand-in: every
+    take goes to the real store)."""
+
+    def __init__(self, inner: Buckets) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def take(
+        self, key: str, capacity: float, amount: float, rate: float | None = None
+    ) -> float:
+        self.calls += 1
+        return await self.inner.take(key, capacity, amount, rate)
+
+
+async def paced_finish_times(buckets: Buckets, provider: str, calls: int) -> list[float]:
+    """``calls`` concurrent acquisitions at 600 rpm from a bucket holding one call (burst
+    0.1 s): when each was let through (``time.monotonic``)."""
+    limiter = RateLimiter(buckets, {provider: (600, None)}, {provider: 0.1})
+
+    async def one() -> float:
+        await limiter.acquire(provider, 1)
+        return time.monotonic()
+
+    return list(await asyncio.gather(*(one() for _ in range(calls))))
