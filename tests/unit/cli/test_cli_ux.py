@@ -41,6 +41,9 @@ def test_help_shows_flags_without_types_and_arguments_in_capitals(args: list[str
         assert re.search(r"--broker\s+Run on Redis", text), text
     if args[0] == "report":
         assert "[OPTIONS] AUDIT_ID" in text
+    if args == ["--help"]:  # a docstring's line breaks are not kept: one sentence, one flow
+        assert "(validated on the way, all problems listed)." in text, text
+        assert not any(line.strip("│ ") == "listed)." for line in text.splitlines()), text
 
 
 def test_version_prints_the_installed_version() -> None:
