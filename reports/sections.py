@@ -55,7 +55,7 @@ def _percent_ci(rate: Any) -> str:
     if rate is None or rate.ci95 is None:
         return "—"
     low, high = rate.ci95
-    return f"[{low:.1%}, {high:.1%}]"
+    return f"[{100 * low:.1f}–{100 * high:.1f}%]"
 
 
 NUMBERS = SimpleNamespace(

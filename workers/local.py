@@ -5,8 +5,10 @@ few threads instead of Celery workers and advances on this thread instead of mes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -98,13 +100,22 @@ def run_local(settings: Settings, audit_id: str) -> None:
     configure(settings, eager=True)
     from workers.runtime import audit_inputs, model_client
 
+    # One event loop for every batch's calls (litellm binds its logging worker to one loop).
+    loop = asyncio.new_event_loop()
+    calls = threading.Thread(target=loop.run_forever, name="auditor-calls", daemon=True)
+    calls.start()
     runner = LocalRunner()
     worker = settings.worker
     runner.pipeline = Pipeline(
         Store(settings.database.url),
         settings,
         runner,
-        model_client(worker, worker.rate_limit_url),
+        model_client(worker, worker.rate_limit_url, loop),
         inputs=audit_inputs,
     )
-    runner.run(audit_id)
+    try:
+        runner.run(audit_id)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        calls.join()
+        loop.close()

@@ -132,8 +132,11 @@ class RateLimiter:
         for dimension, limit, amount in (("rpm", rpm, 1), ("tpm", tpm, tokens)):
             if limit is None:
                 continue
-            # A bucket refilled at limit/60 per second, holding `burst` seconds of it.
-            capacity = max(limit * burst / 60.0, 1.0)
+            # A bucket refilled at limit/60 per second, holding half of `burst` seconds of it:
+            # calls paced exactly at the limit reach the provider with some jitter, and the
+            # half of its burst allowance that our burst leaves unspent absorbs it (spending
+            # all of it left the provider's bucket empty: 25% of calls answered 429).
+            capacity = max(limit * burst / 120.0, 1.0)
             # A call larger than the bucket waits for a full one.
             cost = min(float(amount), capacity)
             due = await self.buckets.take(f"{provider}:{dimension}", capacity, cost, limit / 60.0)

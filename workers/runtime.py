@@ -40,9 +40,17 @@ def audit_inputs(store: Store, audit: AuditRow) -> tuple[AuditSpec, Bundle]:
     return _inputs(store.url, audit.id, store)
 
 
-def model_client(settings: WorkerSettings, rate_limit_url: str | None) -> ModelClient:
+def model_client(
+    settings: WorkerSettings,
+    rate_limit_url: str | None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> ModelClient:
     """Calls through litellm; the rate limiter's buckets live in Redis at ``rate_limit_url``
-    (shared by every process) or, without one, in this process (shared by its batches)."""
+    (shared by every process) or, without one, in this process (shared by its batches).
+
+    Each batch runs its calls on an event loop of its own, or with ``loop`` (running in
+    another thread) on that one: batches running at once in one process's threads must share
+    a loop, because litellm's logging worker is bound to the loop it first ran on."""
     local = make_buckets(rate_limit_url)
     shared = local if isinstance(local, LocalBuckets) else None
 
@@ -87,7 +95,10 @@ def model_client(settings: WorkerSettings, rate_limit_url: str | None) -> ModelC
                 if close is not None and buckets is not shared:
                     await close()
 
-        asyncio.run(run())
+        if loop is None:
+            asyncio.run(run())
+        else:
+            asyncio.run_coroutine_threadsafe(run(), loop).result()
 
     return call
 

@@ -424,11 +424,13 @@ def correlated_errors(
 
 def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
     """The demo: 24 simulated models in 6 families and 4 judges, two of which carry a planted
-    affinity bias (s = 0.8) while two grade by the truth alone (s = 0); and a small bias
-    battery (`DEMO_BATTERY_PAIRS` pairs per judge, 288 pairwise calls) with planted
+    affinity bias (s = 0.8) while two grade by the truth alone (s = 0); with planted
+    reliability findings (avoidance falling with size, a judge whose false approval rises on
+    easy items, a prompt-sensitive model and judge) shown by one paraphrase per role; and a small
+    bias battery (`DEMO_BATTERY_PAIRS` pairs per judge, 288 pairwise calls) with planted
     self-preference (atlas-1), verbosity and injection (boreal-1) and position (cygnus-1)
-    weaknesses; draco-1 has none (boreal-1's affinity bias also shows as a family preference:
-    its kin share its errors).
+    weaknesses; draco-1 has none of those (boreal-1's affinity bias also shows as a family
+    preference: its kin share its errors).
 
     Sized for its findings: families share strong error tendencies (trap strength 4), so a
     judge's CAPA with its candidates spreads widely and 30 items (4,200 model calls) are enough
@@ -456,6 +458,18 @@ def demo_spec(seed: int = 7, n_items: int = DEMO_ITEMS) -> dict[str, Any]:
             "judge_weaknesses": weaknesses,
             "p_hit": 0.95,
             "p_miss": 0.05,
+            # reliability (Zhou et al. 2024): smaller models avoid more, cygnus-1 approves more
+            # wrong answers on easy items, eridan-2 and draco-1 change with the prompt's wording
+            "avoidance": 0.02,
+            "judge_false_approval_slope": {"cygnus-1": 1.5},
+            "model_prompt_sensitivity": {"eridan-2": 5.0, "draco-1": 5.0},
+        },
+        # one paraphrase each, on a few items (288 + 320 calls)
+        "prompt_variants": {
+            "mcq": ["mcq-terse"],
+            "judge": ["judge-strict"],
+            "max_items": 12,
+            "judge_max_items": 4,
         },
         "judges": [{"model": f"sim/{j}", "name": j, "family": j.split("-")[0]} for j in judges],
         "candidates": [

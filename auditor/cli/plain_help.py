@@ -2,9 +2,10 @@
 ``auditor run [OPTIONS] SPEC`` (an argument in capitals, as click and man pages write it).
 
 Typer 0.2x prints a flag as ``--broker <bool>`` and a required argument as ``{spec}`` in the
-usage line, both of which read as if something else were expected. `plain_help` adjusts the two
-display methods of typer's parameter classes (display only: parsing is untouched); on a typer
-without them it does nothing.
+usage line, both of which read as if something else were expected, and keeps a docstring's line
+breaks in the command list (a sentence broken mid-line). `plain_help` adjusts these display
+functions of typer's (display only: parsing is untouched); on a typer without them it does
+nothing.
 """
 
 from __future__ import annotations
@@ -43,4 +44,17 @@ def plain_help() -> None:
         argument._usage_display_name = usage_name
         if hasattr(argument, "_rich_display_name"):
             argument._rich_display_name = _argument_name
+    from typer import rich_utils
+
+    command_help = getattr(rich_utils, "_make_command_help", None)
+    if command_help is not None:
+
+        def one_paragraph(*, help_text: str, markup_mode: Any) -> Any:
+            first, _, rest = help_text.strip().partition("\n\n")
+            joined = " ".join(line.strip() for line in first.splitlines())
+            return command_help(
+                help_text=joined + ("\n\n" + rest if rest else ""), markup_mode=markup_mode
+            )
+
+        rich_utils._make_command_help = one_paragraph
     option._plain_help = True

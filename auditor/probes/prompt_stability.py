@@ -121,20 +121,34 @@ class _TemplateAffinity:
     partial_r: dict[str, float | None]
     ci95: dict[str, tuple[float, float] | None]
     reason: dict[str, str]
+    n_items: int = 0
 
 
 def affinity_by_template(
     bundle: Bundle, settings: AnalysisSettings
 ) -> dict[str, _TemplateAffinity]:
     """Judge -> its affinity partial r (with Fisher-z interval, or the reason it is undefined)
-    under each judge template, each from that template's verdicts alone and the primary
-    multiple-choice outputs (CAPA and accuracy do not depend on the judge's wording)."""
+    under each judge template, each from that template's verdicts alone on the items the judge
+    graded under every one of its templates (so the templates are compared on the same items),
+    and the primary multiple-choice outputs (CAPA and accuracy do not depend on the judge's
+    wording)."""
+    templates_of: dict[str, set[str]] = defaultdict(set)
+    items_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for verdict in bundle.verdicts:
+        template = _template(verdict.variant)
+        templates_of[verdict.judge].add(template)
+        items_of[(verdict.judge, template)].add(verdict.item)
+    common = {
+        judge: set.intersection(*(items_of[(judge, t)] for t in templates))
+        for judge, templates in templates_of.items()
+    }
     by_template: dict[str, list[Any]] = defaultdict(list)
     for verdict in bundle.verdicts:
-        by_template[_template(verdict.variant)].append(verdict)
+        if verdict.item in common[verdict.judge]:
+            by_template[_template(verdict.variant)].append(verdict)
     point_only = settings.model_copy(update={"n_bootstrap": 0, "n_permutations": 0})
     outputs = [o for o in bundle.outputs if o.variant is None]
-    found: dict[str, _TemplateAffinity] = defaultdict(lambda: _TemplateAffinity({}, {}, {}))
+    found = {judge: _TemplateAffinity({}, {}, {}, len(items)) for judge, items in common.items()}
     for template, verdicts in by_template.items():
         view = bundle.model_copy(
             update={
@@ -148,7 +162,7 @@ def affinity_by_template(
             row.ci95[template] = judge.ci95
             if judge.partial_r is None:
                 row.reason[template] = judge.reason or judge.status
-    return dict(found)
+    return found
 
 
 def _has_variants(records: Sequence[Any]) -> set[str]:
@@ -166,6 +180,7 @@ def _with_affinity(
     return row.model_copy(
         update={
             "affinity_spread": max(defined) - min(defined) if len(defined) >= 2 else None,
+            "affinity_items": found.n_items,
             "affinity_partial_r": {t: found.partial_r.get(t) for t in row.templates},
             "affinity_ci95": {t: found.ci95.get(t) for t in row.templates},
             "affinity_reason": {

@@ -51,6 +51,12 @@ class TemplateStabilityRow(BaseModel):
         default_factory=dict,
         description="Judges: Fisher-z 95% interval of each template's affinity partial r.",
     )
+    affinity_items: int = Field(
+        default=0,
+        ge=0,
+        description="Judges: items graded under every template, on which each template's "
+        "affinity partial r is computed.",
+    )
     affinity_spread: float | None = Field(
         default=None,
         description="Judges: largest minus smallest of the defined per-template affinity "

@@ -175,6 +175,24 @@ class PromptVariants(BaseModel):
         description="Judge templates beyond the primary: built-in `judge-strict`, "
         "`judge-plain`, or custom ({question} and {answer} required).",
     )
+    max_items: int | None = Field(
+        default=None,
+        ge=1,
+        description="Ask the variants on the audit's first N items only (None: every item), "
+        "to bound their cost; prompt stability compares templates on the items seen under "
+        "all of them.",
+    )
+    judge_max_items: int | None = Field(
+        default=None,
+        ge=1,
+        description="The judge variants on the first N items only (None: as max_items); a "
+        "judge variant costs one call per candidate per item, so it is bounded apart.",
+    )
+
+    @property
+    def judge_items(self) -> int | None:
+        """How many of the first items the judge variants are asked on (None: all)."""
+        return self.max_items if self.judge_max_items is None else self.judge_max_items
 
     def mcq_templates(self) -> list[tuple[str, str]]:
         """(name, template) of each MCQ variant; ValueError naming the entry when invalid."""

@@ -23,7 +23,9 @@ from auditor.services.planning import (
     answers_of,
     assemble_bundle,
     base_bundle,
+    fan_out_grades,
     fan_out_verdicts,
+    grade_calls,
     identical_probability_notes,
     judge_calls,
     mcq_variant_calls,
@@ -170,18 +172,22 @@ def finalize_audit(
     from auditor.services.analysis import analyze_now  # the statistics load only when analyzing
 
     spec, base = load_base(store, audit)
-    outcomes = outcomes_of(store, audit.id)
+    collected = outcomes = outcomes_of(store, audit.id)
     # Every planned verdict, one per (judge, candidate, item), even where candidates' equal
     # answers shared one call; a planned verdict with no outcome stops the analysis here.
     scope = call_scope(store, audit)
-    planned = judge_calls(spec, scope, base, answers_of(base, outcomes))
+    answers = answers_of(base, outcomes)
+    planned = judge_calls(spec, scope, base, answers)
     # MCQ answers under a template variant are told apart by their planned call's key.
     variant_of = {call.key: call.variant for call in mcq_variant_calls(spec, scope, base)}
     outcomes = [
         replace(o, variant=variant_of[o.key]) if o.kind == "mcq" and o.key in variant_of else o
         for o in outcomes
-        if o.kind != "judge"
-    ] + fan_out_verdicts(planned, outcomes)
+        if o.kind not in ("judge", "grade")
+    ]
+    outcomes += fan_out_verdicts(planned, collected)
+    # likewise one grade per answer, where equal answers shared a grader call
+    outcomes += fan_out_grades(grade_calls(spec, scope, base, answers), collected)
     bundle = validate_bundle(assemble_bundle(spec, base, outcomes))
     template = spec.judge_prompt.resolve()
     provenance = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from auditor.ecosystem import Ecosystem
@@ -48,6 +48,7 @@ __all__ = [
     "check_design",
     "collect_calls",
     "comparison_calls",
+    "fan_out_grades",
     "fan_out_verdicts",
     "grade_calls",
     "identical_probability_notes",
@@ -170,7 +171,8 @@ def collect_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
 
 def mcq_variant_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
     """Every model's multiple-choice answer under each of the spec's MCQ template variants
-    (`spec.prompt_variants.mcq`), except answers the base bundle already holds."""
+    (`spec.prompt_variants.mcq`) on the first `prompt_variants.max_items` items, except
+    answers the base bundle already holds."""
     templates = spec.prompt_variants.mcq_templates()
     if not templates:
         return []
@@ -179,7 +181,7 @@ def mcq_variant_calls(spec: AuditSpec, tenant: str, base: Bundle) -> list[Call]:
     calls = []
     for name, template in templates:
         for model in spec.all_models:
-            for item in base.items:
+            for item in base.items[: spec.prompt_variants.max_items]:
                 if (model.display_name, item.id, name) in have:
                     continue
                 request = _request(
@@ -257,8 +259,9 @@ def judge_calls(
     ``answers`` maps (candidate, item) to the free-form answer (stored or collected); a
     missing answer means no judge call (its absence is reported in coverage). Under each of
     the spec's judge template variants (`spec.prompt_variants.judge`) the same calls are made
-    again, carrying the variant's name. ``pairwise=False`` leaves the comparisons out (their
-    pairs depend on which answers exist, so they are planned once every answer has settled).
+    again, carrying the variant's name (on the first `prompt_variants.judge_items` items).
+    ``pairwise=False`` leaves the comparisons out (their pairs depend on which answers exist,
+    so they are planned once every answer has settled).
     """
     calls = comparison_calls(spec, tenant, base, answers) if pairwise else []
     if not spec.battery.pointwise:
@@ -268,6 +271,7 @@ def judge_calls(
     ]
     have = {(v.judge, v.candidate, v.item, v.variant) for v in base.verdicts}
     items = {item.id: item for item in base.items}
+    variant_items = {item.id for item in base.items[: spec.prompt_variants.judge_items]}
     for (variant, template), judge in (
         (entry, judge) for entry in templates for judge in spec.judges
     ):
@@ -279,6 +283,8 @@ def judge_calls(
             for item_id, item in items.items():
                 answer = answers.get((name, item_id))
                 if answer is None or (judge_name, name, item_id, variant) in have:
+                    continue
+                if variant is not None and item_id not in variant_items:
                     continue
                 messages = judge_messages(
                     template,
@@ -475,8 +481,7 @@ def planned_call_counts(spec: AuditSpec, base: Bundle) -> dict[str, int]:
     }
     counts: dict[str, int] = {}
     planned = (
-        *collect_calls(spec, "plan", base),
-        *mcq_variant_calls(spec, "plan", base),
+        *collect_calls(spec, "plan", base),  # with the MCQ template variants
         *judge_calls(spec, "plan", base, answers),
         *grade_calls(spec, "plan", base, answers),
     )
@@ -626,6 +631,26 @@ def fan_out_verdicts(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -
     return fanned
 
 
+def fan_out_grades(planned: Sequence[Call], outcomes: Sequence[CallOutcome]) -> list[CallOutcome]:
+    """One grade outcome per planned (candidate, item): candidates whose answers to an item are
+    the same text share one grader call (its key hashes the request), and its reply stands for
+    each of them, as for verdicts (`fan_out_verdicts`). A planned grade with no finished call
+    gives no outcome (that answer has no grader label; the reading notes count the replies).
+
+    >>> a, b = (Call("k", "grade", "g", "q1", c, {}) for c in "ab")
+    >>> done = CallOutcome("grade", "g", "q1", "a", "done", "CORRECT", {"outcome": "correct"},
+    ...                    key="k")
+    >>> [o.candidate for o in fan_out_grades([a, b], [done])]
+    ['a', 'b']
+    """
+    by_key = {o.key: o for o in outcomes if o.kind == "grade"}
+    return [
+        replace(outcome, candidate=call.candidate, model=call.model, item=call.item)
+        for call in planned
+        if (outcome := by_key.get(call.key)) is not None and outcome.status in ("done", "failed")
+    ]
+
+
 def answers_of(base: Bundle, outcomes: Iterable[CallOutcome]) -> dict[tuple[str, str], str]:
     answers = {(o.model, o.item): o.response for o in base.outputs if o.response is not None}
     for outcome in outcomes:
@@ -644,8 +669,8 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         for m in spec.all_models
         if m.display_name not in known_models
     ]
-    if spec.simulation is not None:
-        world = Ecosystem(spec.simulation)
+    world = Ecosystem(spec.simulation) if spec.simulation is not None else None
+    if world is not None:
         families, sizes = world.family_of, world.params_of
         models = [
             m
@@ -733,6 +758,8 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
                     variant=outcome.variant,
                 )
             )
+    if world is not None:
+        labels += _planted_labels(spec, world, labels, outcomes)
     output_rows = [
         Output.model_construct(**record)
         for record in outputs.values()
@@ -748,6 +775,40 @@ def assemble_bundle(spec: AuditSpec, base: Bundle, outcomes: Sequence[CallOutcom
         comparisons=comparisons,
         labels=labels,
     )
+
+
+def _planted_labels(
+    spec: AuditSpec, world: Ecosystem, labels: Sequence[Label], outcomes: Sequence[CallOutcome]
+) -> list[Label]:
+    """In a simulated audit, the planted three-way outcome of every free-form answer a
+    simulated model (``sim/<world model>``) gave (source ``planted``: below human labels and a
+    grader's in precedence, `auditor.probes._outcomes`), so the reliability probes run without
+    a grader's calls."""
+    known = set(world.model_names)
+    simulated = {
+        m.display_name: m.model.split("/", 1)[1]
+        for m in spec.all_models
+        if m.model.startswith("sim/") and m.model.split("/", 1)[1] in known
+    }
+    have = {(label.candidate, label.item) for label in labels if label.source == "planted"}
+    planted = []
+    for outcome in outcomes:
+        key = (outcome.model, outcome.item)
+        if outcome.kind != "answer" or outcome.status != "done" or key in have:
+            continue
+        if outcome.model not in simulated:
+            continue
+        have.add(key)
+        planted.append(
+            Label.model_construct(
+                item=outcome.item,
+                candidate=outcome.model,
+                outcome=world.outcome(simulated[outcome.model], outcome.item),
+                annotator="simulation",
+                source="planted",
+            )
+        )
+    return planted
 
 
 def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:

@@ -704,7 +704,12 @@ class Store:
                 updated_at=now,
             )
         )
-        rows = [{f"b_{name}": value for name, value in asdict(r).items()} for r in results]
+        self._update_many(
+            statement, [{f"b_{name}": value for name, value in asdict(r).items()} for r in results]
+        )
+
+    def _update_many(self, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """One UPDATE statement for many rows, in one transaction, a chunk at a time."""
         with self.engine.begin() as connection:
             for start in range(0, len(rows), _CHUNK):
                 connection.execute(statement, rows[start : start + _CHUNK])
@@ -728,13 +733,13 @@ class Store:
                 updated_at=utcnow(),
             )
         )
-        rows = [
-            {"b_key": key, "b_error": error, "b_attempts": attempts, "b_not_before": not_before}
-            for key, error, attempts, not_before in retries
-        ]
-        with self.engine.begin() as connection:
-            for start in range(0, len(rows), _CHUNK):
-                connection.execute(statement, rows[start : start + _CHUNK])
+        self._update_many(
+            statement,
+            [
+                {"b_key": key, "b_error": error, "b_attempts": attempts, "b_not_before": not_before}
+                for key, error, attempts, not_before in retries
+            ],
+        )
 
     def model_answered(self, audit_id: str, model: str) -> bool:
         """Whether any call of ``model`` in the audit has an answer stored."""

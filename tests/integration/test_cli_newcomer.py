@@ -8,23 +8,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import run_cli
 from tests.support.specs import small_spec
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "COLUMNS": "160"}
     env.pop("AUDITOR_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "auditor.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_cli(*args, env=env, cwd=cwd, timeout=900)
 
 
 def test_a_run_ends_with_a_verdict_signed_reports_and_findable_status(tmp_path: Path) -> None:

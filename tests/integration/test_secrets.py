@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from fastapi.testclient import TestClient
 from auditor.api import create_app
 from auditor.services.keys import create_key
 from tests.stubs.openai_server import stub_server
+from tests.support.cli import run_cli
 from tests.support.settings import make_settings
 from tests.support.stub_audits import QUESTIONS, TRUTHS, bundle_file
 from workers.llm import NO_CREDENTIAL
@@ -33,15 +32,7 @@ OPERATOR_KEY = "sk-operator-" + secrets.token_hex(20)  # OPENAI_API_KEY: no mode
 SERVER_KEY = "sk-server-" + secrets.token_hex(20)  # what the checking server wants
 
 
-def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+_cli = run_cli
 
 
 def _auth_hash(key: str) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from celery import Celery
 
 from auditor.schemas.result import AffinityReport
@@ -24,6 +23,7 @@ from tests.support.pipeline import report_of, run_audit
 from tests.support.services import (
     RedisServer,
     beat_process,
+    lose_broker_messages,
     postgres_database,
     redis_databases,
     service_env,
@@ -150,17 +150,33 @@ def test_calls_leased_by_a_dead_batch_are_sent_again_without_beat(
     first = worker_process(deployment.env).start()
     try:
         audit_id = deployment.submit(spec)
-        deployment.wait(audit_id, until=lambda s: s["stage"] in ("collect", "judge"))
+        try:
+            deployment.wait(audit_id, until=lambda s: s["stage"] in ("collect", "judge"))
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{first.log()[-6000:]}") from None
     finally:
         first.kill()
-    redis.Redis.from_url(deployment.env["AUDITOR_BROKER_URL"]).flushdb()  # every message lost
+    lose_broker_messages(deployment.env["AUDITOR_BROKER_URL"])  # every message lost
     time.sleep(4.5)  # the dead worker's leases (4 s) run out...
     stranded = deployment.store.dispatchable_keys(audit_id)
     assert stranded  # the kill left calls unanswered
     deployment.store.lease(stranded, "dead-batch", 12.0)  # ...but a dying batch renewed its own
     with worker_process(deployment.env) as second:
         deployment.client.send_task("auditor.advance", args=[audit_id])
-        status = deployment.wait(audit_id, timeout=120)
+        try:
+            status = deployment.wait(audit_id, timeout=120)
+        except AssertionError as error:
+            store = deployment.store
+            now = store.clock()
+            held = [
+                (round(r.leased_until - now, 1), r.lease_token, r.claimed)
+                for r in store.calls_of(audit_id, status="pending")
+            ]
+            audit = store.get_audit(audit_id)
+            wake = round(audit.wake_at - now, 1) if audit else None
+            raise AssertionError(
+                f"{error}\nwake {wake} held {held[:20]}\n{second.log()[-1500:]}"
+            ) from None
     assert status["status"] == "succeeded", second.log()[-3000:]
     assert {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()} == {
         "mcq": (360, 0, 0),

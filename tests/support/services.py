@@ -75,6 +75,15 @@ def redis_databases() -> Iterator[tuple[str, str]]:
                 redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db).flushdb()
 
 
+def lose_broker_messages(broker_url: str) -> None:
+    """Empty a broker database as a Redis restart would, keeping the test's claim on it (a
+    plain FLUSHDB would free the database for another test process while this one uses it)."""
+    broker = redis.Redis.from_url(broker_url)
+    for key in broker.scan_iter():
+        if key != _CLAIM_KEY.encode():
+            broker.delete(key)
+
+
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database; dropped afterwards."""

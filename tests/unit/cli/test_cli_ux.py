@@ -41,6 +41,9 @@ def test_help_shows_flags_without_types_and_arguments_in_capitals(args: list[str
         assert re.search(r"--broker\s+Run on Redis", text), text
     if args[0] == "report":
         assert "[OPTIONS] AUDIT_ID" in text
+    if args == ["--help"]:  # a docstring's line breaks are not kept: one sentence, one flow
+        assert "(validated on the way, all problems listed)." in text, text
+        assert not any(line.strip("│ ") == "listed)." for line in text.splitlines()), text
 
 
 def test_version_prints_the_installed_version() -> None:
@@ -131,12 +134,15 @@ def test_format_duration() -> None:
 def test_planned_call_counts_of_the_demo_are_its_calls() -> None:
     spec = parse_spec(demo_spec(n_items=10))
     counts = planned_call_counts(spec, base_bundle(spec, None))
-    assert counts["mcq"] == len(spec.all_models) * 10
+    # the demo's prompt variants (one per role) on the first max_items / judge_max_items items
+    variants = spec.prompt_variants
+    mcq_items, judge_items = min(10, variants.max_items or 10), min(10, variants.judge_items or 10)
+    assert counts["mcq"] == len(spec.all_models) * (10 + mcq_items)
     candidates = [c.display_name for c in spec.candidate_models]
     assert counts["answer"] == len(candidates) * 10
     # every judge on every candidate but itself, on every item (one verdict a call)
     graded = sum(len([c for c in candidates if c != j.display_name]) for j in spec.judges)
-    assert counts["judge"] == graded * 10
+    assert counts["judge"] == graded * (10 + judge_items)
     # the demo's small battery: per judge and pair (one an item, 10 here) the pair in both
     # orders, its padded copy in both orders and an injected answer in both orders
     assert counts["compare"] == len(spec.judges) * 10 * 6

@@ -74,7 +74,9 @@ def test_planted_prompt_sensitivity_is_flagged_and_insensitive_models_never_flip
     assert np.mean(flagged_model) >= 0.9 and np.mean(flagged_judge) >= 0.9
 
 
-def _reference_partial_r(bundle: Bundle, judge: str, template: str | None) -> float:
+def _reference_partial_r(
+    bundle: Bundle, judge: str, template: str | None, only_items: set[str] | None = None
+) -> float:
     """pingouin's partial r of the judge's score under one template with CAPA (lm-sim, the
     authors' implementation) given accuracy, over its candidates: built here from the records."""
     items = {item.id: item for item in bundle.items}
@@ -95,6 +97,7 @@ def _reference_partial_r(bundle: Bundle, judge: str, template: str | None) -> fl
             and v.candidate == candidate
             and v.variant == template
             and v.verdict is not None
+            and (only_items is None or v.item in only_items)
         ]
         accuracy = np.mean(
             [np.argmax(p) == g for p, g in zip(vectors(candidate), gold, strict=True)]
@@ -152,3 +155,25 @@ def test_affinity_per_template_names_why_it_is_undefined() -> None:
     assert set(row.affinity_reason) == {"primary", "jp1"}
     assert "candidate" in row.affinity_reason["jp1"]  # 3 candidates: too few for the test
     assert row.affinity_spread is None
+
+
+def test_templates_are_compared_on_the_items_graded_under_all_of_them() -> None:
+    ecosystem = world(
+        5,
+        families=3,
+        size=4,
+        n_items=80,
+        judges=["b-1"],
+        affinity_strength=0.6,
+        model_prompt_sensitivity={"b-1": 1.0},
+    )
+    full = ecosystem.bundle(with_labels=False, judge_variants=("jp1",))
+    first = {item.id for item in ecosystem.items[:40]}  # as `prompt_variants.max_items: 40`
+    bundle = full.model_copy(
+        update={"verdicts": [v for v in full.verdicts if v.variant is None or v.item in first]}
+    )
+    (row,) = [r for r in run("prompt_stability", bundle).rows if r.role == "judge"]
+    assert row.affinity_items == 40 and row.n_units == 40 * 11
+    for template, variant in (("primary", None), ("jp1", "jp1")):
+        expected = _reference_partial_r(bundle, "b-1", variant, first)
+        assert row.affinity_partial_r[template] == pytest.approx(expected, abs=1e-12)

@@ -99,7 +99,7 @@ def test_markdown_sections() -> None:
     # its row of affinity r per template
     assert text.count("| b-1 |") == 5 and "| b-1 | judge | 2 |" in text
     assert "`difficulty_bins` = 5" in parts[0]
-    assert "| Judge | primary: partial r (95% CI) | strict: partial r (95% CI) |" in text
+    assert "| Judge | Items | primary: partial r (95% CI) | strict: partial r (95% CI) |" in text
 
 
 def test_quantile_bins_follow_the_setting_and_the_report_says_so() -> None:

@@ -7,6 +7,7 @@ counts of the calls the provider saw (its ledger)."""
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -191,3 +192,47 @@ def test_batches_interleave_the_models(tmp_path: Path) -> None:
     rows = {row.key: row.model for row in pipeline.store.calls_of(audit_id)}
     for batch in runner.take()[:3]:
         assert len({rows[key] for key in batch.keys}) == 9  # every model in every batch
+
+
+def test_an_unset_api_key_env_is_named_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUDITOR_TEST_UNSET_KEY", raising=False)
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(provider={"ledger": str(ledger)})
+    spec["candidates"][0]["api_key_env"] = "AUDITOR_TEST_UNSET_KEY"
+    name = spec["candidates"][0]["name"]
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec)
+    status = audit_status(store, store.get_audit(audit_id))
+    assert status.failures == [
+        {
+            "model": name,
+            "reason": "environment variable AUDITOR_TEST_UNSET_KEY is not set (api_key_env)",
+        }
+    ]
+    sent = Counter(line.split("\t")[0] for line in ledger_lines(ledger))
+    assert sent[name] == 0 and sum(sent.values()) > 0
+    failed = list(store.calls_of(audit_id, status="failed"))
+    assert {row.model for row in failed} == {name}
+    assert all(row.error.startswith("not sent: environment variable") for row in failed)
+    report = report_of(store, audit_id)
+    assert any("AUDITOR_TEST_UNSET_KEY" in note for note in report.coverage.notes)
+
+
+def test_a_model_on_a_port_where_nothing_listens_fails_as_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = small_spec(n_items=8)
+    spec["candidates"].append(
+        {"model": "openai/ghost", "name": "ghost", "api_base": f"http://127.0.0.1:{port}/v1"}
+    )
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec, max_retries=1)
+    status = audit_status(store, store.get_audit(audit_id))
+    assert [f["model"] for f in status.failures] == ["ghost"]
+    assert status.failures[0]["reason"].startswith("unreachable (it never answered)")
+    assert "Connection" in status.failures[0]["reason"]
+    failed = list(store.calls_of(audit_id, status="failed"))
+    assert {row.model for row in failed} == {"ghost"}
+    assert all(v.pending == 0 for v in status.progress.values())
+    assert any("ghost" in note for note in report_of(store, audit_id).coverage.notes)

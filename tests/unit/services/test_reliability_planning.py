@@ -20,6 +20,7 @@ from auditor.services.planning import (
     assemble_bundle,
     base_bundle,
     collect_calls,
+    fan_out_grades,
     fan_out_verdicts,
     grade_calls,
     judge_calls,
@@ -93,11 +94,22 @@ def test_variants_and_grader_are_planned_answered_and_assembled() -> None:
     outcomes += fan_out_verdicts(judged, judge_outcomes)
     bundle = validate_bundle(assemble_bundle(spec, base, outcomes))
 
-    # The grader's labels are the planted outcomes, read back from its replies.
+    # The grader's labels are the planted outcomes, read back from its replies; the simulated
+    # audit also carries the planted truth itself for every answer (source "planted").
     planted = {(m, x.id): world.outcome(m, x.id) for m in world.model_names for x in world.items}
-    labels = {(label.candidate, label.item): label.outcome for label in bundle.labels}
+    labels = {
+        (label.candidate, label.item): label.outcome
+        for label in bundle.labels
+        if label.source == "grader"
+    }
     assert labels == {key: planted[key] for key in labels} and len(labels) == 4 * 24
     assert "avoidant" in labels.values()
+    truth = {
+        (label.candidate, label.item): label.outcome
+        for label in bundle.labels
+        if label.source == "planted"
+    }
+    assert truth == labels
     assert {m.name: m.params for m in bundle.models} == {
         m: world.params_of[m] for m in ("atlas-1", "boreal-1", "atlas-2", "boreal-2")
     }
@@ -140,3 +152,58 @@ def test_reading_notes_count_the_graders_unreadable_replies_by_reason() -> None:
         "not state one outcome plainly; 1 × reply names more than one outcome), left out of the "
         "three-way truth, never coerced. See the documentation of prompt_sets.GRADE_RULES."
     )
+
+
+def test_variants_on_the_first_max_items_only() -> None:
+    spec = parse_spec({**SPEC, "prompt_variants": {**SPEC["prompt_variants"], "max_items": 10}})
+    api_base = simulation_api_base(spec)
+    simulated.register_world(api_base, spec.simulation)
+    base = base_bundle(spec, None)
+    first = [c for c in collect_calls(spec, "t", base) if c.variant is not None]
+    first_items = {item.id for item in base.items[:10]}
+    assert len(first) == 2 * 4 * 10 and {c.item for c in first} == first_items
+    answers = answers_of(base, _run(spec, collect_calls(spec, "t", base), api_base))
+    judged = judge_calls(spec, "t", base, answers)
+    variant = [c for c in judged if c.variant == "judge-strict"]
+    primary = [c for c in judged if c.variant is None]
+    assert {c.item for c in variant} == first_items and len(
+        primary
+    ) == 2 * 3 * 24  # each judge grades 3 others
+    assert len(variant) == len(primary) * 10 // 24
+
+
+def test_judge_variants_have_their_own_item_bound() -> None:
+    variants = {**SPEC["prompt_variants"], "max_items": 10, "judge_max_items": 3}
+    spec = parse_spec({**SPEC, "prompt_variants": variants})
+    base = base_bundle(spec, None)
+    mcq = [c for c in collect_calls(spec, "t", base) if c.variant is not None]
+    assert {c.item for c in mcq} == {item.id for item in base.items[:10]}
+    answers = {(m.display_name, item.id): "A" for m in spec.all_models for item in base.items}
+    judged = [c for c in judge_calls(spec, "t", base, answers) if c.variant is not None]
+    assert {c.item for c in judged} == {item.id for item in base.items[:3]}
+    assert len(judged) == 2 * 3 * 3
+
+
+def test_a_shared_grader_call_stands_for_every_candidate_with_that_answer() -> None:
+    spec = parse_spec(SPEC)
+    base = base_bundle(spec, None)
+    item = base.items[0].id
+    answers = {("atlas-2", item): "I don't know.", ("boreal-2", item): "I don't know."}
+    planned = grade_calls(spec, "t", base, answers)
+    assert len(planned) == 2 and planned[0].key == planned[1].key  # one request, one call
+    reply = "AVOIDANT"
+    stored = CallOutcome(
+        "grade",
+        "grader",
+        item,
+        "atlas-2",
+        "done",
+        reply,
+        read_reply("grade", reply, None, 4),
+        key=planned[0].key,
+    )
+    fanned = fan_out_grades(planned, [stored])
+    assert sorted(o.candidate for o in fanned) == ["atlas-2", "boreal-2"]
+    bundle = assemble_bundle(spec, base, fanned)
+    grader = [(x.candidate, x.outcome) for x in bundle.labels if x.source == "grader"]
+    assert sorted(grader) == [("atlas-2", "avoidant"), ("boreal-2", "avoidant")]
