@@ -123,11 +123,17 @@ def false_approval_plot(result: SupervisionResult) -> SectionFigure | None:
         offsets = np.linspace(-0.15, 0.15, len(judges)) if len(judges) > 1 else [0.0]
         for j, (row, offset) in enumerate(zip(judges, offsets, strict=True)):
             colour = JUDGE_COLOURS[j % len(JUDGE_COLOURS)]
-            points = [(b, r.false_approval) for b, r in zip(bins, row.by_bin, strict=True)]
-            xs = [b + offset for b, r in points if r.rate is not None]
-            ys = [r.rate for _, r in points if r.rate is not None]
-            low = [r.rate - r.ci95[0] for _, r in points if r.rate is not None and r.ci95]
-            high = [r.ci95[1] - r.rate for _, r in points if r.rate is not None and r.ci95]
+            rates = [r.false_approval for r in row.by_bin]
+            shown = [
+                (b + offset, r.rate, r.ci95)
+                for b, r in zip(bins, rates, strict=True)
+                if r.rate is not None
+            ]
+            xs = [x for x, _, _ in shown]
+            ys = [rate for _, rate, _ in shown]
+            # Distances from the estimate to its bounds; a missing interval draws no bar.
+            low = [max(0.0, rate - ci[0]) if ci else 0.0 for _, rate, ci in shown]
+            high = [max(0.0, ci[1] - rate) if ci else 0.0 for _, rate, ci in shown]
             axes.errorbar(
                 xs,
                 ys,

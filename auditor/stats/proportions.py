@@ -48,7 +48,11 @@ def wilson_interval(successes: int, trials: int, alpha: float = 0.05) -> tuple[f
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At k = 0 (k = n) the bound is exactly 0 (1); rounding left ~1e-17 on the wrong side of
+    # the estimate. The interval always contains p: clamp to it, not only to [0, 1].
+    lower = 0.0 if successes == 0 else min(p, centre - half)
+    upper = 1.0 if successes == trials else max(p, centre + half)
+    return max(0.0, lower), min(1.0, upper)
 
 
 def clopper_pearson_interval(

@@ -158,7 +158,10 @@ def test_whole_flow_over_http_with_a_worker_on_redis_and_postgres() -> None:
             final = polled.json()
             assert (final["status"], final["stage"]) == ("cancelled", "done")
             assert sum(p["pending"] for p in final["progress"].values()) > 0, final["progress"]
-            assert "judge" not in final["progress"]  # it never got that far
+            # Judges grade answers as they arrive (the pipeline streams), so some verdict calls
+            # may be planned or even done before the cancel; far from all of them ran.
+            judged = final["progress"].get("judge", {"done": 0, "pending": 0})
+            assert judged["done"] < 2 * 5 * 60, judged
 
             seen.append(client.get("/v1/audits"))
             assert len(seen[-1].json()["items"]) == 3
@@ -167,7 +170,7 @@ def test_whole_flow_over_http_with_a_worker_on_redis_and_postgres() -> None:
             assert metric_value(metrics.text, "auditor_audits", status="succeeded") == 2
             assert (
                 metric_value(metrics.text, "auditor_model_calls", stage="judge", status="done")
-                == 200
+                == 200 + judged["done"]
             )
         for response in seen:
             assert PROVIDER_SECRET.encode() not in response.content

@@ -220,12 +220,15 @@ def eager(tmp_path: Path) -> Iterator[tuple[Store, Settings]]:
 
 
 def planted_spec(affinity: float, ledger: Path) -> dict[str, Any]:
-    # 4 models in each of 3 families, 20 items: atlas-1 is flagged at s = 0.8, not at s = 0
+    # 5 models in each of 3 families, 20 items, shared traps: atlas-1 is flagged at s = 0.8, not
+    # at s = 0. Its p is adjusted across judges x probes (12 tests here); with 4 models a family
+    # and weaker traps (2.5) the planted r of ~0.8 gave p = 0.006, 0.07 adjusted, unflagged.
     return parse_spec(
         small_spec(
             seed=9,
             n_items=20,
-            sizes=4,
+            sizes=5,
+            trap_strength=4.0,
             affinity={"atlas-1": affinity},
             provider={"ledger": str(ledger)},
         )
@@ -267,7 +270,7 @@ def test_scheduled_runs_call_afresh_pin_what_they_used_and_catch_planted_drift(
             webhook_secret="whsec_test-secret-0123456789abcdef",
             now=start,
         )
-        calls_per_run = 12 * 20 * 2 + 3 * 11 * 20  # MCQ and answers; judges on 11 others
+        calls_per_run = 15 * 20 * 2 + 3 * 14 * 20  # MCQ and answers; judges on 14 others
         first = run_slot(store, settings, start + timedelta(hours=1, minutes=1))
         assert len(ledger.read_text().splitlines()) == calls_per_run
         assert drift_of(store, first)["previous"] is None  # nothing to compare with yet

@@ -15,6 +15,7 @@ def small_spec(
     sizes: int = 3,
     families: tuple[str, ...] = ("atlas", "boreal", "cygnus"),
     affinity: dict[str, float] | None = None,
+    trap_strength: float = 2.5,
     provider: dict[str, Any] | None = None,
     analysis: dict[str, Any] | None = None,
     **extra: Any,
@@ -26,7 +27,9 @@ def small_spec(
         "simulation": {
             "seed": seed,
             "n_items": n_items,
-            "families": [{"name": f, "size": sizes, "trap_strength": 2.5} for f in families],
+            "families": [
+                {"name": f, "size": sizes, "trap_strength": trap_strength} for f in families
+            ],
             "judges": judges,
             "judge_affinity": affinity or {},
             "p_hit": 0.95,

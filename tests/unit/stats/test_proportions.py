@@ -25,6 +25,18 @@ def test_wilson_and_clopper_pearson_equal_statsmodels(k: int, n: int, alpha: flo
     )
 
 
+def test_wilson_interval_contains_its_estimate_and_is_exact_at_the_ends() -> None:
+    # At k = 0 the Wilson lower bound is exactly 0 (centre equals half-width), at k = n the upper
+    # bound exactly 1; float rounding used to leave 1e-17 on the wrong side of the estimate,
+    # which broke the report's error bars (matplotlib refuses a negative bar length).
+    for n in range(1, 301):
+        assert wilson_interval(0, n)[0] == 0.0
+        assert wilson_interval(n, n)[1] == 1.0
+        for k in range(n + 1):
+            low, high = wilson_interval(k, n)
+            assert low <= k / n <= high, (k, n, low, high)
+
+
 @pytest.mark.parametrize(
     ("counts", "expected"),
     [
