@@ -71,9 +71,13 @@ class ProgressClock:
         self.stage_since.setdefault(stage, now)
 
 
-def _counts(status: Any, planned: Mapping[str, int]) -> dict[str, tuple[int, int, int]]:
+def _counts(
+    status: Any, planned: Mapping[str, int], *, final: bool = False
+) -> dict[str, tuple[int, int, int]]:
     """kind -> (finished, failed, total); the total is the larger of the plan and what the
-    store holds (the plan is known before the calls of a kind are created)."""
+    store holds (the plan is known before the calls of a kind are created). Once the audit is
+    over (``final``) the total is what the store holds: the plan's judging counts are upper
+    bounds, and a call never created was never needed."""
     kinds = [k for k in _KIND_ORDER if k in status.progress or k in planned]
     kinds += sorted(set(status.progress) - set(kinds))
     counts = {}
@@ -82,7 +86,14 @@ def _counts(status: Any, planned: Mapping[str, int]) -> dict[str, tuple[int, int
         done = progress.done if progress else 0
         failed = progress.failed if progress else 0
         pending = progress.pending if progress else 0
-        counts[kind] = (done + failed, failed, max(planned.get(kind, 0), done + failed + pending))
+        stored = done + failed + pending
+        counts[kind] = (
+            done + failed,
+            failed,
+            stored if final else max(planned.get(kind, 0), stored),
+        )
+    if final:
+        counts = {kind: c for kind, c in counts.items() if c[2]}
     return counts
 
 
@@ -96,7 +107,8 @@ def progress_lines(
 ) -> list[str]:
     """The progress display: a headline (stage, percentage, rate, ETA, cost), then one line per
     kind of call with what it is for."""
-    counts = _counts(status, planned)
+    final = status.stage == "done"
+    counts = _counts(status, planned, final=final)
     finished = sum(c[0] for c in counts.values())
     total = sum(c[2] for c in counts.values())
     clock.observe(finished, status.stage, now)
@@ -117,6 +129,9 @@ def progress_lines(
     facts.append(f"elapsed {format_duration(now - clock.started)}")
     cost = f"${status.cost_usd:.4f}"
     facts.append(f"simulated cost {cost} (not billed)" if simulated else f"cost {cost}")
+    unneeded = sum(planned.values()) - total
+    if final and unneeded > 0:
+        facts.append(f"{unneeded:,} planned calls not needed (the plan assumed every answer)")
     lines = [STAGE_LABELS.get(status.stage, status.stage), "  " + " · ".join(facts)]
     width = max((len(f"{c[2]:,}") for c in counts.values()), default=1)
     for kind, (done, failed, kind_total) in counts.items():

@@ -118,6 +118,19 @@ def test_progress_shows_planned_totals_before_a_stage_starts_with_percent_and_et
     )
     assert analyzing[0].startswith("analyzing:")
     assert "1,000 calls answered; analyzing for 0 s" in analyzing[1]
+    # done: the totals are the calls the audit made (the plan's judging count was an upper
+    # bound: 28 verdicts were never needed), and the headline says so
+    done = progress_lines(
+        _status("done", mcq=(100, 0, 0), answer=(100, 0, 0), judge=(772, 0, 0)),
+        planned,
+        clock,
+        25.0,
+        simulated=True,
+    )
+    assert "972 of 972 calls (100%)" in done[1]
+    assert "28 planned calls not needed" in done[1]
+    judge_line = next(line for line in done if line.split()[0] == "judge")
+    assert judge_line.split()[1:3] == ["772/772", "100%"], judge_line
 
 
 def test_format_duration() -> None:
