@@ -642,6 +642,7 @@ def test_overlong_names_and_infinite_numbers_in_a_spec_are_422_naming_the_field(
     assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
 
 
+@pytest.mark.slow
 def test_result_and_report_of_a_finished_audit(api: Api) -> None:
     evaluation_id = api.upload(world_bundle())
     audit_id = api.start(evaluation_spec(evaluation_id)).json()["id"]
