@@ -21,6 +21,7 @@ from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.cues import CueEffect, CuesFinding, CuesResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import newcombe_difference
@@ -97,7 +98,7 @@ class CuesProbe:
     title: ClassVar[str] = "Cue robustness"
     result_model: ClassVar[type[ProbeResult]] = CuesResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         ids = [c.candidate_a + c.candidate_b for c in bundle.comparisons]

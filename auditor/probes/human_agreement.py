@@ -31,6 +31,7 @@ from scipy import stats as _scipy_stats
 from auditor.probes._pairwise import by_judge, flag, judges_in_order
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison, Label, Verdict
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.human_agreement import HumanAgreementFinding, HumanAgreementResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.agreement import (
@@ -198,10 +199,10 @@ class HumanAgreementProbe:
     title: ClassVar[str] = "Agreement with humans"
     result_model: ClassVar[type[ProbeResult]] = HumanAgreementResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if any(c.human for c in bundle.comparisons):
             return None
-        if any(label.source == "human" for label in bundle.labels) and bundle.verdicts:
+        if any(label.source == "human" for label in bundle.labels) and bundle.n_verdicts:
             return None
         return "no human labels"
 

@@ -20,6 +20,7 @@ from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.injection import InjectionFinding, InjectionResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import clopper_pearson_interval
@@ -90,7 +91,7 @@ class InjectionProbe:
     title: ClassVar[str] = "Injection and master-key answers"
     result_model: ClassVar[type[ProbeResult]] = InjectionResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         if not any("::inject:" in c.candidate_a + c.candidate_b for c in bundle.comparisons):

@@ -21,6 +21,7 @@ from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.position import PositionFinding, PositionResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.proportions import wilson_interval
@@ -89,7 +90,7 @@ class PositionProbe:
     title: ClassVar[str] = "Position bias"
     result_model: ClassVar[type[ProbeResult]] = PositionResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         for comparisons in by_judge(bundle.comparisons).values():

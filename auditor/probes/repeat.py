@@ -19,6 +19,7 @@ from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.repeat import RepeatFinding, RepeatResult
 from auditor.stats.proportions import wilson_interval
@@ -61,7 +62,7 @@ class RepeatProbe:
     title: ClassVar[str] = "Repeat consistency"
     result_model: ClassVar[type[ProbeResult]] = RepeatResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         if not any("::placebo:" in c.candidate_a + c.candidate_b for c in bundle.comparisons):

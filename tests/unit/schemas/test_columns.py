@@ -185,6 +185,106 @@ def test_analysis_of_columns_equals_analysis_of_records() -> None:
     assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
 
 
+def judged_world_document(*, variants: bool = False) -> dict[str, Any]:
+    """`world_document` with what makes the columnar probes' bookkeeping matter: a choice that
+    overrides the argmax of the probabilities and a null verdict; with ``variants`` also an
+    answer under a prompt variant after the primary one (the later answer decides correctness
+    for self-preference) and a verdict under a variant."""
+    document = world_document(seed=11)
+    document["outputs"][1]["choice"] = 0
+    document["verdicts"][0]["verdict"] = None
+    if variants:
+        first = document["outputs"][0]
+        wrong = next(k for k in range(len(first["probs"])) if k != int(np.argmax(first["probs"])))
+        document["outputs"].append(
+            {"model": first["model"], "item": first["item"], "choice": wrong, "variant": "terse"}
+        )
+        verdict = next(
+            v
+            for v in document["verdicts"]
+            if (v["candidate"], v["item"]) == (first["model"], first["item"])
+            and v["verdict"] is not None
+        )
+        document["verdicts"].append(
+            {**verdict, "verdict": 1 - verdict["verdict"], "variant": "strict"}
+        )
+    return document
+
+
+@pytest.mark.parametrize(
+    "document",
+    [judged_world_document(), judged_world_document(variants=True), rich_document()],
+)
+def test_every_probe_checks_its_inputs_alike_on_columns_and_records(
+    document: dict[str, Any],
+) -> None:
+    from auditor.probes import REGISTRY
+
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    for probe in REGISTRY:
+        assert probe.missing_inputs(columns) == probe.missing_inputs(bundle), probe.name
+
+
+@pytest.mark.parametrize("variants", [False, True])
+def test_self_preference_on_columns_equals_records(variants: bool) -> None:
+    import dataclasses
+
+    from auditor.probes.base import ProbeContext
+    from auditor.probes.self_preference import PROBE
+
+    document = judged_world_document(variants=variants)
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    settings = AnalysisSettings()
+    rng = np.random.default_rng(0)
+    from_records = PROBE.compute(ProbeContext(bundle=bundle, settings=settings, rng=rng))
+    from_columns = PROBE.compute(
+        ProbeContext(bundle=bundle, settings=settings, rng=rng, columns=columns)
+    )
+    assert from_columns == from_records
+    assert len(from_records.findings) == 2 and all(
+        f.own_verdicts and f.other_verdicts for f in from_records.findings
+    )
+    if variants:  # the variant answer is the one that decides: it changes the tables
+        primary = dataclasses.replace(
+            columns,
+            output_model=columns.output_model[:-1],
+            output_item=columns.output_item[:-1],
+            output_has_probs=columns.output_has_probs[:-1],
+            output_choice=columns.output_choice[:-1],
+            output_response=None,
+            output_variant=None,
+        )
+        without = PROBE.compute(
+            ProbeContext(bundle=bundle, settings=settings, rng=rng, columns=primary)
+        )
+        assert without != from_columns
+
+
+def test_full_analysis_of_columns_equals_analysis_of_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditor.probes.analysis import analyze
+
+    document = judged_world_document()
+    for output in document["outputs"]:  # no free-form answers: verbosity (on records) skips
+        output.pop("response", None)
+    settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
+    from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
+    assert {"affinity", "self_preference", "correlated_errors"} <= set(from_records.probes)
+    columns = columns_from_document(copy.deepcopy(document))
+
+    # The probes this bundle supports compute on the columns: the record form is never built.
+    def no_records(self: Any) -> Any:
+        raise AssertionError("the record form was built")
+
+    monkeypatch.setattr(type(columns), "to_bundle", no_records)
+    from_columns = analyze(columns, settings)
+    exclude = {"provenance": {"created_at"}}
+    assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
+
+
 @pytest.mark.parametrize("normalize", ["sum", "softmax"])
 def test_normalization_equals_the_record_path(normalize: str) -> None:
     document = mixed_document()
