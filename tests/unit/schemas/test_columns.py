@@ -451,3 +451,23 @@ def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.Mon
     whole = canonical_json(columns_from_document(copy.deepcopy(document)))
     monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", 2)
     assert canonical_json(columns_from_document(copy.deepcopy(document))) == whole
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(mixed_document()))
+    bad.write_text(json.dumps({**mixed_document(), "models": []}))
+    assert gc.isenabled()
+    load_columns(good)
+    assert gc.isenabled()
+    with pytest.raises(BundleError):
+        load_columns(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_columns(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
