@@ -113,8 +113,8 @@ def scale_trend(models: Sequence[ModelReliability], alpha: float) -> ScaleTrend 
     )
     if flagged:
         conclusion = (
-            "larger models avoid less, and more of their failures are errors rather than "
-            "avoidance (avoidance falls with scale while errors rise)"
+            "larger models avoid less, and a growing share of their failures are errors rather "
+            "than avoidance (errors take the place of refusals)"
         )
     else:
         conclusion = "no significant shift from avoidance to error with model size"
