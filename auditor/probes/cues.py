@@ -14,8 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
 from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
@@ -24,6 +22,7 @@ from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.columns import BundleColumns
 from auditor.schemas.cues import CueEffect, CuesFinding, CuesResult
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import newcombe_difference
 
 __all__ = ["CUES", "CuesProbe", "cues_finding"]

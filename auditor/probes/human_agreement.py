@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order
 from auditor.probes.base import ProbeContext
@@ -40,6 +39,7 @@ from auditor.stats.agreement import (
     rogan_gladen,
     rogan_gladen_bootstrap,
 )
+from auditor.stats.distributions import norm_cdf
 
 __all__ = [
     "KAPPA_FLOOR",
@@ -125,7 +125,7 @@ def _kappa_test(
     except ValueError as error:
         return none_reason if not judged else str(error)
     z = (kappa.kappa - floor) / kappa.std_error if kappa.std_error > 0 else 0.0
-    p_value = float(_scipy_stats.norm.cdf(z))
+    p_value = float(norm_cdf(z))
     return {
         "n": kappa.n,
         "estimate": kappa.kappa,

@@ -13,8 +13,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
@@ -23,6 +21,7 @@ from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.columns import BundleColumns
 from auditor.schemas.injection import InjectionFinding, InjectionResult
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import clopper_pearson_interval
 
 __all__ = ["INJECTIONS", "INJECTION_TOLERANCE", "InjectionProbe", "injection_finding"]

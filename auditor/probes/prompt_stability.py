@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._outcomes import rate
 from auditor.probes.affinity import analyze_affinity
@@ -46,6 +45,7 @@ from auditor.schemas.prompt_stability import (
     TemplateStabilityRow,
 )
 from auditor.schemas.result import AnalysisSettings
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.stability import template_stability
 
 __all__ = ["FLIP_TOLERANCE", "PromptStabilityProbe", "affinity_by_template", "stability_row"]

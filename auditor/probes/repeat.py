@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
 from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
@@ -22,6 +20,7 @@ from auditor.schemas.candidates import PlannedComparison
 from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.repeat import RepeatFinding, RepeatResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import wilson_interval
 
 __all__ = ["REPEAT_TOLERANCE", "RepeatProbe", "repeat_finding"]

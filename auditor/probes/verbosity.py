@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders, stable_index
@@ -33,6 +32,7 @@ from auditor.schemas.candidates import PlannedComparison, variant_id
 from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.verbosity import VerbosityFinding, VerbosityResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import wilson_interval
 
 __all__ = [

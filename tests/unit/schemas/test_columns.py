@@ -444,6 +444,33 @@ def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> 
     assert completed.stdout.strip() == "[]"
 
 
+def test_analyze_starts_without_scipy_stats(tmp_path: Path) -> None:
+    # The distributions the analysis needs come from scipy.special (auditor.stats.distributions):
+    # scipy.stats costs 0.3-1 s of start-up.
+    document = world_document()
+    for output in document["outputs"]:  # no free-form answers: verbosity's logit (statsmodels)
+        output.pop("response", None)
+    path = write_columns(columns_from_document(document), tmp_path / "b.json")
+    heavy = ["scipy.stats", "sqlalchemy", "litellm", "celery", "pandas", "matplotlib"]
+    code = (
+        "import sys, io, contextlib\n"
+        "from auditor.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        app(['analyze', {str(path)!r}, '--out', {str(tmp_path / 'out')!r},"
+        " '--format', 'json', '--n-bootstrap', '200', '--n-permutations', '200'])\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+    assert (tmp_path / "out" / "report.json").exists()
+
+
 def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
     import auditor.schemas.columns as columns_module
 
