@@ -41,6 +41,7 @@ __all__ = [
     "AuditStatus",
     "StageProgress",
     "audit_status",
+    "design_problems",
     "finalize_audit",
     "load_base",
     "outcomes_of",
