@@ -27,6 +27,7 @@ import numpy as np
 from auditor.probes._outcomes import Difficulty, Truth, difficulty_of, rate, truth_of
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import OUTCOMES, Bundle, Outcome
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.reliability import (
     ModelReliability,
@@ -135,7 +136,7 @@ class ReliabilityProbe:
     title: ClassVar[str] = "Reliability across difficulty (correct, avoidant, incorrect)"
     result_model: ClassVar[type[ProbeResult]] = ReliabilityResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.labels:
             return "no three-way labels (human, grader or planted)"
         return None
