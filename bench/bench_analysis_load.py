@@ -140,7 +140,15 @@ def main() -> None:
             "similarity": lambda: wall([*auditor, "similarity", str(plain)]),
             "similarity parquet": lambda: wall([*auditor, "similarity", str(parquet)]),
             "analyze": lambda: wall(
-                [*auditor, "analyze", str(judged), "--out", str(directory / "out")]
+                [
+                    *auditor,
+                    "analyze",
+                    str(judged),
+                    "--out",
+                    str(directory / "out"),
+                    "--format",
+                    "json",
+                ]
             ),
         }
         times: dict[str, list[float]] = {name: [] for name in variants}

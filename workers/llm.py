@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import random
 import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -120,6 +122,41 @@ def _is_model_level(error: BaseException) -> bool:
     )
 
 
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and every error it was raised from or during (litellm wraps the client's)."""
+    seen: list[BaseException] = []
+    stack: list[BaseException | None] = [error]
+    while stack and len(seen) < 16:
+        current = stack.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        stack += [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "original_exception", None),
+        ]
+    return seen
+
+
+_UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+
+def _cannot_connect(error: BaseException) -> str | None:
+    """Why nothing answered at all, if so: the connection was refused or the host has no
+    address (litellm reports both as a 500 "Connection error."). A timeout is not this."""
+    found = [
+        cause
+        for cause in _causes(error)
+        if isinstance(cause, socket.gaierror)
+        or (isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS)
+    ]
+    if not found:
+        return None
+    root = found[-1]  # the innermost: the socket's own error, not a client's wrapping of it
+    return f"{type(root).__name__}: {root}"
+
+
 def is_transient(error: BaseException) -> bool:
     """Transient: worth retrying (429, 5xx, timeouts, connection resets), unless the error
     concerns the model itself (no or a wrong credential, an unknown model)."""
@@ -176,6 +213,7 @@ class CallResponse:
     error: str | None = None
     permanent: bool = False
     model_failure: bool = False  # the model cannot be called at all (auth, unknown model)
+    unreachable: bool = False  # transient, but nothing answered at its address at all
     attempts: int = 1
     provider_model: str | None = None  # the model the provider says answered (pinned per call)
 
@@ -263,6 +301,17 @@ async def _complete_one(
                     permanent=True,
                     error=message,
                     model_failure=_is_model_level(error),
+                    attempts=attempt,
+                )
+            refused = _cannot_connect(error)
+            if refused is not None:
+                # Not retried here: whether it is worth retrying is the pipeline's call (a
+                # model that never answered is unreachable; one that did is retried later).
+                return CallResponse(
+                    request.key,
+                    ok=False,
+                    error=redact(f"{message} ({refused})")[:600],
+                    unreachable=True,
                     attempts=attempt,
                 )
             if attempt > policy.max_retries:

@@ -20,6 +20,33 @@ def _argument_name(param: Any) -> str:
     return name + ("..." if param.nargs != 1 else "")
 
 
+def _one_paragraph_command_help() -> None:
+    """Join the first paragraph of a command's help into one line in the command list."""
+    from typer import rich_utils
+
+    command_help = getattr(rich_utils, "_make_command_help", None)
+    if command_help is None or getattr(command_help, "_plain_help", False):
+        return
+
+    def one_paragraph(*, help_text: str, markup_mode: Any) -> Any:
+        first, _, rest = help_text.strip().partition("\n\n")
+        joined = " ".join(line.strip() for line in first.splitlines())
+        return command_help(
+            help_text=joined + ("\n\n" + rest if rest else ""), markup_mode=markup_mode
+        )
+
+    one_paragraph._plain_help = True  # type: ignore[attr-defined]
+    rich_utils._make_command_help = one_paragraph
+
+
+def _patching_rich_utils(format_help: Any) -> Any:
+    def patched(self: Any, ctx: Any, formatter: Any) -> Any:
+        _one_paragraph_command_help()
+        return format_help(self, ctx, formatter)
+
+    return patched
+
+
 def plain_help() -> None:
     from typer import core
 
@@ -44,17 +71,10 @@ def plain_help() -> None:
         argument._usage_display_name = usage_name
         if hasattr(argument, "_rich_display_name"):
             argument._rich_display_name = _argument_name
-    from typer import rich_utils
-
-    command_help = getattr(rich_utils, "_make_command_help", None)
-    if command_help is not None:
-
-        def one_paragraph(*, help_text: str, markup_mode: Any) -> Any:
-            first, _, rest = help_text.strip().partition("\n\n")
-            joined = " ".join(line.strip() for line in first.splitlines())
-            return command_help(
-                help_text=joined + ("\n\n" + rest if rest else ""), markup_mode=markup_mode
-            )
-
-        rich_utils._make_command_help = one_paragraph
+    # typer imports rich_utils (rich.markdown, markdown-it: ~0.1-0.2 s) only to render help or
+    # an error; patch it then, not at start-up, so commands that print no help start faster.
+    for command_class in (getattr(core, "TyperCommand", None), getattr(core, "TyperGroup", None)):
+        format_help = getattr(command_class, "format_help", None)
+        if format_help is not None:
+            command_class.format_help = _patching_rich_utils(format_help)  # type: ignore[union-attr]
     option._plain_help = True

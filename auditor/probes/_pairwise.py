@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import CandidateRef, VariantKind, parse_candidate
+from auditor.schemas.columns import BundleColumns
 
 __all__ = [
     "VariantChange",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-def judges_in_order(bundle: Bundle, judges: Iterable[str]) -> list[str]:
+def judges_in_order(bundle: Bundle | BundleColumns, judges: Iterable[str]) -> list[str]:
     """``judges`` in the bundle's model order (unknown names last, sorted)."""
     wanted = set(judges)
     ordered = [m.name for m in bundle.models if m.name in wanted]

@@ -728,10 +728,10 @@ class AffinityProbe:
     title: ClassVar[str] = "Affinity bias (CAPA)"
     result_model: ClassVar[type[ProbeResult]] = AffinityProbeResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
-        if not bundle.verdicts:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
+        if not bundle.n_verdicts:
             return "no verdicts"
-        if not bundle.outputs:
+        if not bundle.n_outputs:
             return "no multiple-choice outputs"
         return None
 

@@ -10,7 +10,9 @@ services, the CLI) records the time and the software versions in ``provenance``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -112,7 +114,7 @@ def adjust_family(
 
 
 def run_probes(
-    bundle: Bundle,
+    bundle: Bundle | Callable[[], Bundle],
     settings: AnalysisSettings,
     probes: tuple[Probe, ...],
     *,
@@ -120,16 +122,25 @@ def run_probes(
 ) -> tuple[dict[str, ProbeResult], list[ProbeSkipped]]:
     """Each of ``probes`` that the bundle has inputs for, computed with its own random stream
     (`probe_generator`), unadjusted; the others with the reason they did not run. ``columns``
-    is the same bundle as columns, when the caller holds them (`ProbeContext.columns`)."""
+    is the same bundle as columns, when the caller holds them (`ProbeContext.columns`): the
+    inputs are then checked on the columns, and ``bundle`` may be a function building the
+    record form, called once and only if a probe that reads records runs."""
+    if callable(bundle):
+        if columns is None:
+            raise ValueError("bundle: a function building the records needs the columns too")
+        records: Bundle | Callable[[], Bundle] = functools.cache(bundle)
+    else:
+        records = bundle
+    inputs: Bundle | BundleColumns = records if columns is None else columns  # type: ignore[assignment]
     results: dict[str, ProbeResult] = {}
     skipped: list[ProbeSkipped] = []
     for probe in probes:
-        reason = probe.missing_inputs(bundle)
+        reason = probe.missing_inputs(inputs)
         if reason is not None:
             skipped.append(ProbeSkipped(probe=probe.name, reason=reason))
             continue
         context = ProbeContext(
-            bundle=bundle,
+            bundle=records,
             settings=settings,
             rng=probe_generator(settings.seed, probe.name),
             columns=columns,
@@ -186,14 +197,15 @@ def analyze(
     settings = AnalysisSettings() if settings is None else settings
     report = analyze_affinity(bundle, settings, provenance=provenance)
     probes = REGISTRY if registry is None else registry
-    records = bundle if isinstance(bundle, Bundle) else bundle.to_bundle()
+    # The record form only if a probe that reads records runs (seconds for a large bundle).
+    records = bundle if isinstance(bundle, Bundle) else bundle.to_bundle
     others = tuple(probe for probe in probes if probe is not AFFINITY)
     columns = bundle if isinstance(bundle, BundleColumns) else None
     computed, skipped = run_probes(records, settings, others, columns=columns)
     results: dict[str, ProbeResult] = {}
     for probe in probes:  # registry order
         if probe is AFFINITY:
-            reason = probe.missing_inputs(records)
+            reason = probe.missing_inputs(bundle)
             if reason is not None:
                 skipped.insert(0, ProbeSkipped(probe=probe.name, reason=reason))
             else:

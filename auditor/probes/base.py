@@ -7,7 +7,7 @@ bundle; the probe computes its versioned result from that bundle alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -23,17 +23,42 @@ if TYPE_CHECKING:  # the shapes only; importing them at run time would not cycle
 __all__ = ["Probe", "ProbeContext"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ProbeContext:
-    """Everything a probe may read to compute its result."""
+    """Everything a probe may read to compute its result.
 
-    bundle: Bundle
+    ``bundle`` may be given as a function that builds the record form: it is then called only
+    when a probe reads ``bundle`` (the record form of a large bundle costs seconds; probes that
+    compute on ``columns`` never pay for it).
+    """
+
     settings: AnalysisSettings
     rng: np.random.Generator
     """Seeded from settings.seed and the probe's name, so probes do not share a stream."""
-    columns: BundleColumns | None = None
+    columns: BundleColumns | None
     """The same bundle as columns, when the caller holds them (a probe that computes on
     columns uses them instead of converting ``bundle`` again)."""
+
+    def __init__(
+        self,
+        bundle: Bundle | Callable[[], Bundle],
+        settings: AnalysisSettings,
+        rng: np.random.Generator,
+        columns: BundleColumns | None = None,
+    ) -> None:
+        object.__setattr__(self, "_records", bundle)
+        object.__setattr__(self, "settings", settings)
+        object.__setattr__(self, "rng", rng)
+        object.__setattr__(self, "columns", columns)
+
+    @property
+    def bundle(self) -> Bundle:
+        """The bundle as records (built on first use when given as a function)."""
+        records = self._records  # type: ignore[attr-defined]
+        if callable(records):
+            records = records()
+            object.__setattr__(self, "_records", records)
+        return records
 
 
 class Probe(Protocol):
@@ -45,8 +70,9 @@ class Probe(Protocol):
     """Human title of the report section."""
     result_model: ClassVar[type[ProbeResult]]
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
-        """None when the bundle holds what the probe needs, else why not ("no comparisons")."""
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
+        """None when the bundle (records or columns) holds what the probe needs, else why not
+        ("no comparisons")."""
         ...
 
     def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:

@@ -14,15 +14,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
 from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.cues import CueEffect, CuesFinding, CuesResult
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import newcombe_difference
 
 __all__ = ["CUES", "CuesProbe", "cues_finding"]
@@ -97,7 +97,7 @@ class CuesProbe:
     title: ClassVar[str] = "Cue robustness"
     result_model: ClassVar[type[ProbeResult]] = CuesResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         ids = [c.candidate_a + c.candidate_b for c in bundle.comparisons]

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison, Label, Verdict
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.human_agreement import HumanAgreementFinding, HumanAgreementResult
 from auditor.schemas.probe import ProbeResult
 from auditor.stats.agreement import (
@@ -39,6 +39,7 @@ from auditor.stats.agreement import (
     rogan_gladen,
     rogan_gladen_bootstrap,
 )
+from auditor.stats.distributions import norm_cdf
 
 __all__ = [
     "KAPPA_FLOOR",
@@ -124,7 +125,7 @@ def _kappa_test(
     except ValueError as error:
         return none_reason if not judged else str(error)
     z = (kappa.kappa - floor) / kappa.std_error if kappa.std_error > 0 else 0.0
-    p_value = float(_scipy_stats.norm.cdf(z))
+    p_value = float(norm_cdf(z))
     return {
         "n": kappa.n,
         "estimate": kappa.kappa,
@@ -198,10 +199,10 @@ class HumanAgreementProbe:
     title: ClassVar[str] = "Agreement with humans"
     result_model: ClassVar[type[ProbeResult]] = HumanAgreementResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if any(c.human for c in bundle.comparisons):
             return None
-        if any(label.source == "human" for label in bundle.labels) and bundle.verdicts:
+        if any(label.source == "human" for label in bundle.labels) and bundle.n_verdicts:
             return None
         return "no human labels"
 

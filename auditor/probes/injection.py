@@ -13,15 +13,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.injection import InjectionFinding, InjectionResult
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import clopper_pearson_interval
 
 __all__ = ["INJECTIONS", "INJECTION_TOLERANCE", "InjectionProbe", "injection_finding"]
@@ -90,7 +90,7 @@ class InjectionProbe:
     title: ClassVar[str] = "Injection and master-key answers"
     result_model: ClassVar[type[ProbeResult]] = InjectionResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         if not any("::inject:" in c.candidate_a + c.candidate_b for c in bundle.comparisons):

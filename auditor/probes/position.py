@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.position import PositionFinding, PositionResult
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import wilson_interval
 
 __all__ = ["PositionProbe", "position_finding"]
@@ -89,7 +89,7 @@ class PositionProbe:
     title: ClassVar[str] = "Position bias"
     result_model: ClassVar[type[ProbeResult]] = PositionResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         for comparisons in by_judge(bundle.comparisons).values():

@@ -24,18 +24,19 @@ Example: correctness (1, 1), (1, 0), (1, 0), (0, 0) under two templates: flips 2
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._outcomes import rate
 from auditor.probes.affinity import analyze_affinity
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.prompt_stability import (
     PRIMARY_TEMPLATE,
@@ -44,6 +45,7 @@ from auditor.schemas.prompt_stability import (
     TemplateStabilityRow,
 )
 from auditor.schemas.result import AnalysisSettings
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.stability import template_stability
 
 __all__ = ["FLIP_TOLERANCE", "PromptStabilityProbe", "affinity_by_template", "stability_row"]
@@ -204,10 +206,16 @@ class PromptStabilityProbe:
     title: ClassVar[str] = "Prompt stability across templates"
     result_model: ClassVar[type[ProbeResult]] = PromptStabilityResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
-        if not any(o.variant for o in bundle.outputs) and not any(
-            v.variant for v in bundle.verdicts
-        ):
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
+        if isinstance(bundle, BundleColumns):
+            variants: Iterable[str | None] = itertools.chain(
+                bundle.output_variant or (), bundle.verdict_variant or ()
+            )
+        else:
+            variants = itertools.chain(
+                (o.variant for o in bundle.outputs), (v.variant for v in bundle.verdicts)
+            )
+        if not any(variants):
             return "no outputs or verdicts under a template variant"
         return None
 

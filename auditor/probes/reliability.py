@@ -27,6 +27,7 @@ import numpy as np
 from auditor.probes._outcomes import Difficulty, Truth, difficulty_of, rate, truth_of
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import OUTCOMES, Bundle, Outcome
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.reliability import (
     ModelReliability,
@@ -112,8 +113,8 @@ def scale_trend(models: Sequence[ModelReliability], alpha: float) -> ScaleTrend 
     )
     if flagged:
         conclusion = (
-            "larger models avoid less, and more of their failures are errors rather than "
-            "avoidance (avoidance falls with scale while errors rise)"
+            "larger models avoid less, and a growing share of their failures are errors rather "
+            "than avoidance (errors take the place of refusals)"
         )
     else:
         conclusion = "no significant shift from avoidance to error with model size"
@@ -135,7 +136,7 @@ class ReliabilityProbe:
     title: ClassVar[str] = "Reliability across difficulty (correct, avoidant, incorrect)"
     result_model: ClassVar[type[ProbeResult]] = ReliabilityResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.labels:
             return "no three-way labels (human, grader or planted)"
         return None

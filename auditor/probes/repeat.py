@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from scipy import stats as _scipy_stats
-
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, variant_changes
 from auditor.probes._planning import base_pairs, original, placebo
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.repeat import RepeatFinding, RepeatResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import wilson_interval
 
 __all__ = ["REPEAT_TOLERANCE", "RepeatProbe", "repeat_finding"]
@@ -61,7 +61,7 @@ class RepeatProbe:
     title: ClassVar[str] = "Repeat consistency"
     result_model: ClassVar[type[ProbeResult]] = RepeatResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.comparisons:
             return "no comparisons"
         if not any("::placebo:" in c.candidate_a + c.candidate_b for c in bundle.comparisons):

@@ -19,14 +19,16 @@ import numpy as np
 from auditor.probes._pairwise import flag, judges_in_order
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.self_preference import SelfPreferenceFinding, SelfPreferenceResult
+from auditor.stats.responses import _segment_argmax
 from auditor.stats.stratified import cmh_test, mantel_haenszel_difference
 
 __all__ = ["SelfPreferenceProbe", "kin_of", "self_preference_finding"]
 
 
-def kin_of(bundle: Bundle, judge: str) -> set[str]:
+def kin_of(bundle: Bundle | BundleColumns, judge: str) -> set[str]:
     """The judge and the models of its family (just the judge when its family is unknown)."""
     family = {m.name: m.family for m in bundle.models}
     own = family.get(judge)
@@ -61,6 +63,66 @@ def self_preference_finding(
         if verdict.judge != judge or verdict.verdict is None or truth is None:
             continue
         tables[0 if truth else 1, 0 if verdict.candidate in kin else 1, 1 - verdict.verdict] += 1
+    return _finding(judge, kin, tables, alpha)
+
+
+def _column_correctness(columns: BundleColumns) -> np.ndarray:
+    """`_correctness` on columns: a (models x items) array, 1 = correct, 0 = incorrect, -1 =
+    no output with a choice (or probabilities). Like the dict, the last such output of a
+    (model, item) in bundle order decides."""
+    choice = columns.output_choice.copy()
+    with_probs = columns.output_has_probs
+    values = columns.output_probs
+    if values.size:
+        lengths = columns.option_counts[columns.output_item[with_probs]]
+        if bool((lengths == lengths[0]).all()):
+            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
+        else:
+            argmax = _segment_argmax(values, lengths)
+        unstated = choice[with_probs] < 0
+        choice[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
+    gold = np.fromiter((i.gold for i in columns.items), np.int64, len(columns.items))
+    n_items = len(columns.items)
+    known = np.flatnonzero(choice >= 0)
+    keys = columns.output_model[known].astype(np.int64) * n_items + columns.output_item[known]
+    # the last output of each key: the first in reversed order
+    _, first_reversed = np.unique(keys[::-1], return_index=True)
+    last = known[known.size - 1 - first_reversed]
+    correct = np.full(len(columns.models) * n_items, -1, dtype=np.int8)
+    correct[keys[known.size - 1 - first_reversed]] = (
+        choice[last] == gold[columns.output_item[last]]
+    ).astype(np.int8)
+    return correct.reshape(len(columns.models), n_items)
+
+
+def _kin_codes(columns: BundleColumns, judge: int) -> np.ndarray:
+    """Mask over the models: the judge (code ``judge``) and the models of its family."""
+    families = [m.family for m in columns.models]
+    own = families[judge]
+    kin = np.array([bool(own) and f == own for f in families], dtype=bool)
+    kin[judge] = True
+    return kin
+
+
+def _column_finding(
+    columns: BundleColumns, judge: int, alpha: float, correct: np.ndarray
+) -> SelfPreferenceFinding:
+    """`self_preference_finding` on columns (the same tables, counted with numpy)."""
+    kin = _kin_codes(columns, judge)
+    mine = np.flatnonzero((columns.verdict_judge == judge) & (columns.verdict_value >= 0))
+    candidates = columns.verdict_candidate[mine]
+    truth = correct[candidates, columns.verdict_item[mine]]
+    known = truth >= 0
+    stratum = 1 - truth[known].astype(np.int64)
+    group = np.where(kin[candidates[known]], 0, 1)
+    outcome = 1 - columns.verdict_value[mine][known].astype(np.int64)
+    counts = np.bincount(stratum * 4 + group * 2 + outcome, minlength=8)
+    tables = counts.reshape(2, 2, 2).astype(np.float64)
+    names = [m.name for m in columns.models]
+    return _finding(names[judge], {names[k] for k in np.flatnonzero(kin)}, tables, alpha)
+
+
+def _finding(judge: str, kin: set[str], tables: np.ndarray, alpha: float) -> SelfPreferenceFinding:
     own_n, other_n = int(tables[:, 0].sum()), int(tables[:, 1].sum())
     common: dict[str, Any] = {
         "judge": judge,
@@ -101,14 +163,27 @@ class SelfPreferenceProbe:
     title: ClassVar[str] = "Self and family preference"
     result_model: ClassVar[type[ProbeResult]] = SelfPreferenceResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
-        if not bundle.verdicts:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
+        if not bundle.n_verdicts:
             return "no pointwise verdicts"
-        if not bundle.outputs:
+        if not bundle.n_outputs:
             return "no multiple-choice outputs (ground-truth correctness)"
-        judges = {v.judge for v in bundle.verdicts}
-        if not any(v.candidate in kin_of(bundle, v.judge) for v in bundle.verdicts):
-            return f"no verdict of a judge on its own or same-family answers ({len(judges)} judges)"
+        if isinstance(bundle, BundleColumns):
+            judge_codes = np.unique(bundle.verdict_judge)
+            n_judges = int(judge_codes.size)
+            any_kin = any(
+                bool(
+                    _kin_codes(bundle, int(j))[
+                        bundle.verdict_candidate[bundle.verdict_judge == j]
+                    ].any()
+                )
+                for j in judge_codes
+            )
+        else:
+            n_judges = len({v.judge for v in bundle.verdicts})
+            any_kin = any(v.candidate in kin_of(bundle, v.judge) for v in bundle.verdicts)
+        if not any_kin:
+            return f"no verdict of a judge on its own or same-family answers ({n_judges} judges)"
         return None
 
     def plan(self, spec: Any, base: Bundle, answers: Any) -> Sequence[Any]:
@@ -116,16 +191,26 @@ class SelfPreferenceProbe:
         return ()
 
     def compute(self, context: ProbeContext) -> SelfPreferenceResult:
-        bundle = context.bundle
-        correct = _correctness(bundle)
-        judges = judges_in_order(bundle, {v.judge for v in bundle.verdicts})
+        columns = context.columns
+        if columns is not None:
+            names = [m.name for m in columns.models]
+            codes = {names[int(j)]: int(j) for j in np.unique(columns.verdict_judge)}
+            correct = _column_correctness(columns)
+            findings = [
+                _column_finding(columns, codes[judge], context.settings.alpha, correct)
+                for judge in judges_in_order(columns, codes)
+            ]
+        else:
+            bundle = context.bundle
+            by_output = _correctness(bundle)
+            findings = [
+                self_preference_finding(bundle, judge, context.settings.alpha, by_output)
+                for judge in judges_in_order(bundle, {v.judge for v in bundle.verdicts})
+            ]
         return SelfPreferenceResult(
             estimate_meaning="pass rate of own and same-family answers minus others' at equal "
             "correctness (Mantel-Haenszel); positive = favours its kin",
-            findings=[
-                self_preference_finding(bundle, judge, context.settings.alpha, correct)
-                for judge in judges
-            ],
+            findings=findings,
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Final
 from auditor.probes._outcomes import Difficulty, Truth, difficulty_of, rate, truth_of
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Outcome, primary_view
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.supervision import (
     JudgeSupervision,
@@ -139,10 +140,10 @@ class SupervisionProbe:
     title: ClassVar[str] = "Judges as supervisors: false approval by difficulty"
     result_model: ClassVar[type[ProbeResult]] = SupervisionResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if not bundle.labels:
             return "no three-way labels (human, grader or planted)"
-        if not bundle.verdicts:
+        if not bundle.n_verdicts:
             return "no verdicts"
         return None
 

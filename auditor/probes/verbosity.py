@@ -23,15 +23,16 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 from auditor.probes._pairwise import by_judge, flag, judges_in_order, refs
 from auditor.probes._planning import base_pairs, both_orders, stable_index
 from auditor.probes.base import ProbeContext
 from auditor.schemas.bundle import Bundle, Comparison
 from auditor.schemas.candidates import PlannedComparison, variant_id
+from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.verbosity import VerbosityFinding, VerbosityResult
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 from auditor.stats.proportions import wilson_interval
 
 __all__ = [
@@ -203,15 +204,24 @@ def verbosity_finding(
     )
 
 
+def _any_response(bundle: Bundle | BundleColumns) -> bool:
+    """Whether some output carries a free-form ``response``."""
+    if isinstance(bundle, BundleColumns):
+        return bundle.output_response is not None and any(
+            r is not None for r in bundle.output_response
+        )
+    return any(o.response is not None for o in bundle.outputs)
+
+
 class VerbosityProbe:
     name: ClassVar[str] = "verbosity"
     title: ClassVar[str] = "Verbosity bias"
     result_model: ClassVar[type[ProbeResult]] = VerbosityResult
 
-    def missing_inputs(self, bundle: Bundle) -> str | None:
+    def missing_inputs(self, bundle: Bundle | BundleColumns) -> str | None:
         if any("::pad:" in c.candidate_a + c.candidate_b for c in bundle.comparisons):
             return None
-        if bundle.verdicts and any(o.response is not None for o in bundle.outputs):
+        if bundle.n_verdicts and _any_response(bundle):
             return None
         return "no padded comparisons and no pointwise verdicts on free-form answers"
 

@@ -261,6 +261,16 @@ class Bundle(BaseModel):
         "answers, by humans or a grader model.",
     )
 
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs (as `auditor.schemas.columns.BundleColumns` has it)."""
+        return len(self.outputs)
+
+    @property
+    def n_verdicts(self) -> int:
+        """Number of verdicts (as `auditor.schemas.columns.BundleColumns` has it)."""
+        return len(self.verdicts)
+
     @classmethod
     def from_frames(
         cls,

@@ -16,6 +16,9 @@ reported at once, named by record and field.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -63,11 +66,34 @@ def bundle_format(path: str | Path) -> BundleFormat:
     return "jsonl" if path.suffix == ".jsonl" else "json"
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a bundle is decoded and read into columns.
+
+    Decoding allocates one dict per record (and a float per probability); every few hundred
+    allocations the collector walks the young objects and, as the heap grows, all of them
+    again: about 40% of `load_columns` on a 100,000-output JSON bundle. The decoded records
+    hold no reference cycles (reference counting frees them), so nothing is left for the
+    collector; it is switched back on (if it was on) when the load ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_columns(path: str | Path, *, normalize: Normalization = "none") -> BundleColumns:
     """Load and validate a bundle in any format; raise `BundleError` listing every problem."""
+    with _collector_paused():
+        return _load_columns(Path(path), normalize)
+
+
+def _load_columns(path: Path, normalize: Normalization) -> BundleColumns:
     import orjson  # start-up: only the commands that load a bundle pay for it
 
-    path = Path(path)
     kind = bundle_format(path)
     try:
         if kind == "parquet":

@@ -15,7 +15,9 @@ The rules:
 - A transient failure (429, 5xx, timeout) that exhausts a batch's retries stays pending and is
   sent again by a later batch, after a backoff that continues the batch's own; only a
   permanent error, the spec's ``deadline_seconds`` or the budget end a call. A model that has
-  never answered and whose calls cannot connect at all is unreachable: it fails for good.
+  never answered and whose calls cannot connect at all (refused, no such host; the model
+  client does not retry those itself) is unreachable: it fails for good at the first such
+  reply. One that answered before is retried by later batches (a server restarting).
 - A model that fails permanently (a rejected or missing credential, an unknown model) stops at
   once: its calls not yet sent are not sent, in this batch, in batches running elsewhere
   (they check the audit's failures) and in later ones. The failure is named in the audit's
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,13 +77,6 @@ log = logging.getLogger(__name__)
 COLLECT_KINDS = ("mcq", "answer")
 """Kinds of call that collect the candidates' answers (the rest judge or grade them)."""
 
-_UNREACHABLE = re.compile(
-    r"connection refused|connection error|connecterror|cannot connect|failed to establish|"
-    r"name or service not known|nodename nor servname|no route to host",
-    re.IGNORECASE,
-)
-"""Transient errors that, for a model that never answered, mean nothing is listening."""
-
 
 @dataclass(frozen=True)
 class CallOrder:
@@ -120,6 +114,11 @@ class Reply(Protocol):
     def permanent(self) -> bool: ...
     @property
     def model_failure(self) -> bool: ...
+    @property
+    def unreachable(self) -> bool:
+        """Transient, but nothing answered at the model's address (refused, no such host)."""
+        ...
+
     @property
     def attempts(self) -> int: ...
     @property
@@ -399,7 +398,7 @@ class Pipeline:
                 )
             )
             count, _ = last_error.get(row.model, (0, ""))
-            last_error[row.model] = (count + 1, row.error or "")
+            last_error[row.model] = (count + 1, (row.error or "").removeprefix("retrying: "))
         db.record_results(results)
         db.fail_pending(
             audit.id,
@@ -625,7 +624,7 @@ class _Recorder:
                 ],
             )
             return
-        if _UNREACHABLE.search(error) and not self._has_answered(row.model):
+        if reply.unreachable and not self._has_answered(row.model):
             reason = f"unreachable (it never answered): {error}"
             result = CallResult(key=row.key, status="failed", error=reason, attempts=reply.attempts)
             self._stop_model(row.model, reason, result)

@@ -843,6 +843,7 @@ def reading_notes(outcomes: Sequence[CallOutcome]) -> list[str]:
         and o.status == "done"
         and (o.parsed or {}).get("letter_mass") is not None
         and (o.parsed or {}).get("probs") is None
+        and (o.parsed or {}).get("choice") is not None  # with none, the reply was left out
     )
     if fallback:
         notes.append(

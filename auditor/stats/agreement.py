@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
+from auditor.stats.distributions import norm_ppf, norm_sf
 from auditor.stats.proportions import wilson_interval
 
 __all__ = [
@@ -96,8 +96,8 @@ def cohen_kappa(rater_a: Sequence[Any], rater_b: Sequence[Any], alpha: float = 0
         (1 - expected) ** 2 * n
     )
     se, se_null = math.sqrt(max(variance, 0.0)), math.sqrt(max(variance_null, 0.0))
-    z = float(_scipy_stats.norm.ppf(1 - alpha / 2))
-    p_value = float(2 * _scipy_stats.norm.sf(abs(kappa) / se_null)) if se_null > 0 else math.nan
+    z = float(norm_ppf(1 - alpha / 2))
+    p_value = float(2 * norm_sf(abs(kappa) / se_null)) if se_null > 0 else math.nan
     return KappaResult(
         n=n,
         kappa=kappa,

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+from auditor.stats.distributions import norm_ppf, norm_sf, t_ppf, t_sf
 
 __all__ = ["ClusterKind", "ClusterOLS", "cluster_ols"]
 
@@ -206,11 +207,11 @@ def cluster_ols(
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = np.where(se > 0, coef / se, np.inf * np.sign(coef))
     if df is None:
-        p = 2.0 * _scipy_stats.norm.sf(np.abs(statistic))
-        critical = float(_scipy_stats.norm.ppf(1 - alpha / 2))
+        p = 2.0 * norm_sf(np.abs(statistic))
+        critical = float(norm_ppf(1 - alpha / 2))
     else:
-        p = 2.0 * _scipy_stats.t.sf(np.abs(statistic), df)
-        critical = float(_scipy_stats.t.ppf(1 - alpha / 2, df))
+        p = 2.0 * t_sf(np.abs(statistic), df)
+        critical = float(t_ppf(1 - alpha / 2, df))
     p = np.where(se > 0, p, np.where(coef == 0, 1.0, 0.0))
     total = float(((y_array - y_array.mean()) ** 2).sum())
     r_squared = 1.0 - float((residual**2).sum()) / total if total > 0 else None

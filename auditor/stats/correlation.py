@@ -33,6 +33,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from auditor.stats._checks import count, finite_vector
+from auditor.stats.distributions import norm_ppf, t_sf
 
 __all__ = [
     "COLLINEAR_TOLERANCE",
@@ -253,10 +254,8 @@ def fisher_ci(
         return (float(r), float(r))
     if n - n_covariates <= 3:
         return (-1.0, 1.0)
-    from scipy.stats import norm
-
     # Same expression as pingouin, so the critical value matches to the last bit.
-    crit = abs(float(norm.ppf((1 - confidence) / 2)))
+    crit = abs(float(norm_ppf((1 - confidence) / 2)))
     z = math.atanh(r)
     se = 1.0 / math.sqrt(n - n_covariates - 3)
     return (math.tanh(z - crit * se), math.tanh(z + crit * se))
@@ -269,13 +268,11 @@ def correlation_p(r: float, n: int, n_covariates: int = 0) -> float:
 
     p is 0 when r^2 is 1 within numpy's isclose (pingouin's guard).
     """
-    from scipy.stats import t
-
     if np.isclose(r**2, 1.0):
         return 0.0
     dof = n - n_covariates - 2
     statistic = r * math.sqrt(dof / (1.0 - r**2))
-    return float(2.0 * t.sf(abs(statistic), dof))
+    return float(2.0 * t_sf(abs(statistic), dof))
 
 
 def correlation(x: Any, y: Any, method: str = "pearson") -> float:

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+from auditor.stats.distributions import norm_sf
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 
 __all__ = [
     "DEFAULT_BINS",
@@ -150,4 +152,4 @@ def cochran_armitage_trend(
     if variance <= 0:
         return Trend(None, None, int(total), "every non-empty group has the same score")
     z = statistic / math.sqrt(variance)
-    return Trend(z, float(2 * _scipy_stats.norm.sf(abs(z))), int(total))
+    return Trend(z, float(2 * norm_sf(abs(z))), int(total))

@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+from auditor.stats.distributions import t_sf
 
 __all__ = ["JudgeInflation", "judge_inflation"]
 
@@ -66,7 +67,7 @@ def _interaction(
     se = float(np.sqrt(cov[3, 3]))
     if se == 0:
         return None
-    p = float(2 * _scipy_stats.t.sf(abs(coef[3] / se), df))
+    p = float(2 * t_sf(abs(coef[3] / se), df))
     return float(coef[3]), se, p
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from auditor.stats._checks import count, finite_vector
 from auditor.stats.correlation import CONFIDENCE
+from auditor.stats.distributions import norm_ppf, norm_sf
 
 __all__ = ["FisherPooled", "fisher_combine"]
 
@@ -61,17 +62,15 @@ def fisher_combine(
     left_out = int((~usable).sum())
     if not usable.any():
         return FisherPooled(n_used=0, n_left_out=left_out, r=None, ci95=None, p_value=None)
-    from scipy.stats import norm
-
     z = np.arctanh(np.clip(rv[usable], -1 + 1e-15, 1 - 1e-15))
     w = weights[usable]
     z_bar = float(np.sum(w * z) / np.sum(w))
     se = 1.0 / math.sqrt(float(np.sum(w)))
-    crit = float(norm.ppf(0.5 + CONFIDENCE / 2))
+    crit = float(norm_ppf(0.5 + CONFIDENCE / 2))
     return FisherPooled(
         n_used=int(usable.sum()),
         n_left_out=left_out,
         r=math.tanh(z_bar),
         ci95=(math.tanh(z_bar - crit * se), math.tanh(z_bar + crit * se)),
-        p_value=float(2.0 * norm.sf(abs(z_bar) / se)),
+        p_value=float(2.0 * norm_sf(abs(z_bar) / se)),
     )

@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import math
 
-from scipy import stats as _scipy_stats
+from auditor.stats.distributions import norm_ppf
+from auditor.stats.distributions import scipy_stats as _scipy_stats
 
 __all__ = ["clopper_pearson_interval", "newcombe_difference", "wilson_interval"]
 
@@ -35,7 +36,7 @@ def _check_counts(successes: int, trials: int, name: str = "successes") -> None:
 def _z(alpha: float) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1; got {alpha}")
-    return float(_scipy_stats.norm.ppf(1 - alpha / 2))
+    return float(norm_ppf(1 - alpha / 2))
 
 
 def wilson_interval(successes: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+from auditor.stats.distributions import chi2_sf
 
 __all__ = ["TemplateStability", "template_stability"]
 
@@ -72,5 +73,5 @@ def template_stability(outcomes: np.ndarray | list[list[int]]) -> TemplateStabil
             n_units, k, flips, flips / n_units, rates, sd, None, None, "no unit flips"
         )
     q = (k - 1) * (k * float(np.sum(columns * columns)) - total * total) / denominator
-    p = float(_scipy_stats.chi2.sf(q, k - 1))
+    p = float(chi2_sf(q, k - 1))
     return TemplateStability(n_units, k, flips, flips / n_units, rates, sd, float(q), p)

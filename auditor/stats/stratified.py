@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+from auditor.stats.distributions import chi2_sf, norm_ppf
 
 __all__ = ["CmhTest", "RiskDifference", "cmh_test", "mantel_haenszel_difference"]
 
@@ -75,7 +76,7 @@ def mantel_haenszel_difference(tables: Any, alpha: float = 0.05) -> RiskDifferen
     estimate = float(((a * n0 - c * n1) / total).sum()) / weight
     variance = float(((a * b * n0**3 + c * d * n1**3) / (n1 * n0 * total**2)).sum()) / weight**2
     se = math.sqrt(variance)
-    z = float(_scipy_stats.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     return RiskDifference(
         estimate=estimate,
         std_error=se,
@@ -100,4 +101,4 @@ def cmh_test(tables: Any, correction: bool = False) -> CmhTest:
         raise ValueError("tables: every stratum has a constant outcome; the test is undefined")
     deviation = abs(float(a.sum()) - expected) - (0.5 if correction else 0.0)
     statistic = deviation**2 / variance
-    return CmhTest(statistic=statistic, p_value=float(_scipy_stats.chi2.sf(statistic, 1)))
+    return CmhTest(statistic=statistic, p_value=float(chi2_sf(statistic, 1)))

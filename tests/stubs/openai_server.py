@@ -9,13 +9,16 @@ over real HTTP rather than through a mock:
 - ``logprobs`` with ``top_logprobs`` for the first token when asked (a graded verdict: the
   probability of "1" is ``confidence`` when the stub thinks the answer right);
 - multiple-choice replies whose first-token distribution puts only ``letter_mass`` on the
-  option letters (the rest on tokens such as ``" The"`` and a lowercase ``"a"``);
+  option letters (the rest on tokens such as ``" The"`` and a lowercase ``"a"``); the reply
+  text is the likeliest first token, or with ``reply_letter`` the likeliest letter;
 - a 401 whose message quotes the bearer key it was sent, as OpenAI's does;
 - transient faults on demand: 429 with ``retry-after``, 500/503, and requests that hang past
   the client's timeout; either at a random ``rate`` (seeded) or for the first ``fail_first``
   attempts of every distinct request;
 - a served ``model`` name different from the requested one (as llama.cpp reports its file);
-- a fixed ``latency`` (seconds per reply, per model or for all).
+- a fixed ``latency`` (seconds per reply, per model or for all);
+- a model that always answers one ``error`` (``{"status": 500, "message": "Missing
+  credentials"}``, as a proxy in front of a provider does when it holds no key).
 
 Configuration is one JSON file (see `StubConfig`); every request is appended to the JSON-lines
 ``log`` with what was asked and answered, never the key itself (only a short hash of it).
@@ -142,6 +145,8 @@ def _mcq(
     top = sorted(top, key=lambda entry: -entry[1])[:k]
     first = top[0][0]
     text = first if first.strip() else "The answer is " + letters[0][0]
+    if behaviour.get("reply_letter"):  # a sampled reply that names the likeliest letter
+        text = max(letters, key=lambda entry: entry[1])[0]
     return text, [{**_entry(first, top[0][1]), "top_logprobs": [_entry(t, p) for t, p in top]}]
 
 
@@ -241,6 +246,15 @@ class _Handler(BaseHTTPRequestHandler):
                         "code": "model_not_found",
                     }
                 },
+            )
+            return
+        fixed = behaviours[model].get("error")
+        if fixed is not None:  # a model that always answers this error (status, message)
+            record["status"] = int(fixed["status"])
+            state.log(record)
+            self._send(
+                int(fixed["status"]),
+                {"error": {"message": str(fixed["message"]), "type": "server_error"}},
             )
             return
         fault = self._fault(state, digest)

@@ -12,6 +12,7 @@ from statsmodels.stats.proportion import proportion_confint
 from auditor.probes import REGISTRY, ProbeContext
 from auditor.probes.verbosity import PADDINGS, length_slope, pad_answer
 from auditor.schemas.bundle import Bundle, Comparison, HumanChoice, Item, ModelInfo, Output, Verdict
+from auditor.schemas.columns import bundle_columns
 from auditor.schemas.result import AnalysisSettings
 from auditor.stats.proportions import newcombe_difference
 
@@ -26,8 +27,26 @@ def _bundle(comparisons=(), verdicts=(), outputs=(), items=(), models=("j", "x",
     )
 
 
-def _run(bundle, name):
+def _run(bundle, name, *, columns=False):
+    """The probe's findings by judge; ``columns``: computed from the columnar form (the
+    record form is then never built: `ProbeContext.bundle` raises if read)."""
     probe = next(p for p in REGISTRY if p.name == name)
+    if columns:
+        table = bundle_columns(bundle)
+        assert probe.missing_inputs(table) is None
+
+        def no_records():
+            raise AssertionError("the record form was built")
+
+        context = ProbeContext(
+            bundle=no_records,
+            settings=AnalysisSettings(),
+            rng=np.random.default_rng(0),
+            columns=table,
+        )
+        result = probe.compute(context)
+        assert result.probe == name
+        return {f.judge: f for f in result.findings}
     assert probe.missing_inputs(bundle) is None
     context = ProbeContext(bundle=bundle, settings=AnalysisSettings(), rng=np.random.default_rng(0))
     result = probe.compute(context)
@@ -174,7 +193,8 @@ def test_injection_hand_worked():
     )
 
 
-def test_self_preference_hand_worked():
+@pytest.mark.parametrize("columns", [False, True], ids=["records", "columns"])
+def test_self_preference_hand_worked(columns):
     items = [Item(id=f"q{i}", question="?", options=["a", "b"], gold=0) for i in range(4)]
     models = [
         ModelInfo(name="j", family="f"),
@@ -193,7 +213,7 @@ def test_self_preference_hand_worked():
         Verdict(judge="j", candidate="o", item=f"q{i}", verdict=int(i in (0, 2))) for i in range(4)
     ]
     bundle = _bundle(verdicts=verdicts, outputs=outputs, items=items, models=models)
-    finding = _run(bundle, "self_preference")["j"]
+    finding = _run(bundle, "self_preference", columns=columns)["j"]
     # strata: correct [[2, 0], [1, 1]], incorrect [[2, 0], [1, 1]]: each difference 1 - 0.5
     assert finding.estimate == pytest.approx(0.5)
     assert finding.own_candidates == ["j", "k"]

@@ -185,6 +185,106 @@ def test_analysis_of_columns_equals_analysis_of_records() -> None:
     assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
 
 
+def judged_world_document(*, variants: bool = False) -> dict[str, Any]:
+    """`world_document` with what makes the columnar probes' bookkeeping matter: a choice that
+    overrides the argmax of the probabilities and a null verdict; with ``variants`` also an
+    answer under a prompt variant after the primary one (the later answer decides correctness
+    for self-preference) and a verdict under a variant."""
+    document = world_document(seed=11)
+    document["outputs"][1]["choice"] = 0
+    document["verdicts"][0]["verdict"] = None
+    if variants:
+        first = document["outputs"][0]
+        wrong = next(k for k in range(len(first["probs"])) if k != int(np.argmax(first["probs"])))
+        document["outputs"].append(
+            {"model": first["model"], "item": first["item"], "choice": wrong, "variant": "terse"}
+        )
+        verdict = next(
+            v
+            for v in document["verdicts"]
+            if (v["candidate"], v["item"]) == (first["model"], first["item"])
+            and v["verdict"] is not None
+        )
+        document["verdicts"].append(
+            {**verdict, "verdict": 1 - verdict["verdict"], "variant": "strict"}
+        )
+    return document
+
+
+@pytest.mark.parametrize(
+    "document",
+    [judged_world_document(), judged_world_document(variants=True), rich_document()],
+)
+def test_every_probe_checks_its_inputs_alike_on_columns_and_records(
+    document: dict[str, Any],
+) -> None:
+    from auditor.probes import REGISTRY
+
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    for probe in REGISTRY:
+        assert probe.missing_inputs(columns) == probe.missing_inputs(bundle), probe.name
+
+
+@pytest.mark.parametrize("variants", [False, True])
+def test_self_preference_on_columns_equals_records(variants: bool) -> None:
+    import dataclasses
+
+    from auditor.probes.base import ProbeContext
+    from auditor.probes.self_preference import PROBE
+
+    document = judged_world_document(variants=variants)
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    settings = AnalysisSettings()
+    rng = np.random.default_rng(0)
+    from_records = PROBE.compute(ProbeContext(bundle=bundle, settings=settings, rng=rng))
+    from_columns = PROBE.compute(
+        ProbeContext(bundle=bundle, settings=settings, rng=rng, columns=columns)
+    )
+    assert from_columns == from_records
+    assert len(from_records.findings) == 2 and all(
+        f.own_verdicts and f.other_verdicts for f in from_records.findings
+    )
+    if variants:  # the variant answer is the one that decides: it changes the tables
+        primary = dataclasses.replace(
+            columns,
+            output_model=columns.output_model[:-1],
+            output_item=columns.output_item[:-1],
+            output_has_probs=columns.output_has_probs[:-1],
+            output_choice=columns.output_choice[:-1],
+            output_response=None,
+            output_variant=None,
+        )
+        without = PROBE.compute(
+            ProbeContext(bundle=bundle, settings=settings, rng=rng, columns=primary)
+        )
+        assert without != from_columns
+
+
+def test_full_analysis_of_columns_equals_analysis_of_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditor.probes.analysis import analyze
+
+    document = judged_world_document()
+    for output in document["outputs"]:  # no free-form answers: verbosity (on records) skips
+        output.pop("response", None)
+    settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
+    from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
+    assert {"affinity", "self_preference", "correlated_errors"} <= set(from_records.probes)
+    columns = columns_from_document(copy.deepcopy(document))
+
+    # The probes this bundle supports compute on the columns: the record form is never built.
+    def no_records(self: Any) -> Any:
+        raise AssertionError("the record form was built")
+
+    monkeypatch.setattr(type(columns), "to_bundle", no_records)
+    from_columns = analyze(columns, settings)
+    exclude = {"provenance": {"created_at"}}
+    assert from_columns.model_dump(exclude=exclude) == from_records.model_dump(exclude=exclude)
+
+
 @pytest.mark.parametrize("normalize", ["sum", "softmax"])
 def test_normalization_equals_the_record_path(normalize: str) -> None:
     document = mixed_document()
@@ -344,6 +444,33 @@ def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> 
     assert completed.stdout.strip() == "[]"
 
 
+def test_analyze_starts_without_scipy_stats(tmp_path: Path) -> None:
+    # The distributions the analysis needs come from scipy.special (auditor.stats.distributions):
+    # scipy.stats costs 0.3-1 s of start-up.
+    document = world_document()
+    for output in document["outputs"]:  # no free-form answers: verbosity's logit (statsmodels)
+        output.pop("response", None)
+    path = write_columns(columns_from_document(document), tmp_path / "b.json")
+    heavy = ["scipy.stats", "sqlalchemy", "litellm", "celery", "pandas", "matplotlib"]
+    code = (
+        "import sys, io, contextlib\n"
+        "from auditor.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        app(['analyze', {str(path)!r}, '--out', {str(tmp_path / 'out')!r},"
+        " '--format', 'json', '--n-bootstrap', '200', '--n-permutations', '200'])\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+    assert (tmp_path / "out" / "report.json").exists()
+
+
 def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
     import auditor.schemas.columns as columns_module
 
@@ -351,3 +478,23 @@ def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.Mon
     whole = canonical_json(columns_from_document(copy.deepcopy(document)))
     monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", 2)
     assert canonical_json(columns_from_document(copy.deepcopy(document))) == whole
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(mixed_document()))
+    bad.write_text(json.dumps({**mixed_document(), "models": []}))
+    assert gc.isenabled()
+    load_columns(good)
+    assert gc.isenabled()
+    with pytest.raises(BundleError):
+        load_columns(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_columns(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -232,12 +232,17 @@ def test_a_model_on_a_port_where_nothing_listens_fails_as_unreachable(tmp_path: 
     spec["candidates"].append(
         {"model": "openai/ghost", "name": "ghost", "api_base": f"http://127.0.0.1:{port}/v1"}
     )
-    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec, max_retries=1)
+    # The default retries (5): a refused connection is not retried inside the batch (before:
+    # each call was sent 6 times before the model counted as unreachable).
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec, max_retries=5)
     status = audit_status(store, store.get_audit(audit_id))
     assert [f["model"] for f in status.failures] == ["ghost"]
     assert status.failures[0]["reason"].startswith("unreachable (it never answered)")
-    assert "Connection" in status.failures[0]["reason"]
+    assert "ConnectionRefusedError" in status.failures[0]["reason"]
     failed = list(store.calls_of(audit_id, status="failed"))
     assert {row.model for row in failed} == {"ghost"}
+    assert len(failed) == 16  # 8 items x (mcq + answer)
+    # each call that met the refusal was tried once; the rest were not sent
+    assert {row.attempts for row in failed} <= {0, 1}, Counter(row.attempts for row in failed)
     assert all(v.pending == 0 for v in status.progress.values())
     assert any("ghost" in note for note in report_of(store, audit_id).coverage.notes)
