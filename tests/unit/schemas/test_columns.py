@@ -167,7 +167,21 @@ def test_a_complete_bundle_shares_its_values_with_the_matrix() -> None:
     assert np.shares_memory(matrix.probs, columns.output_probs)
 
 
-@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
+def uniform_tiny_document() -> dict[str, Any]:
+    """Every output with probabilities over the same number of options (the block-at-once
+    path of the canonical JSON), some of them values orjson and ``repr`` word differently."""
+    document = world_document(seed=5)
+    width = len(document["outputs"][0]["probs"])
+    odd = [1e-07, 2.5e-05, 9.99e-05, 1e-4, 0.1 + 0.2]
+    for k, output in enumerate(document["outputs"][: len(odd)]):
+        probs = [odd[k]] + [(1 - odd[k]) / (width - 1)] * (width - 1)
+        output["probs"] = probs
+    return document
+
+
+@pytest.mark.parametrize(
+    "document", [world_document(), mixed_document(), rich_document(), uniform_tiny_document()]
+)
 def test_canonical_json_is_the_specified_expression(document: dict[str, Any]) -> None:
     bundle = parse_bundle(copy.deepcopy(document))
     expected = json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
