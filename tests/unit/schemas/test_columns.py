@@ -441,6 +441,7 @@ def test_parquet_with_a_null_name_and_an_unknown_column_is_reported(tmp_path: Pa
 def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> None:
     path = write_columns(columns_from_document(world_document()), tmp_path / "b.json")
     heavy = ["sqlalchemy", "cryptography", "litellm", "pingouin", "celery", "pandas", "scipy"]
+    heavy += ["rich.console", "click", "typer.rich_utils"]  # it prints JSON: no rich, no help
     code = (
         "import sys, io, contextlib\n"
         "from auditor.cli import app\n"
