@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
-from auditor.schemas.bundle import Bundle, load_bundle, validate_bundle
+from auditor.schemas.bundle import Bundle, Problem, load_bundle, validate_bundle
 from auditor.schemas.canonical import json_document
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec
@@ -23,6 +23,7 @@ from auditor.services.planning import (
     answers_of,
     assemble_bundle,
     base_bundle,
+    check_design,
     fan_out_grades,
     fan_out_verdicts,
     grade_calls,
@@ -40,6 +41,7 @@ __all__ = [
     "AuditStatus",
     "StageProgress",
     "audit_status",
+    "design_problems",
     "finalize_audit",
     "load_base",
     "outcomes_of",
@@ -79,6 +81,18 @@ class AuditStatus(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+def design_problems(spec: AuditSpec, evaluation: Bundle | None = None) -> list[Problem]:
+    """Why the spec's design cannot answer its questions (`planning.check_design`), each
+    located by the spec field it concerns, before anything is stored or sent. For a spec that
+    audits a stored evaluation, ``evaluation`` is that bundle (None: a simulation)."""
+    problems = check_design(spec, base_bundle(spec, evaluation))
+    located = []
+    for problem in problems:
+        path, _, message = problem.partition(": ")
+        located.append(Problem(path, message) if message else Problem("spec", problem))
+    return located
 
 
 def submit_audit(

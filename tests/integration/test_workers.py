@@ -6,6 +6,7 @@ ledger of every call it received.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -131,6 +132,7 @@ def test_worker_killed_mid_audit_loses_nothing_and_repeats_only_in_flight_calls(
     lines = ledger.read_text().splitlines()
     calls = Counter((line.split("\t")[0], line.split("\t")[1]) for line in lines)
     repeated = sum(count - 1 for count in calls.values())
+    print(f"calls repeated after the SIGKILL: {repeated} of {len(lines)} sent")
     # At most the calls in flight at the kill were repeated: 2 worker processes x 16 per batch.
     assert repeated <= 2 * 16, (repeated, at_kill)
     assert len(calls) == 360 + 360 + 960
@@ -224,3 +226,50 @@ def test_every_worker_rides_out_a_ten_second_broker_outage(tmp_path: Path) -> No
     assert "Unrecoverable error" not in logs
     assert status["status"] == "succeeded", logs[-3000:]
     assert status["progress"]["judge"] == {"done": 960, "failed": 0, "pending": 0}
+
+
+@pytest.mark.parametrize("with_beat", [False, True], ids=["without-beat", "with-beat"])
+def test_recovery_from_a_sigkill_is_bounded_by_the_lease(
+    deployment: Deployment, tmp_path: Path, with_beat: bool
+) -> None:
+    """Two workers; one is SIGKILLed mid-audit. Recovery: from the kill until every call held
+    at the kill (claimed by a running batch) is answered: the dead batches' calls come back
+    when their lease (4 s) runs out, whether or not beat sweeps (every second here). Before
+    (issue 14): 90-120 s with beat, 628 s without. (Lost broker messages with no beat at all:
+    `test_calls_leased_by_a_dead_batch_are_sent_again_without_beat`.)"""
+    lease = float(deployment.env["AUDITOR_LEASE_SECONDS"])
+    spec = small_spec(provider={"latency": 0.2})
+    beat = beat_process(deployment.env, tmp_path) if with_beat else contextlib.nullcontext()
+    with worker_process(deployment.env) as survivor, beat:
+        doomed = worker_process(deployment.env).start()
+        try:
+            audit_id = deployment.submit(spec)
+            deployment.wait(audit_id, until=lambda s: judged(s) >= 100)
+        finally:
+            doomed.kill()
+        killed_at = time.monotonic()
+        store = deployment.store
+        now = store.clock()
+        held = {
+            row.key
+            for row in store.calls_of(audit_id, status="pending")
+            if row.claimed and row.leased_until > now
+        }
+        assert held, "no batch was running at the kill"
+        while time.monotonic() - killed_at < 120:
+            done = {row.key for row in store.calls_of(audit_id, status="done")}
+            if held <= done:
+                break
+            time.sleep(0.1)
+        recovery = time.monotonic() - killed_at
+        status = deployment.wait(audit_id, timeout=180)
+    print(f"recovery after SIGKILL ({'with' if with_beat else 'without'} beat): {recovery:.1f} s")
+    assert held <= done, survivor.log()[-3000:]
+    assert status["status"] == "succeeded", survivor.log()[-3000:]
+    assert {k: (v["done"], v["failed"], v["pending"]) for k, v in status["progress"].items()} == {
+        "mcq": (360, 0, 0),
+        "answer": (360, 0, 0),
+        "judge": (960, 0, 0),
+    }
+    # the lease, then one batch of 16 calls of 0.2 s behind whatever the survivor has queued
+    assert recovery < lease + 20.0, recovery

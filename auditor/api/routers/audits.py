@@ -25,7 +25,7 @@ from auditor.api.schemas import AuditOut, AuditPage, ErrorBody
 from auditor.schemas.bundle import Problem
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec, SpecError
-from auditor.services.audits import audit_status, submit_audit
+from auditor.services.audits import audit_status, design_problems, submit_audit
 from auditor.storage.store import Store
 from auditor.storage.tables import AuditRow
 
@@ -109,6 +109,10 @@ def create_audit(
         evaluation = store.get_evaluation(spec.evaluation_id, tenant=tenant)
         if evaluation is None or evaluation.status != "ready":
             problems.append(Problem("evaluation_id", f"no evaluation {spec.evaluation_id!r}"))
+    if not problems and spec.evaluation_id is None and spec.bundle is None:
+        # a simulation: its design is checked before anything is stored or sent (an audit of
+        # a stored evaluation is checked by the worker that loads it)
+        problems = design_problems(spec)
     if problems:
         raise SpecError(problems)
     try:

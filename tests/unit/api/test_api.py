@@ -642,6 +642,23 @@ def test_overlong_names_and_infinite_numbers_in_a_spec_are_422_naming_the_field(
     assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
 
 
+def test_a_simulated_design_that_cannot_answer_is_422_before_anything_is_stored(
+    api: Api,
+) -> None:
+    # `auditor run` checks the design before spending; over REST the same check refuses the
+    # spec: each judge has 5 candidates, the affinity test is asked to need 6.
+    spec = {**SIMULATION_SPEC, "analysis": {**SIMULATION_SPEC["analysis"], "min_candidates": 6}}
+    response = api.start(spec)
+    assert response.status_code == 422, response.text
+    problems = response.json()["problems"]
+    assert [p["path"] for p in problems] == ["judges", "judges"], problems
+    assert [j for j in JUDGES if any(repr(j) in p["message"] for p in problems)] == JUDGES
+    assert all("min_candidates" in p["message"] for p in problems), problems
+    assert api.dispatcher.started == []
+    assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
+    assert api.start(SIMULATION_SPEC).status_code == 202  # the same design with 5 is fine
+
+
 def test_result_and_report_of_a_finished_audit(api: Api) -> None:
     evaluation_id = api.upload(world_bundle())
     audit_id = api.start(evaluation_spec(evaluation_id)).json()["id"]
