@@ -24,7 +24,14 @@ class _OnFirstUse:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(**self._options)
+            console: Any = Console(**self._options)
+            # rich fixes the size for good from COLUMNS/LINES set when a console is built.
+            # Built at the first print, that would be whatever environment the first print
+            # saw (a test's `env={"COLUMNS": ...}`); read them at each print instead, which is
+            # what a console built at start-up without them did (same values in one process).
+            console.width = None
+            console.height = None
+            self._console = console
         return getattr(self._console, name)
 
 
