@@ -6,6 +6,7 @@ Reference: the source tree itself, read with `ast` (no import of the modules che
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("auditor", "workers", "reports")
 
 
+@cache  # parsed once per run: the tests only read the trees
 def sources() -> dict[Path, ast.Module]:
     return {
         path: ast.parse(path.read_text(), filename=str(path))
@@ -35,11 +37,12 @@ def string_literals(tree: ast.Module) -> list[str]:
 
 def test_each_celery_task_name_is_spelled_once() -> None:
     names = ("auditor.start", "auditor.advance", "auditor.sweep", "auditor.run_calls")
+    literals = {path: string_literals(tree) for path, tree in sources().items()}
     for name in names:
         places = [
             str(path.relative_to(ROOT))
-            for path, tree in sources().items()
-            for literal in string_literals(tree)
+            for path, found in literals.items()
+            for literal in found
             if literal == name
         ]
         assert len(places) == 1, f"{name!r} spelled in {places}"

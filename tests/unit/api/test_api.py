@@ -659,6 +659,7 @@ def test_a_simulated_design_that_cannot_answer_is_422_before_anything_is_stored(
     assert api.start(SIMULATION_SPEC).status_code == 202  # the same design with 5 is fine
 
 
+@pytest.mark.slow
 def test_result_and_report_of_a_finished_audit(api: Api) -> None:
     evaluation_id = api.upload(world_bundle())
     audit_id = api.start(evaluation_spec(evaluation_id)).json()["id"]

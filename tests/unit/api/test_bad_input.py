@@ -11,7 +11,16 @@ from fastapi.testclient import TestClient
 
 from tests.support.bad_input import BadRequest, api_client, bad_requests, check_refused
 
-CASES = list(bad_requests(stream_lines=100_000))
+STREAM_LINES = 100_000
+CASES = [
+    pytest.param(
+        case,
+        id=case.name,
+        # a few seconds to stream; scripts/test --fast leaves it out, CI runs it
+        marks=[pytest.mark.slow] if case.name.startswith(f"stream of {STREAM_LINES} lines") else [],
+    )
+    for case in bad_requests(stream_lines=STREAM_LINES)
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         yield served
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(
     served: tuple[TestClient, dict[str, str]], case: BadRequest
 ) -> None:

@@ -516,6 +516,7 @@ def test_planted_bundle_equals_ecosystem_bundle() -> None:
     assert planted_bundle(eco) == eco.bundle()
 
 
+@pytest.mark.slow
 def test_null_false_flag_rate_is_at_most_alpha() -> None:
     """Planted truth: affinity_strength = 0, so a judge grades by the truth alone and its score
     depends on accuracy only; CAPA carries no extra information.
@@ -547,6 +548,7 @@ def test_null_false_flag_rate_is_at_most_alpha() -> None:
     assert stats.kstest(raw_p, "uniform").pvalue > 0.01
 
 
+@pytest.mark.slow
 def test_planted_affinity_is_flagged_with_high_power() -> None:
     """Planted truth: affinity_strength = 0.5 (half of each verdict follows the judge's own
     answer). 6 ecosystems x 4 mid-ability judges (35 candidates, 200 items): at least 90% of the

@@ -9,6 +9,10 @@ import pytest
 
 from tests.unit.probes.battery_world import PARTS_OF_PROBE, Planted, findings, simulate
 
+# Power and calibration over 40 + 160 simulated audits per probe: tens of seconds (scripts/test
+# --fast leaves them out; CI runs them).
+pytestmark = pytest.mark.slow
+
 ALPHA = 0.05
 POWER_SEEDS = 40
 CALIBRATION_SEEDS = 160

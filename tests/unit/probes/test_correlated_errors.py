@@ -204,6 +204,7 @@ def _inflation_p_values(seed: int, inflation: float) -> list[tuple[float, float]
     return out
 
 
+@pytest.mark.slow
 def test_planted_inflation_detected_and_none_flagged_beyond_alpha() -> None:
     planted = [r for seed in range(15) for r in _inflation_p_values(seed, 0.3)]
     detected = sum(d > 0 and p < 0.05 for d, p in planted)

@@ -147,6 +147,7 @@ def _world(seed: int, sensitivity: float, specificity: float, n: int = 600, labe
     return bundle, float(truth.mean())
 
 
+@pytest.mark.slow
 def test_planted_pass_rate_is_recovered_and_poor_agreement_is_flagged():
     seeds = range(40)
     covered = flagged_poor = flagged_good = 0

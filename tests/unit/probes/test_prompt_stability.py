@@ -51,6 +51,7 @@ def test_hand_worked_models_and_judges() -> None:
     assert [f.role for f in result.findings] == ["model", "judge"]
 
 
+@pytest.mark.slow
 def test_planted_prompt_sensitivity_is_flagged_and_insensitive_models_never_flip() -> None:
     flagged_model, flagged_judge = [], []
     for seed in range(10):

@@ -105,6 +105,7 @@ def test_planted_avoidance_falling_with_size_is_reported() -> None:
     assert np.mean(flags) >= 0.9
 
 
+@pytest.mark.slow
 def test_nothing_planted_is_reported_at_most_at_alpha() -> None:
     seeds = range(40)
     flags = [

@@ -80,6 +80,7 @@ def test_planted_false_approval_rising_on_easy_items_is_flagged() -> None:
     assert np.mean(flagged) >= 0.9
 
 
+@pytest.mark.slow
 def test_judges_with_nothing_planted_are_flagged_at_most_at_alpha() -> None:
     flagged = []
     for seed in range(12):

@@ -44,6 +44,7 @@ def _md_section(markdown: str, title: str) -> str:
     return markdown[start : start + 1 + end.start()] if end else markdown[start:]
 
 
+@pytest.mark.slow
 def test_sections_and_figures_in_the_audit_report() -> None:
     report = planted_report()
     assert {name for name in SECTIONS} <= set(report.probe_results)
@@ -130,6 +131,7 @@ def _tool(name: str) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_sections_render_in_chromium_and_print_to_pdf(tmp_path: Path) -> None:
     report = planted_report()
     paths = reports.write_reports(report, tmp_path, ("html", "pdf"))

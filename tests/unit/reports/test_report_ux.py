@@ -73,6 +73,7 @@ def test_verdict_line_names_judges_in_the_report_order() -> None:
     assert positions == sorted(positions)
 
 
+@pytest.mark.slow
 def test_spec_is_an_appendix_file_and_not_in_the_pdf(small: AffinityReport, tmp_path: Path) -> None:
     pdftotext = shutil.which("pdftotext")
     assert pdftotext, "poppler-utils (pdftotext) is needed: scripts/test installs it"

@@ -220,6 +220,7 @@ def test_rerendering_gives_identical_bytes(
     assert b"<dc:date>" not in large_html
 
 
+@pytest.mark.slow
 def test_stored_result_renders_to_the_same_bytes_in_a_new_process(
     small: AffinityReport, small_html: bytes, tmp_path: Path
 ) -> None:
@@ -450,6 +451,7 @@ def test_html_is_self_contained(large_html: bytes) -> None:
 # --- PDF -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pdf_rasterizes_with_expected_pages_and_text(
     small: AffinityReport, small_html: bytes, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from auditor.probes import REGISTRY, ProbeContext
@@ -40,6 +41,7 @@ def battery_spec(n_items: int = 50, **battery: Any) -> dict[str, Any]:
     return spec
 
 
+@pytest.mark.slow
 def test_planted_weaknesses_are_found_and_the_clean_judge_is_not_flagged(tmp_path: Path):
     store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.db'}", battery_spec())
     audit = store.get_audit(audit_id)

@@ -56,6 +56,7 @@ def test_verdict_flips_count_valid_verdicts_on_the_same_items_only() -> None:
     assert verdict_flips(before, after, "k") == (0, 0)
 
 
+@pytest.mark.slow
 def test_bootstrap_ci_of_the_change_equals_a_pingouin_loop_over_the_same_draws() -> None:
     before, after = world_run(0.0), world_run(0.8)
     n_bootstrap = 100

@@ -18,6 +18,10 @@ from tests.support.pipeline import (
 )
 from tests.support.specs import small_spec
 
+# Each test runs a whole audit through litellm's code path: seconds each (scripts/test --fast
+# leaves them out; CI runs them).
+pytestmark = pytest.mark.slow
+
 
 def test_rerun_makes_no_provider_call_for_stored_results(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.sqlite'}"

@@ -27,6 +27,7 @@ from tests.support.specs import small_spec
 from workers.local import BATCH_THREADS
 
 
+@pytest.mark.slow
 def test_calls_out_of_retries_are_sent_again_by_later_batches_to_full_coverage(
     tmp_path: Path,
 ) -> None:
@@ -43,6 +44,7 @@ def test_calls_out_of_retries_are_sent_again_by_later_batches_to_full_coverage(
     assert_same_numbers(report_of(store, audit_id), world_report(spec))
 
 
+@pytest.mark.slow
 def test_calls_out_of_retries_at_the_deadline_are_named_and_a_rerun_sends_them(
     tmp_path: Path,
 ) -> None:
@@ -80,6 +82,7 @@ def test_calls_out_of_retries_at_the_deadline_are_named_and_a_rerun_sends_them(
     assert len(ledger_lines(ledger)) - sent_before >= len(failed)
 
 
+@pytest.mark.slow
 def test_a_model_that_fails_permanently_is_not_called_again(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.txt"
     spec = small_spec(
@@ -194,6 +197,7 @@ def test_batches_interleave_the_models(tmp_path: Path) -> None:
         assert len({rows[key] for key in batch.keys}) == 9  # every model in every batch
 
 
+@pytest.mark.slow
 def test_an_unset_api_key_env_is_named_before_anything_is_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,6 +223,7 @@ def test_an_unset_api_key_env_is_named_before_anything_is_sent(
     assert any("AUDITOR_TEST_UNSET_KEY" in note for note in report.coverage.notes)
 
 
+@pytest.mark.slow
 def test_a_model_on_a_port_where_nothing_listens_fails_as_unreachable(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a free port, closed again: nothing listens there
         probe.bind(("127.0.0.1", 0))

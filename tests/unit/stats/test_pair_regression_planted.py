@@ -75,6 +75,7 @@ def test_planted_same_provider_effect_is_recovered_in_ci() -> None:
     assert signed / n_seeds >= 0.90, signed
 
 
+@pytest.mark.slow
 def test_no_planted_effect_is_significant_in_at_most_alpha_of_seeds() -> None:
     n_seeds = 800
     rejected = 0

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.support.limits import CountingBuckets, paced_finish_times
 from workers.ratelimit import LocalBuckets
 
 
+@pytest.mark.slow  # waits ~3.9 s of real time by design
 def test_forty_waiting_calls_take_one_turn_each_at_the_rate() -> None:
     buckets = CountingBuckets(LocalBuckets())
     started = time.monotonic()

@@ -14,6 +14,7 @@ from workers.llm import _retry_after
 from workers.simulated import register_world
 
 
+@pytest.mark.slow  # waits for the bucket in real time (up to 2 s)
 def test_calls_above_the_rpm_get_429_with_the_wait_until_the_next_one_is_served() -> None:
     api_base = "sim://rate-limit-test"
     config = EcosystemConfig(seed=1, n_items=3, families=[FamilyConfig(name="a", size=2)])
