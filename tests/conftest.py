@@ -9,9 +9,9 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # The terminal size a test sees is the one it sets (`runner.invoke(..., env={"COLUMNS": ...})`).
-# rich fixes a console's width for good when COLUMNS is set as the console is built, and the CLI
-# builds its consoles at import: an inherited COLUMNS (pytest-xdist's workers export 80) would
-# otherwise override every test's own.
+# rich fixes a console's width for good when COLUMNS is set as the console is built (the CLI's
+# consoles read it at each print instead: `auditor.cli.terminal`); an inherited COLUMNS
+# (pytest-xdist's workers export 80) would otherwise override every test's own.
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from auditor.cli.options import DbOption, cli_settings, open_store
+from auditor.cli.terminal import lazy_console
 
 __all__ = ["schedules_app", "trail_app", "verify", "write_signed_report"]
 
@@ -31,8 +30,8 @@ DEFAULT_TENANT = "default"
 
 schedules_app = typer.Typer(help="Scheduled audits.", no_args_is_help=True)
 trail_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
-_err = Console(stderr=True)
-_out = Console()
+_err = lazy_console(stderr=True)
+_out = lazy_console()
 
 
 def _as_cli_user(command: Callable[P, R]) -> Callable[P, R]:
@@ -174,6 +173,8 @@ def list_(
         for row in rows:
             sys.stdout.write(json.dumps(_schedule_document(row)) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="Schedules")
     for column in ("id", "tenant", "name", "cron", "tz", "state", "next due (UTC)"):
         table.add_column(column)

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from auditor.cli.options import DbOption, cli_settings, open_store
 from auditor.cli.plain_help import plain_help
+from auditor.cli.terminal import lazy_console
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
 from auditor.schemas.tasks import START_AUDIT
 
 if TYPE_CHECKING:  # the result models are imported by the commands that use them (start-up)
+    from rich.table import Table
+
     from auditor.schemas.result import AffinityReport
 
 app = typer.Typer(
@@ -34,8 +35,8 @@ app = typer.Typer(
     add_completion=False,
 )
 plain_help()  # `--broker`, not `--broker <bool>`; `SPEC`, not `{spec}`
-console = Console(stderr=True)
-out = Console()
+console = lazy_console(stderr=True)  # rich on first print: `similarity` prints JSON only
+out = lazy_console()
 
 EXIT_INVALID = 2
 DEFAULT_TENANT = "default"
@@ -197,6 +198,8 @@ def _judge_table(report: AffinityReport) -> Table:
     from reports.formatting import MISSING, format_ci, format_p, format_value
 
     method = CORRECTION_NAMES.get(report.settings.correction, report.settings.correction)
+    from rich.table import Table
+
     table = Table(title="Affinity bias per judge (partial r of score on CAPA, given accuracy)")
     for column in ("judge", "result", "n", "partial r", "95% CI", "p", f"p adj. ({method})"):
         table.add_column(column, justify="left" if column in ("judge", "result") else "right")
@@ -398,6 +401,8 @@ def correlated_errors(
         console.print(f"insufficient data: {result.reason}")
     regression = result.regression
     if regression is not None and regression.status == "ok":
+        from rich.table import Table
+
         table = Table(title=f"{regression.formula} ({regression.n_pairs} pairs)")
         for column in ("term", "coef", "se", "95% CI", "p"):
             table.add_column(column)
@@ -866,6 +871,8 @@ def list_audits(
             console.print(f"{_shown_url(url)}: no such file", markup=False)
             continue
         rows = open_store(url).list_audits(tenant=tenant, limit=limit, status=status_filter)
+        from rich.table import Table
+
         table = Table(title=_shown_url(url), title_justify="left")
         for column in ("id", "name", "status", "stage", "created", "finished"):
             table.add_column(column, overflow="fold")

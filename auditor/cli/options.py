@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 if TYPE_CHECKING:
@@ -27,6 +26,8 @@ def cli_settings(db: str | None = None) -> Settings:
     """The invocation's settings: read from the environment once (when first needed) and kept
     on the command's root context; ``db`` (a ``--db`` given) overrides the database URL."""
     # pydantic-settings only when a command needs settings: `auditor schema` starts faster.
+    import click  # here, not at start-up (~10 ms): only commands that read settings use it
+
     from auditor.settings import load_settings
 
     context = click.get_current_context(silent=True)

@@ -7,10 +7,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from auditor.cli.options import DbOption, open_store
+from auditor.cli.terminal import lazy_console
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "keys_app", "serve"]
 
@@ -20,7 +19,7 @@ EXIT_NOT_FOUND = 1
 EXIT_INVALID = 2
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-_err = Console(stderr=True)
+_err = lazy_console(stderr=True)
 
 
 @keys_app.callback()
@@ -69,6 +68,8 @@ def list_(
         for key in keys:
             sys.stdout.write(json.dumps(key.model_dump(mode="json")) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="API keys")
     for column in ("id", "tenant", "name", "created", "revoked"):
         table.add_column(column)
@@ -80,7 +81,7 @@ def list_(
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
-    Console().print(table)
+    lazy_console().print(table)
 
 
 @keys_app.command("revoke")

@@ -778,6 +778,22 @@ def _python_float_tokens(values: np.ndarray) -> list[str]:
     return tokens
 
 
+def _probability_rows(matrix: np.ndarray) -> list[str]:
+    """Each row of an (outputs x options) block of finite probabilities below 1e15 as the JSON
+    list ``json.dumps`` writes: the block serialized by orjson at once (its numpy rows), cut
+    into rows; a row holding a value orjson words differently from ``repr`` (below 1e-4: see
+    `_python_float_tokens`) is written again by ``repr``. The same text as the token path, at
+    a fraction of the cost (no Python float or token per probability)."""
+    import orjson
+
+    text = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    rows = text[1:-1].replace("],[", "]\n[").split("\n")
+    odd = ((np.abs(matrix) < 1e-4) & (matrix != 0)).any(axis=1)
+    for k in np.flatnonzero(odd).tolist():
+        rows[k] = "[" + ",".join(map(repr, matrix[k].tolist())) + "]"
+    return rows
+
+
 def _json_strings(values: list[str | None] | None) -> Iterable[str]:
     """Each value as json.dumps writes it (``null`` for None), or ``null`` forever."""
     if values is None:
@@ -811,16 +827,24 @@ def canonical_parts(columns: BundleColumns) -> Iterable[str]:
     for start in range(0, columns.n_outputs, CANONICAL_BLOCK):
         stop = min(start + CANONICAL_BLOCK, columns.n_outputs)
         values = columns.output_probs[offsets[start] : offsets[stop]]
-        if values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15:
-            tokens = _python_float_tokens(values)
-        else:  # not produced by validation; json.dumps is always right
-            tokens = [json.dumps(v) for v in values.tolist()]
-        local = (offsets[start : stop + 1] - offsets[start]).tolist()
-        has_probs = columns.output_has_probs[start:stop].tolist()
-        probs_text = [
-            "[" + ",".join(tokens[local[k] : local[k + 1]]) + "]" if has else "null"
-            for k, has in enumerate(has_probs)
-        ]
+        plain = bool(
+            values.size and np.all(np.isfinite(values)) and float(np.abs(values).max()) < 1e15
+        )
+        local = offsets[start : stop + 1] - offsets[start]
+        has_probs = columns.output_has_probs[start:stop]
+        width = int(local[1] - local[0]) if stop > start else 0
+        if plain and width and bool(has_probs.all()) and bool((np.diff(local) == width).all()):
+            probs_text = _probability_rows(values.reshape(-1, width))
+        else:
+            if plain:
+                tokens = _python_float_tokens(values)
+            else:  # not produced by validation; json.dumps is always right
+                tokens = [json.dumps(v) for v in values.tolist()]
+            bounds = local.tolist()
+            probs_text = [
+                "[" + ",".join(tokens[bounds[k] : bounds[k + 1]]) + "]" if has else "null"
+                for k, has in enumerate(has_probs.tolist())
+            ]
         choices = ["null" if c < 0 else str(c) for c in columns.output_choice[start:stop].tolist()]
         responses = _json_strings(_block(columns.output_response, start, stop))
         variants = _json_strings(_block(columns.output_variant, start, stop))

@@ -265,3 +265,20 @@ def test_run_names_field_problems_and_a_missing_bundle_at_once(tmp_path: Path) -
         "bundle",
     ], problems
     assert str(tmp_path / "missing.json") in problems[-1]
+
+
+def test_the_terminal_width_is_each_invocations_own(tmp_path: Path) -> None:
+    # The consoles are built at the first print (start-up time); the first invocation's COLUMNS
+    # must not stay for the next ones. `convert` prints one line of ~80 characters here.
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(
+        '{"items": [{"id": "q", "question": "?", "options": ["a", "b"], "gold": 0}],'
+        ' "models": [{"name": "m"}], "outputs": [{"model": "m", "item": "q", "choice": 1}]}'
+    )
+    target = tmp_path / ("a-directory-with-a-long-name-" * 2) / "bundle.jsonl"
+    widths = {}
+    for columns in ("50", "170", "50"):
+        result = runner.invoke(app, ["convert", str(bundle), str(target)], env={"COLUMNS": columns})
+        assert result.exit_code == 0, result.output
+        widths.setdefault(columns, []).append(max(map(len, result.output.splitlines())))
+    assert max(widths["50"]) <= 50 < min(widths["170"])

@@ -167,7 +167,21 @@ def test_a_complete_bundle_shares_its_values_with_the_matrix() -> None:
     assert np.shares_memory(matrix.probs, columns.output_probs)
 
 
-@pytest.mark.parametrize("document", [world_document(), mixed_document(), rich_document()])
+def uniform_tiny_document() -> dict[str, Any]:
+    """Every output with probabilities over the same number of options (the block-at-once
+    path of the canonical JSON), some of them values orjson and ``repr`` word differently."""
+    document = world_document(seed=5)
+    width = len(document["outputs"][0]["probs"])
+    odd = [1e-07, 2.5e-05, 9.99e-05, 1e-4, 0.1 + 0.2]
+    for k, output in enumerate(document["outputs"][: len(odd)]):
+        probs = [odd[k]] + [(1 - odd[k]) / (width - 1)] * (width - 1)
+        output["probs"] = probs
+    return document
+
+
+@pytest.mark.parametrize(
+    "document", [world_document(), mixed_document(), rich_document(), uniform_tiny_document()]
+)
 def test_canonical_json_is_the_specified_expression(document: dict[str, Any]) -> None:
     bundle = parse_bundle(copy.deepcopy(document))
     expected = json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -427,6 +441,7 @@ def test_parquet_with_a_null_name_and_an_unknown_column_is_reported(tmp_path: Pa
 def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> None:
     path = write_columns(columns_from_document(world_document()), tmp_path / "b.json")
     heavy = ["sqlalchemy", "cryptography", "litellm", "pingouin", "celery", "pandas", "scipy"]
+    heavy += ["rich.console", "click", "typer.rich_utils"]  # it prints JSON: no rich, no help
     code = (
         "import sys, io, contextlib\n"
         "from auditor.cli import app\n"
