@@ -270,7 +270,10 @@ async def _complete_one(
         # no bucket tokens and no connection to the limiter.
         async with semaphore:
             stopped = should_stop(request.model)
-            if stopped is not None:  # checked again after the wait: nothing queued is sent
+            if stopped is None:
+                await limiter.acquire(request.provider, estimated_tokens)
+                stopped = should_stop(request.model)  # and again after the limiter's wait
+            if stopped is not None:  # checked after the waits: nothing queued is sent
                 return CallResponse(
                     request.key,
                     ok=False,
@@ -280,7 +283,6 @@ async def _complete_one(
                     error=f"not sent: the model failed for good: {stopped}",
                 )
             attempt += 1
-            await limiter.acquire(request.provider, estimated_tokens)
             started = time.perf_counter()  # the request alone, not the wait for a slot
             try:
                 with _without_litellm_logging():

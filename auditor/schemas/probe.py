@@ -9,7 +9,7 @@ named fields (never an untyped dict).
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,10 +38,21 @@ CORRECTION_NAMES: Final[dict[str, str]] = {
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+def _open_base(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The JSON schema of the base class itself (what the API's document names for every
+    probe's result and findings) admits the fields each probe's subclass adds; a subclass's own
+    schema stays closed. Parsing is unchanged: both refuse unknown fields."""
+    if model in (ProbeFinding, ProbeResult):
+        schema["additionalProperties"] = True
+
+
+_BASE = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_open_base)
+
+
 class ProbeFinding(BaseModel):
     """One judge's (or model's) headline number for one probe."""
 
-    model_config = _FROZEN
+    model_config = _BASE
 
     judge: str = Field(description="The judge (or, for model-level probes, the model) measured.")
     status: ProbeStatus = Field(default="ok", description="`insufficient_data` says why in reason.")
@@ -71,7 +82,7 @@ class ProbeFinding(BaseModel):
 class ProbeResult(BaseModel):
     """Base of every probe's versioned result."""
 
-    model_config = _FROZEN
+    model_config = _BASE
 
     probe: str = Field(description="Registry name of the probe, e.g. `position`.")
     schema_version: str = Field(description="Version of this probe's result model.")

@@ -186,10 +186,13 @@ def _epoch(audit: AuditRow) -> float:
 @dataclass
 class _Stops:
     """Models that failed for good, per audit: known at once in this process, and read from
-    the audit's failures (another process's batches) at most every ``refresh`` seconds."""
+    the audit's failures (another process's batches) at most every ``refresh`` seconds: a
+    call about to be sent is checked, so staleness is what lets another process's call go
+    out after the failure was stored (10 ms: at most a hundred reads of one row a second per
+    process, and a batch's calls checked at once share one read)."""
 
     store: Store
-    refresh: float = 1.0
+    refresh: float = 0.01
     _known: dict[str, dict[str, str]] = field(default_factory=dict)
     _read_at: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import parse_spec
 from auditor.services.audits import TERMINAL_STATUSES, audit_status, submit_audit
 from auditor.storage.store import Store
+from tests.stubs.openai_server import stub_server
 from tests.support.pipeline import report_of, run_audit
 from tests.support.services import (
     RedisServer,
@@ -31,6 +33,7 @@ from tests.support.services import (
     worker_process,
 )
 from tests.support.specs import small_spec
+from tests.support.stub_audits import TRUTHS, bundle_file
 
 pytestmark = pytest.mark.services
 
@@ -273,3 +276,49 @@ def test_recovery_from_a_sigkill_is_bounded_by_the_lease(
     }
     # the lease, then one batch of 16 calls of 0.2 s behind whatever the survivor has queued
     assert recovery < lease + 20.0, recovery
+
+
+def test_a_model_that_fails_permanently_gets_no_call_after_its_first_error_in_any_worker(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Two worker processes (4 pool processes); a judge whose key is revoked after its first
+    10 calls (401, permanent). Its other calls are spread over batches in every process; once
+    the first 401 is stored, no process may send it another call. Reference: the stub
+    server's log of when each request arrived, and the stored time of the first 401."""
+    candidates = [f"cand-{i}" for i in range(1, 7)]
+    models: dict[str, Any] = {name: {"answer": f"{name}: Paris"} for name in candidates}
+    models |= {"judge-a": {"style": "bare"}, "judge-b": {"style": "bare"}}
+    revoked = {"status": 401, "message": "Incorrect API key provided: Bearer sk-..."}
+    models["judge-gone"] = {"style": "bare", "error": revoked, "error_after": 10}
+    config = {"truths": TRUTHS, "latency": 0.3, "models": models}  # calls overlap
+    with stub_server(config, tmp_path) as server:
+
+        def model(name: str) -> dict[str, Any]:
+            return {"model": f"openai/{name}", "name": name, "api_base": server.url}
+
+        spec = {
+            "name": "a key revoked mid-audit",
+            "bundle": str(bundle_file(tmp_path / "bundle.json", [])),
+            "judges": [model("judge-a"), model("judge-b"), model("judge-gone")],
+            "candidates": [model(c) for c in candidates],
+            "sampling": {"verdict_max_tokens": 8},
+            "analysis": {"n_bootstrap": 50, "n_permutations": 50, "min_candidates": 4},
+        }
+        with worker_process(deployment.env) as first, worker_process(deployment.env):
+            audit_id = deployment.submit(spec)
+            status = deployment.wait(audit_id, timeout=240)
+        requests = server.requests()
+    assert status["status"] == "succeeded", first.log()[-3000:]
+    assert [f["model"] for f in status["failures"]] == ["judge-gone"]
+    refused = sorted(r["at"] for r in requests if r["model"] == "judge-gone" and r["status"] == 401)
+    rows = [r for r in deployment.store.calls_of(audit_id) if r.model == "judge-gone"]
+    met = [r for r in rows if r.status == "failed" and (r.error or "").startswith("Authentic")]
+    assert refused and len(met) == len(refused)  # every call sent after the 10 met the 401
+    # when the first 401 was stored (then its process named the model in the audit's failures)
+    known = min(r.updated_at.replace(tzinfo=UTC).timestamp() for r in met)
+    after = [round(t - known, 3) for t in refused if t > known + 0.05]
+    print(
+        f"judge-gone: {len(refused)} calls met the 401 ({len(rows)} planned), the last "
+        f"{refused[-1] - known:+.3f} s from the first 401 stored; {len(after)} after it"
+    )
+    assert after == [], after

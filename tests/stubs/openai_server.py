@@ -18,7 +18,8 @@ over real HTTP rather than through a mock:
 - a served ``model`` name different from the requested one (as llama.cpp reports its file);
 - a fixed ``latency`` (seconds per reply, per model or for all);
 - a model that always answers one ``error`` (``{"status": 500, "message": "Missing
-  credentials"}``, as a proxy in front of a provider does when it holds no key).
+  credentials"}``, as a proxy in front of a provider does when it holds no key), or does so
+  once it has served ``error_after`` requests (a key revoked mid-audit).
 
 Configuration is one JSON file (see `StubConfig`); every request is appended to the JSON-lines
 ``log`` with what was asked and answered, never the key itself (only a short hash of it).
@@ -157,6 +158,7 @@ class _State:
         faults = config.get("faults", {})
         self.random = random.Random(faults.get("seed", 0))
         self.attempts: dict[str, int] = {}
+        self.served: dict[str, int] = {}
         self.log_path = config.get("log")
 
     def log(self, record: dict[str, Any]) -> None:
@@ -249,7 +251,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         fixed = behaviours[model].get("error")
-        if fixed is not None:  # a model that always answers this error (status, message)
+        if fixed is not None and behaviours[model].get("error_after"):
+            with state.lock:  # the error starts after this many requests (a key revoked)
+                served = state.served[model] = state.served.get(model, 0) + 1
+            if served <= int(behaviours[model]["error_after"]):
+                fixed = None
+        if fixed is not None:  # a model that answers this error (status, message)
             record["status"] = int(fixed["status"])
             state.log(record)
             self._send(

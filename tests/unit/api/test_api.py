@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -657,6 +658,25 @@ def test_a_simulated_design_that_cannot_answer_is_422_before_anything_is_stored(
     assert api.dispatcher.started == []
     assert api.client.get("/v1/audits", headers=api.auth()).json()["items"] == []
     assert api.start(SIMULATION_SPEC).status_code == 202  # the same design with 5 is fine
+
+
+def test_a_finished_audits_result_matches_the_documented_schema(api: Api) -> None:
+    """Reference: the OpenAPI document the app serves, checked by jsonschema. Each probe's result
+    and findings carry fields of their own beyond the `ProbeResult` and `ProbeFinding` bases
+    the document names (the fuzz test found the correlated-errors result refused by it)."""
+    evaluation_id = api.upload(world_bundle())
+    audit_id = api.start(evaluation_spec(evaluation_id)).json()["id"]
+    api.finish(audit_id)
+    document = api.client.get(f"/v1/audits/{audit_id}/result", headers=api.auth()).json()
+    extra = set(document["probe_results"]["correlated_errors"]) - {"probe", "status", "findings"}
+    assert {"agreement", "regression", "inflation"} <= extra  # the probe's own parts are there
+    openapi = api.client.get("/openapi.json").json()
+    response = openapi["paths"]["/v1/audits/{audit_id}/result"]["get"]["responses"]["200"]
+    schema = {
+        **response["content"]["application/json"]["schema"],
+        "components": openapi["components"],
+    }
+    jsonschema.Draft202012Validator(schema).validate(document)
 
 
 @pytest.mark.slow
