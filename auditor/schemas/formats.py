@@ -136,6 +136,7 @@ def _jsonl_records(data: bytes, name: str) -> list[tuple[str, Any]]:
 def _pyarrow() -> Any:
     try:
         import pyarrow
+        import pyarrow.compute
         import pyarrow.parquet
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         raise BundleError(
@@ -199,16 +200,23 @@ def _read_probs(
     for group in range(parquet.num_row_groups):
         for chunk in parquet.read_row_group(group, columns=["probs"]).column(0).chunks:
             size = len(chunk)
-            has_probs[row : row + size] = ~chunk.is_null().to_numpy(zero_copy_only=False)
-            lengths[row : row + size] = (
-                pa.compute.list_value_length(chunk).fill_null(0).to_numpy(zero_copy_only=False)
-            )
+            offsets = _view(chunk.offsets) if chunk.offset == 0 and not chunk.null_count else None
+            if offsets is not None:  # no null list: the lengths are the offsets' steps
+                has_probs[row : row + size] = True
+                lengths[row : row + size] = np.diff(offsets)
+            else:
+                has_probs[row : row + size] = ~chunk.is_null().to_numpy(zero_copy_only=False)
+                lengths[row : row + size] = (
+                    pa.compute.list_value_length(chunk).fill_null(0).to_numpy(zero_copy_only=False)
+                )
             flat = pa.compute.list_flatten(chunk)
             if flat.null_count:
                 owner = np.repeat(np.arange(row, row + size), lengths[row : row + size])
                 bad_rows.update(np.unique(owner[flat.is_null().to_numpy(False)]).tolist())
                 flat = flat.fill_null(0.0)
-            array = flat.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            array = _view(flat) if flat.type == pa.float64() else None
+            if array is None:
+                array = flat.cast(pa.float64()).to_numpy(zero_copy_only=False)
             if filled + array.size > values.size:  # the metadata undercounted: grow
                 values = np.concatenate([values[:filled], np.empty(array.size + filled)])
             values[filled : filled + array.size] = array
@@ -254,14 +262,46 @@ def _records(table: pa.Table | None, name: str, problems: list[Problem]) -> list
     return table.to_pylist()
 
 
+_FIXED_WIDTH: Final[dict[str, type[np.generic]]] = {
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "float": np.float32,
+    "double": np.float64,
+}
+
+
+def _view(array: pa.Array) -> np.ndarray | None:
+    """A numpy view of a fixed-width numeric Arrow array without nulls, read from its data
+    buffer; None for any other array (the caller converts it with ``to_numpy``).
+
+    pyarrow's ``to_numpy`` imports pandas on first use: ~0.2 s of a command that reads a
+    Parquet bundle, whose usual columns (dictionary codes, list offsets, probabilities, codes
+    without nulls) need no conversion at all.
+    """
+    dtype = _FIXED_WIDTH.get(str(array.type))
+    if dtype is None or array.null_count:
+        return None
+    if len(array) == 0:
+        return np.zeros(0, dtype=dtype)
+    data = np.frombuffer(array.buffers()[1], dtype=dtype, count=array.offset + len(array))
+    return data[array.offset :]
+
+
 def _strings(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     """Codes (int64, -1 where null) and the distinct values of a string column."""
     pa = _pyarrow()
     array = column.combine_chunks()
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
-    codes = array.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
+    codes = _view(array.indices)
+    if codes is None:
+        codes = array.indices.to_numpy(zero_copy_only=False)
+        codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
     return codes.astype(np.int64), array.dictionary.to_pylist()
 
 
@@ -313,8 +353,14 @@ def _raw_outputs(
         has_probs, lengths, values = read
     if "choice" in names:
         column = table.column("choice").combine_chunks()
-        has_choice = ~column.is_null().to_numpy(zero_copy_only=False)
-        choice = column.fill_null(-1).cast(pa.int64()).to_numpy().astype(np.int64)
+        stated = _view(column)
+        if column.null_count == len(column):  # no choices (outputs with probabilities)
+            has_choice, choice = np.zeros(n, bool), np.full(n, -1, np.int64)
+        elif stated is not None and stated.dtype.kind == "i":
+            has_choice, choice = np.ones(n, bool), stated.astype(np.int64)
+        else:
+            has_choice = ~column.is_null().to_numpy(zero_copy_only=False)
+            choice = column.fill_null(-1).cast(pa.int64()).to_numpy().astype(np.int64)
     else:
         has_choice, choice = np.zeros(n, bool), np.full(n, -1, np.int64)
     response = _optional_strings(table, "response")
@@ -378,9 +424,13 @@ def _raw_verdicts(
     for column in (judge, candidate, item):
         bad_rows.update(np.flatnonzero(column < 0).tolist())
     verdict = table.column("verdict").combine_chunks()
-    raw_values = verdict.fill_null(-1).cast(pa.int64()).to_numpy().astype(np.int64)
+    stated = _view(verdict)
+    if stated is not None and stated.dtype.kind == "i":  # no null verdict
+        raw_values, null_verdict = stated.astype(np.int64), np.zeros(len(verdict), bool)
+    else:
+        raw_values = verdict.fill_null(-1).cast(pa.int64()).to_numpy().astype(np.int64)
+        null_verdict = verdict.is_null().to_numpy(zero_copy_only=False)
     bad_rows.update(np.flatnonzero((raw_values < -1) | (raw_values > 1)).tolist())
-    null_verdict = verdict.is_null().to_numpy(zero_copy_only=False)
     bad_rows.update(np.flatnonzero(~null_verdict & (raw_values == -1)).tolist())
     raw = _optional_strings(table, "raw")
     variant = _optional_strings(table, "variant")

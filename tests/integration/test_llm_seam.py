@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,18 @@ def test_transient_faults_are_retried_with_retry_after(tmp_path: Path) -> None:
     assert all(r.ok and r.attempts == 3 for r in responses)
     assert statuses == [200] * 4 + [429] * 4 + [500] * 4
     assert math.isclose(len(statuses), 12)
+
+
+def test_a_closed_port_and_an_unknown_host_are_unreachable_after_one_attempt() -> None:
+    # Nothing listens / no such host: not retried here (before: 4 attempts with max_retries=3);
+    # the pipeline decides (a model that never answered fails as unreachable).
+    with socket.socket() as probe:  # a free port, closed again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = _requests(f"http://127.0.0.1:{port}/v1", "m", 2)
+    unknown = _requests("http://no-such-host.invalid/v1", "n", 1)
+    responses = _run(closed + unknown, concurrency=4)
+    assert all(r.unreachable and not r.ok and not r.permanent for r in responses)
+    assert [r.attempts for r in responses] == [1, 1, 1]
+    assert all("ConnectionRefusedError" in (r.error or "") for r in responses[:2])
+    assert "gaierror" in (responses[2].error or ""), responses[2].error

@@ -438,8 +438,11 @@ def test_parquet_with_a_null_name_and_an_unknown_column_is_reported(tmp_path: Pa
     assert any(p.startswith("outputs[2].model: Input should be a valid string") for p in problems)
 
 
-def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path) -> None:
-    path = write_columns(columns_from_document(world_document()), tmp_path / "b.json")
+@pytest.mark.parametrize("name", ["b.json", "b.parquet"])
+def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path, name: str) -> None:
+    # Parquet too: pyarrow's to_numpy would import pandas (~0.2 s); the usual columns are read
+    # from their buffers (auditor.schemas.formats._view).
+    path = write_columns(columns_from_document(world_document()), tmp_path / name)
     heavy = ["sqlalchemy", "cryptography", "litellm", "pingouin", "celery", "pandas", "scipy"]
     heavy += ["rich.console", "click", "typer.rich_utils"]  # it prints JSON: no rich, no help
     code = (
