@@ -28,10 +28,12 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 class Clock:
-    """Seconds since the epoch that move only when the test says so."""
+    """Seconds since the epoch that move only when the test says so. They start at the time the
+    clock is built: an audit's age (its deadline) counts from its `created_at`, which the store
+    stamps with the real time (a fixed start weeks ahead put every audit past its deadline)."""
 
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
 
     def __call__(self) -> float:
         return self.now
