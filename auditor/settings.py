@@ -64,7 +64,9 @@ class DatabaseSettings(BaseSettings):
 class WorkerSettings(BaseSettings):
     """The broker, the workers' batches and their model calls."""
 
-    model_config = _group("AUDITOR_")
+    model_config = SettingsConfigDict(
+        env_prefix="AUDITOR_", extra="ignore", frozen=True, env_parse_none_str="none"
+    )
 
     broker_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="Celery broker (Redis)."
@@ -98,6 +100,14 @@ class WorkerSettings(BaseSettings):
         default=0.5, ge=0, description="First retry backoff in seconds (doubles, jittered)."
     )
     retry_max_delay: float = Field(default=30.0, ge=0, description="Cap of one backoff.")
+    default_deadline_seconds: float | None = Field(
+        default=86_400.0,
+        gt=0,
+        description="The deadline of an audit whose spec sets no `deadline_seconds`: after this "
+        "many seconds of running, calls still failing with transient errors are given up and "
+        "counted (a provider that answers 503 for ever does not keep an audit open for ever). "
+        "`none`: retry until they succeed.",
+    )
 
 
 class ApiSettings(BaseSettings):

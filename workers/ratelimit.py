@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -55,12 +56,14 @@ class LocalBuckets:
     """Buckets in this process (used when no Redis is configured)."""
 
     _state: dict[str, tuple[float, float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for the refills (tests give a clock of their own)."""
 
     async def take(
         self, key: str, capacity: float, amount: float, rate: float | None = None
     ) -> float:
         rate = rate or capacity / 60.0
-        now = time.monotonic()
+        now = self.clock()
         level, at = self._state.get(key, (capacity, now))
         level = min(capacity, level + (now - at) * rate) - amount
         self._state[key] = (level, now)
@@ -122,6 +125,8 @@ class RateLimiter:
     bursts: dict[str, float] = field(default_factory=dict)
     """provider -> seconds of its allowance that may go out at once (default 60: a minute's)."""
     waited_seconds: float = 0.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """Waits out a reserved turn (tests give one that moves their own clock)."""
 
     async def acquire(self, provider: str, tokens: int) -> None:
         """Reserve the call's request and tokens in both buckets, then sleep until the later of
@@ -143,4 +148,4 @@ class RateLimiter:
             wait = max(wait, due)
         if wait > 0:
             self.waited_seconds += wait
-            await asyncio.sleep(wait)
+            await self.sleep(wait)

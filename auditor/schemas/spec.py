@@ -493,7 +493,8 @@ class AuditSpec(BaseModel):
         le=366 * 86_400,
         description="Seconds after the audit starts running after which calls still failing "
         "with transient errors (rate limits, 5xx, timeouts) are given up and counted as "
-        "failed. Without it such calls are retried with backoff until they succeed.",
+        "failed. Without it the deployment's default applies (AUDITOR_DEFAULT_DEADLINE_SECONDS, "
+        "24 h unless set; `none` there retries until they succeed).",
     )
     max_items: int | None = Field(default=None, ge=1, description="Audit only the first N items.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)

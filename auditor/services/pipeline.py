@@ -378,8 +378,15 @@ class Pipeline:
             if failed:
                 self.store.update_audit(audit.id, budget_exhausted=True)
 
+    def deadline(self, spec: AuditSpec) -> float | None:
+        """Seconds of running after which transient failures are given up: the spec's own,
+        else the deployment's default (`WorkerSettings.default_deadline_seconds`)."""
+        if spec.deadline_seconds is not None:
+            return spec.deadline_seconds
+        return self.settings.worker.default_deadline_seconds
+
     def _past_deadline(self, audit: AuditRow, spec: AuditSpec) -> bool:
-        deadline = spec.deadline_seconds
+        deadline = self.deadline(spec)
         return deadline is not None and self.store.clock() >= _epoch(audit) + deadline
 
     def _end_calls_past_deadline(self, audit: AuditRow, spec: AuditSpec) -> None:
@@ -406,7 +413,7 @@ class Pipeline:
         db.fail_pending(
             audit.id,
             model=None,
-            reason=f"not sent: the audit's deadline of {spec.deadline_seconds:g} s passed",
+            reason=f"not sent: the audit's deadline of {self.deadline(spec):g} s passed",
         )
         db.add_failures(
             audit.id,
@@ -414,7 +421,7 @@ class Pipeline:
                 {
                     "model": model,
                     "reason": f"{count} calls ran out of retries before the deadline "
-                    f"({spec.deadline_seconds:g} s); last error: {error}",
+                    f"({self.deadline(spec):g} s); last error: {error}",
                 }
                 for model, (count, error) in sorted(last_error.items())
             ],
@@ -622,7 +629,7 @@ class _Recorder:
                     {
                         "model": row.model,
                         "reason": f"calls ran out of retries before the deadline "
-                        f"({self.spec.deadline_seconds:g} s); last error: {error}",
+                        f"({pipeline.deadline(self.spec):g} s); last error: {error}",
                     }
                 ],
             )

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.unit.probes.battery_world import PARTS_OF_PROBE, Planted, findings, simulate
+from tests.support.battery_world import PARTS_OF_PROBE, Planted, findings, simulate
 
 # Power and calibration over 40 + 160 simulated audits per probe: tens of seconds (scripts/test
 # --fast leaves them out; CI runs them).

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from auditor.services.battery import run_battery
 from reports.battery import render_battery_html
-from tests.unit.probes.battery_world import Planted, simulate
+from tests.support.battery_world import Planted, simulate
 
 JUDGES = {
     "clean": Planted(noise=0.02),

@@ -83,6 +83,26 @@ def test_calls_out_of_retries_at_the_deadline_are_named_and_a_rerun_sends_them(
 
 
 @pytest.mark.slow
+def test_a_spec_without_a_deadline_gets_the_deployments_default(tmp_path: Path) -> None:
+    # A provider that answers 429/500 for ever: without a deadline of its own the audit used to
+    # retry for ever; the deployment's default deadline (24 h unless set) ends it, named.
+    spec = small_spec(
+        n_items=4,
+        sizes=2,
+        provider={"transient_rate": 1.0, "transient_kinds": ["rate_limit", "server_error"]},
+    )
+    assert "deadline_seconds" not in spec
+    store, audit_id = run_audit(
+        f"sqlite:///{tmp_path / 'a.sqlite'}", spec, max_retries=1, default_deadline_seconds=3.0
+    )
+    status = audit_status(store, store.get_audit(audit_id))
+    assert not list(store.calls_of(audit_id, status="pending"))
+    assert status.failures and all(
+        "ran out of retries before the deadline (3 s)" in f["reason"] for f in status.failures
+    ), status.failures
+
+
+@pytest.mark.slow
 def test_a_model_that_fails_permanently_is_not_called_again(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.txt"
     spec = small_spec(
