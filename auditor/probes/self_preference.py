@@ -69,30 +69,42 @@ def self_preference_finding(
 def _column_correctness(columns: BundleColumns) -> np.ndarray:
     """`_correctness` on columns: a (models x items) array, 1 = correct, 0 = incorrect, -1 =
     no output with a choice (or probabilities). Like the dict, the last such output of a
-    (model, item) in bundle order decides."""
-    choice = columns.output_choice.copy()
-    with_probs = columns.output_has_probs
-    values = columns.output_probs
-    if values.size:
-        lengths = columns.option_counts[columns.output_item[with_probs]]
-        if bool((lengths == lengths[0]).all()):
-            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
+    (model, item) in bundle order decides. Only the (model, item) pairs some verdict judged
+    are filled (the only ones read), so a bundle of millions of outputs costs no temporary
+    per output beyond one mask."""
+    n_models, n_items = len(columns.models), len(columns.items)
+    judged = np.zeros((n_models, n_items), dtype=bool)
+    judged[columns.verdict_candidate, columns.verdict_item] = True
+    rows = np.flatnonzero(judged[columns.output_model, columns.output_item])
+    choice = columns.output_choice[rows].copy()
+    unstated = rows[(choice < 0) & columns.output_has_probs[rows]]
+    if unstated.size:
+        counts = columns.option_counts
+        if bool(columns.output_has_probs.all()) and bool((counts == counts[0]).all()):
+            width = int(counts[0])  # every output's probabilities are one row of this width
+            argmax = columns.output_probs.reshape(-1, width)[unstated].argmax(axis=1)
         else:
-            argmax = _segment_argmax(values, lengths)
-        unstated = choice[with_probs] < 0
-        choice[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
-    gold = np.fromiter((i.gold for i in columns.items), np.int64, len(columns.items))
-    n_items = len(columns.items)
-    known = np.flatnonzero(choice >= 0)
+            offsets = columns.probs_offsets()
+            starts = offsets[unstated]
+            lengths = offsets[unstated + 1] - starts
+            segment = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            gathered = np.repeat(starts, lengths) + np.arange(int(lengths.sum())) - segment
+            argmax = _segment_argmax(columns.output_probs[gathered], lengths)
+        choice[(choice < 0) & columns.output_has_probs[rows]] = argmax
+    known = rows[choice >= 0]
+    known_choice = choice[choice >= 0]
     keys = columns.output_model[known].astype(np.int64) * n_items + columns.output_item[known]
     # the last output of each key: the first in reversed order
     _, first_reversed = np.unique(keys[::-1], return_index=True)
-    last = known[known.size - 1 - first_reversed]
-    correct = np.full(len(columns.models) * n_items, -1, dtype=np.int8)
-    correct[keys[known.size - 1 - first_reversed]] = (
-        choice[last] == gold[columns.output_item[last]]
-    ).astype(np.int8)
-    return correct.reshape(len(columns.models), n_items)
+    last = known.size - 1 - first_reversed
+    correct = np.full(n_models * n_items, -1, dtype=np.int8)
+    gold = _gold(columns)[columns.output_item[known[last]]]
+    correct[keys[last]] = (known_choice[last] == gold).astype(np.int8)
+    return correct.reshape(n_models, n_items)
+
+
+def _gold(columns: BundleColumns) -> np.ndarray:
+    return np.fromiter((i.gold for i in columns.items), np.int64, len(columns.items))
 
 
 def _kin_codes(columns: BundleColumns, judge: int) -> np.ndarray:

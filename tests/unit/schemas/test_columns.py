@@ -276,6 +276,33 @@ def test_self_preference_on_columns_equals_records(variants: bool) -> None:
         assert without != from_columns
 
 
+def test_self_preference_on_uneven_options_equals_records() -> None:
+    # Items with 3, 2 and 4 options: the argmax of an output's own probabilities, the later
+    # (variant) answer of m1 on q1 deciding, a choice overriding the probabilities.
+    from auditor.probes.base import ProbeContext
+    from auditor.probes.self_preference import PROBE
+
+    document = rich_document()
+    document["verdicts"] += [
+        {"judge": "m1", "candidate": "m-é", "item": "q3", "verdict": 1},
+        {"judge": "m3", "candidate": "m1", "item": "q1", "verdict": 0},
+        {"judge": "m1", "candidate": "m1", "item": "q1", "verdict": 1},
+        {"judge": "m1", "candidate": "m3", "item": "q1", "verdict": 0},
+    ]
+    bundle = parse_bundle(copy.deepcopy(document))
+    columns = columns_from_document(copy.deepcopy(document))
+    settings, rng = AnalysisSettings(), np.random.default_rng(0)
+    from_records = PROBE.compute(ProbeContext(bundle=bundle, settings=settings, rng=rng))
+    from_columns = PROBE.compute(
+        ProbeContext(bundle=bundle, settings=settings, rng=rng, columns=columns)
+    )
+    assert from_columns == from_records
+    m1 = next(f for f in from_records.findings if f.judge == "m1")
+    # own: m1 on q1; others: m-é on q1 (three templates) and q3; m3 on q2 is null and m3 has
+    # no answer to q1, so neither counts
+    assert (m1.own_verdicts, m1.other_verdicts) == (1, 4)
+
+
 def test_full_analysis_of_columns_equals_analysis_of_records(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
