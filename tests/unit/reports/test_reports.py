@@ -398,6 +398,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
         yield chromium
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["large", "small"])
 def test_html_report_in_headless_chromium(
     which: str, request: pytest.FixtureRequest, browser: HeadlessChromium, tmp_path: Path
