@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Final
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_sha256
 from auditor.services.trail import append_event
+from auditor.storage.repositories import keys as key_rows
 from auditor.storage.store import Store, utcnow
-from auditor.storage.tables import ApiKeyRow, TenantRow
+from auditor.storage.tables import ApiKeyRow
 
 __all__ = [
     "KEY_PREFIX",
@@ -96,21 +96,15 @@ def create_key(store: Store, *, tenant: str, name: str | None = None) -> tuple[A
     validate_tenant(tenant)
     key_id = secrets.token_hex(_KEY_ID_HEX_DIGITS // 2)
     raw_key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(_SECRET_BYTES)}"
-    now = utcnow()
-    with store.session() as session, session.begin():
-        if session.get(TenantRow, tenant) is None:
-            session.add(TenantRow(name=tenant, created_at=now))
-            session.flush()
-        row = ApiKeyRow(
-            id=key_id,
+    with store.transaction() as session:
+        row = key_rows.add_key(
+            session,
+            key_id=key_id,
             tenant=tenant,
             name=name,
             key_sha256=_digest(raw_key),
-            created_at=now,
-            revoked_at=None,
+            now=utcnow(),
         )
-        session.add(row)
-        session.flush()
         append_event(
             session,
             tenant=tenant,
@@ -125,31 +119,22 @@ def create_key(store: Store, *, tenant: str, name: str | None = None) -> tuple[A
 
 def list_keys(store: Store, *, tenant: str | None = None) -> list[ApiKeyInfo]:
     """Every key (of one tenant, if given), oldest first; revoked keys included."""
-    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
-    if tenant is not None:
-        query = query.where(ApiKeyRow.tenant == tenant)
-    with store.session() as session:
-        return [_info(row) for row in session.scalars(query)]
+    return [_info(row) for row in key_rows.list_keys(store, tenant=tenant)]
 
 
 def revoke_key(store: Store, key_id: str) -> bool:
     """Revoke a key at once; False if there is no such key or it was already revoked."""
-    with store.session() as session, session.begin():
-        revoked = session.execute(
-            update(ApiKeyRow)
-            .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-            .returning(ApiKeyRow.tenant)
-        ).all()
-        if revoked:
+    with store.transaction() as session:
+        tenant = key_rows.revoke_key(session, key_id, at=utcnow())
+        if tenant is not None:
             append_event(
                 session,
-                tenant=revoked[0][0],
+                tenant=tenant,
                 action="key.revoked",
                 object_type="api_key",
                 object_id=key_id,
             )
-        return bool(revoked)
+        return tenant is not None
 
 
 def authenticate(store: Store, raw_key: str) -> Principal | None:
@@ -157,11 +142,10 @@ def authenticate(store: Store, raw_key: str) -> Principal | None:
     match = _KEY_SHAPE.fullmatch(raw_key)
     if match is None:
         return None
-    with store.session() as session:
-        row = session.get(ApiKeyRow, match.group(1))
-        if row is None or row.revoked_at is not None:
-            return None
-        # Constant-time comparison: the stored digest must not leak through timing.
-        if not hmac.compare_digest(row.key_sha256, _digest(raw_key)):
-            return None
-        return Principal(tenant=row.tenant, key_id=row.id)
+    row = key_rows.get_key(store, match.group(1))
+    if row is None or row.revoked_at is not None:
+        return None
+    # Constant-time comparison: the stored digest must not leak through timing.
+    if not hmac.compare_digest(row.key_sha256, _digest(raw_key)):
+        return None
+    return Principal(tenant=row.tenant, key_id=row.id)

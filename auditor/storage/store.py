@@ -7,6 +7,7 @@ requested again), and the analysis results. Writes on hot paths are bulk stateme
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -157,6 +158,14 @@ class Store:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: a session in a transaction that commits when the block ends and
+        rolls back if it raises. Repository functions that take a ``session`` write in it, so
+        several writes (an action and its trail entry) commit or roll back together."""
+        with self.session() as session, session.begin():
+            yield session
 
     def _insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(rows), _CHUNK):
