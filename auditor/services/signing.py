@@ -35,12 +35,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from auditor.schemas.canonical import canonical_json, canonical_sha256
+from auditor.storage.repositories import signing as signing_rows
 from auditor.storage.store import Store, utcnow
-from auditor.storage.tables import SigningKeyRow
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
@@ -172,28 +170,20 @@ def _key_from_file(path: Path) -> Ed25519PrivateKey:
 
 
 def _key_from_database(store: Store) -> Ed25519PrivateKey:
-    with store.session() as session:
-        row = session.get(SigningKeyRow, _DATABASE_KEY_NAME)
-        if row is not None:
-            return _load_private(row.private_pem.encode(), "signing_keys")
+    pem = signing_rows.find_private_pem(store, _DATABASE_KEY_NAME)
+    if pem is not None:
+        return _load_private(pem.encode(), "signing_keys")
     key = Ed25519PrivateKey.generate()
-    try:
-        with store.session() as session, session.begin():
-            session.add(
-                SigningKeyRow(
-                    name=_DATABASE_KEY_NAME,
-                    key_id=key_id_of(key.public_key()),
-                    private_pem=_private_pem(key).decode(),
-                    created_at=utcnow(),
-                )
-            )
-    except IntegrityError:  # another process stored its key first: use that one
-        pass
-    with store.session() as session:
-        row = session.scalars(
-            select(SigningKeyRow).where(SigningKeyRow.name == _DATABASE_KEY_NAME)
-        ).one()
-        return _load_private(row.private_pem.encode(), "signing_keys")
+    # If another process stored its key first, that one is used (read back below).
+    signing_rows.add_key_if_absent(
+        store,
+        name=_DATABASE_KEY_NAME,
+        key_id=key_id_of(key.public_key()),
+        private_pem=_private_pem(key).decode(),
+        created_at=utcnow(),
+    )
+    pem = signing_rows.private_pem(store, _DATABASE_KEY_NAME)
+    return _load_private(pem.encode(), "signing_keys")
 
 
 def load_or_create_key(store: Store | None, path: str | Path | None) -> Ed25519PrivateKey:
