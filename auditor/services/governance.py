@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import select
 
 from auditor.schemas.canonical import canonical_sha256, json_document
 from auditor.schemas.result import AffinityReport, Provenance
@@ -53,9 +52,10 @@ from auditor.services.signing import (
 )
 from auditor.services.trail import acting_as, audit_sha256, record_event
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP, WebhookSettings
+from auditor.storage.repositories import schedules as schedule_rows
+from auditor.storage.repositories import trail as trail_rows
 from auditor.storage.store import Store, utcnow
-from auditor.storage.tables import AuditRow, ResultRow, ScheduleRow, ScheduleRunRow
-from auditor.storage.trail import calls_sha256
+from auditor.storage.tables import AuditRow, ScheduleRow, ScheduleRunRow
 
 __all__ = [
     "DRIFT_SEED_STREAM",
@@ -231,18 +231,7 @@ def _snapshot(store: Store, audit_id: str, report: AffinityReport | None = None)
 
 def _succeeded_runs_before(store: Store, run: ScheduleRunRow) -> list[ScheduleRunRow]:
     """Earlier runs of the schedule whose audit succeeded, oldest first."""
-    with store.session() as session:
-        rows = session.execute(
-            select(ScheduleRunRow)
-            .join(AuditRow, AuditRow.id == ScheduleRunRow.audit_id)
-            .where(
-                ScheduleRunRow.schedule_id == run.schedule_id,
-                ScheduleRunRow.claimed_at < run.claimed_at,
-                AuditRow.status == "succeeded",
-            )
-            .order_by(ScheduleRunRow.claimed_at, ScheduleRunRow.id)
-        ).scalars()
-        return list(rows)
+    return schedule_rows.succeeded_runs_before(store, run)
 
 
 def _rng(report: AffinityReport, against: str) -> np.random.Generator:
@@ -362,8 +351,7 @@ def _annotate(
 
 
 def _schedule_row(store: Store, schedule_id: str) -> ScheduleRow | None:
-    with store.session() as session:
-        return session.get(ScheduleRow, schedule_id)
+    return schedule_rows.get_schedule(store, schedule_id)
 
 
 # --- finishing ----------------------------------------------------------------------------------
@@ -379,10 +367,8 @@ def audit_finished(
     if audit is None:
         return []
     cutoff = utcnow()
-    with store.session() as session:
-        result = session.get(ResultRow, audit_id)
-        result_sha = result.sha256 if result is not None else None
-        calls_digest, n_calls = calls_sha256(session, audit_id, cutoff=cutoff)
+    result, (calls_digest, n_calls) = trail_rows.finished_audit(store, audit_id, cutoff=cutoff)
+    result_sha = result.sha256 if result is not None else None
     with acting_as(WORKER_ACTOR):
         record_event(
             store,

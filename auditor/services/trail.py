@@ -36,20 +36,18 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from auditor.schemas.canonical import canonical_sha256
 from auditor.schemas.trail import TRAIL_SCHEMA_VERSION, EventRecord
+from auditor.storage.repositories import trail as trail_rows
 from auditor.storage.store import Store
-from auditor.storage.tables import AuditRow, ResultRow, TrailEventRow, TrailHeadRow
+from auditor.storage.tables import TrailEventRow
 from auditor.storage.trail import (
     GENESIS_HASH,
-    HEAD_ID,
     acting_as,
     append_event,
     audit_sha256,
     bind_actor,
-    calls_sha256,
     cli_actor,
     current_actor,
     entry_hash,
@@ -105,8 +103,7 @@ ACTIONS: Final = (
 
 def record_event(store: Store, **fields: Any) -> EventRecord:
     """Append an entry in a transaction of its own (see `append_event` for the fields)."""
-    with store.session() as session, session.begin():
-        return append_event(session, **fields)
+    return trail_rows.record_event(store, **fields)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -139,16 +136,10 @@ def list_events(
     object_id: str | None = None,
 ) -> list[EventRecord]:
     """Entries with ``seq > after``, oldest first (a tenant's, or all with ``tenant=None``)."""
-    query = select(TrailEventRow).where(TrailEventRow.seq > after)
-    if tenant is not None:
-        query = query.where(TrailEventRow.tenant == tenant)
-    if action is not None:
-        query = query.where(TrailEventRow.action == action)
-    if object_id is not None:
-        query = query.where(TrailEventRow.object_id == object_id)
-    with store.session() as session:
-        rows = session.scalars(query.order_by(TrailEventRow.seq).limit(limit))
-        return [_record(row) for row in rows]
+    rows = trail_rows.list_events(
+        store, tenant=tenant, limit=limit, after=after, action=action, object_id=object_id
+    )
+    return [_record(row) for row in rows]
 
 
 def iter_events(store: Store, page: int = _VERIFY_PAGE) -> Iterator[EventRecord]:
@@ -163,9 +154,7 @@ def iter_events(store: Store, page: int = _VERIFY_PAGE) -> Iterator[EventRecord]
 
 
 def head_of(store: Store) -> tuple[int, str] | None:
-    with store.session() as session:
-        row = session.get(TrailHeadRow, HEAD_ID)
-        return None if row is None else (row.seq, row.hash)
+    return trail_rows.head(store)
 
 
 # --- verifying ----------------------------------------------------------------------------------
@@ -309,11 +298,10 @@ def verify_objects(store: Store) -> list[str]:
 
 
 def _check_audit(store: Store, event: EventRecord) -> list[str]:
-    with store.session() as session:
-        row = session.get(AuditRow, event.object_id)
-        if row is None:
-            return []
-        found = audit_sha256(row)
+    row = store.get_audit(event.object_id)
+    if row is None:
+        return []
+    found = audit_sha256(row)
     if found == event.object_sha256:
         return []
     return [
@@ -325,29 +313,32 @@ def _check_audit(store: Store, event: EventRecord) -> list[str]:
 
 def _check_finished(store: Store, event: EventRecord) -> list[str]:
     problems: list[str] = []
-    with store.session() as session:
-        if event.object_sha256 is not None:
-            row = session.get(ResultRow, event.object_id)
-            if row is None:
-                problems.append(
-                    f"result of audit {event.object_id}: recorded at entry {event.seq} but no "
-                    "longer stored (deleted)"
-                )
-            else:
-                found = canonical_sha256(row.report)
-                if found != event.object_sha256:
-                    problems.append(
-                        f"result of audit {event.object_id}: the stored result hashes to "
-                        f"{found} but entry {event.seq} recorded {event.object_sha256} when the "
-                        "audit finished (the result was changed afterwards)"
-                    )
-        recorded = event.detail.get("calls_sha256")
-        cutoff = event.detail.get("calls_cutoff")
-        if recorded is None or cutoff is None:
-            return problems
-        digest, count = calls_sha256(
-            session, event.object_id, cutoff=datetime.fromisoformat(cutoff)
+    recorded = event.detail.get("calls_sha256")
+    cutoff = event.detail.get("calls_cutoff")
+    calls: tuple[str, int] | None = None
+    if recorded is not None and cutoff is not None:
+        result, calls = trail_rows.finished_audit(
+            store, event.object_id, cutoff=datetime.fromisoformat(cutoff)
         )
+    else:
+        result = trail_rows.stored_result(store, event.object_id)
+    if event.object_sha256 is not None:
+        if result is None:
+            problems.append(
+                f"result of audit {event.object_id}: recorded at entry {event.seq} but no "
+                "longer stored (deleted)"
+            )
+        else:
+            found = canonical_sha256(result.report)
+            if found != event.object_sha256:
+                problems.append(
+                    f"result of audit {event.object_id}: the stored result hashes to "
+                    f"{found} but entry {event.seq} recorded {event.object_sha256} when the "
+                    "audit finished (the result was changed afterwards)"
+                )
+    if calls is None:
+        return problems
+    digest, count = calls
     if digest != recorded:
         expected = event.detail.get("calls")
         counted = (
