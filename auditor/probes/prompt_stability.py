@@ -72,6 +72,16 @@ def stability_row(
         {t for by_template in cells.values() for t in by_template},
         key=lambda t: (t != PRIMARY_TEMPLATE, t),
     )
+    if len(templates) < 2:  # e.g. a model seen only under a variant: nothing to compare
+        return TemplateStabilityRow(
+            name=name,
+            role=role,  # type: ignore[arg-type]
+            templates=templates,
+            n_units=0,
+            flips=rate(0, 0),
+            rates={},
+            reason=f"seen under one template only ({', '.join(templates) or 'none'})",
+        )
     complete = [
         [by_template[t] for t in templates]
         for by_template in cells.values()
@@ -245,7 +255,7 @@ class PromptStabilityProbe:
                 judge=row.name,
                 role=row.role,
                 status="ok" if row.n_units else "insufficient_data",
-                reason=None if row.n_units else "no unit seen under every template",
+                reason=None if row.n_units else row.reason or "no unit seen under every template",
                 n=row.n_units,
                 estimate=row.flips.rate,
                 ci95=row.flips.ci95,

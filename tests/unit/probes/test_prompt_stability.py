@@ -51,6 +51,27 @@ def test_hand_worked_models_and_judges() -> None:
     assert [f.role for f in result.findings] == ["model", "judge"]
 
 
+def test_a_model_seen_under_one_template_only_is_insufficient_data_not_a_crash() -> None:
+    # m answers under the primary template and p1; m2 only under p1 (a sparse variant run).
+    # Before: "outcomes need at least two templates" raised out of the analysis.
+    items = [{"id": f"q{i}", "question": "?", "options": ["x", "y"], "gold": 0} for i in range(4)]
+    outputs = [
+        {"model": "m", "item": f"q{i}", "choice": c, "variant": v}
+        for v, choices in ((None, [0, 0, 0, 1]), ("p1", [0, 1, 1, 1]))
+        for i, c in enumerate(choices)
+    ] + [{"model": "m2", "item": f"q{i}", "choice": 0, "variant": "p1"} for i in range(4)]
+    bundle = parse_bundle(
+        {"items": items, "models": [{"name": "m"}, {"name": "m2"}], "outputs": outputs}
+    )
+    result = run("prompt_stability", bundle)
+    rows = {row.name: row for row in result.rows}
+    assert rows["m"].n_units == 4 and rows["m"].flips.k == 2
+    assert rows["m2"].templates == ["p1"] and rows["m2"].n_units == 0
+    finding = {f.judge: f for f in result.findings}["m2"]
+    assert finding.status == "insufficient_data" and not finding.flagged
+    assert finding.reason == "seen under one template only (p1)"
+
+
 @pytest.mark.slow
 def test_planted_prompt_sensitivity_is_flagged_and_insensitive_models_never_flip() -> None:
     flagged_model, flagged_judge = [], []
