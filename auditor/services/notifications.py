@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auditor.schemas.canonical import canonical_json
 from auditor.services.trail import append_event
 from auditor.settings import WebhookSettings
+from auditor.storage.repositories import webhooks as delivery_rows
 from auditor.storage.store import Store, new_id, utcnow
 from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 
@@ -159,58 +159,29 @@ def create_delivery(
         }
     )
     body = canonical_json(payload).decode("ascii")
-    now = utcnow()
-    with store.session() as session, session.begin():
-        session.add(
-            WebhookDeliveryRow(
-                id=delivery_id,
-                tenant=schedule.tenant,
-                schedule_id=schedule.id,
-                run_id=run.id if run is not None else None,
-                event=str(payload["event"]),
-                url=schedule.webhook_url or "",
-                body=body,
-                status="pending",
-                attempts=0,
-                max_attempts=max_attempts,
-                last_status_code=None,
-                last_error=None,
-                history=[],
-                created_at=now,
-                updated_at=now,
-                delivered_at=None,
-            )
-        )
+    delivery_rows.add_delivery(
+        store,
+        delivery_id=delivery_id,
+        tenant=schedule.tenant,
+        schedule_id=schedule.id,
+        run_id=run.id if run is not None else None,
+        event=str(payload["event"]),
+        url=schedule.webhook_url or "",
+        body=body,
+        max_attempts=max_attempts,
+        now=utcnow(),
+    )
     return delivery_id
 
 
 def deliveries_of(store: Store, schedule_id: str) -> list[WebhookDeliveryRow]:
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.schedule_id == schedule_id)
-                .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
-            )
-        )
+    return delivery_rows.deliveries_of(store, schedule_id)
 
 
 def claim_attempt(store: Store, delivery_id: str, attempt: int) -> WebhookDeliveryRow | None:
     """Take attempt number ``attempt`` of a pending delivery (compare-and-set on the attempt
     count, so a redelivered task message does not POST twice); None if not ours to make."""
-    with store.session() as session, session.begin():
-        result = session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.id == delivery_id,
-                WebhookDeliveryRow.status == "pending",
-                WebhookDeliveryRow.attempts == attempt - 1,
-            )
-            .values(attempts=attempt, updated_at=utcnow())
-        )
-        if not getattr(result, "rowcount", 0):
-            return None
-        return session.get(WebhookDeliveryRow, delivery_id)
+    return delivery_rows.claim_attempt(store, delivery_id, attempt, now=utcnow())
 
 
 def record_attempt(
@@ -226,8 +197,8 @@ def record_attempt(
     """Record an attempt: ``outcome`` is ``delivered``, ``pending`` (will retry) or
     ``failed`` (gave up); a final outcome is appended to the audit trail in the same
     transaction, so whoever sees the outcome sees its trail entry."""
-    with store.session() as session, session.begin():
-        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+    with store.transaction() as session:
+        row = delivery_rows.lock_delivery(session, delivery_id)
         if row is None:
             return
         _record_outcome(
@@ -253,22 +224,24 @@ def _record_outcome(
 ) -> None:
     """`record_attempt` on a row locked by the caller's transaction."""
     now = utcnow()
-    row.history = [
-        *row.history,
-        {
-            "attempt": attempt,
-            "at": now.isoformat() + "Z",
-            "status_code": status_code,
-            "error": error,
-            "duration_ms": round(duration_ms, 1),
-        },
-    ]
-    row.status = outcome
-    row.last_status_code = status_code
-    row.last_error = error
-    row.updated_at = now
-    if outcome == "delivered":
-        row.delivered_at = now
+    delivery_rows.set_outcome(
+        row,
+        history=[
+            *row.history,
+            {
+                "attempt": attempt,
+                "at": now.isoformat() + "Z",
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": round(duration_ms, 1),
+            },
+        ],
+        status=outcome,
+        status_code=status_code,
+        error=error,
+        now=now,
+        delivered=outcome == "delivered",
+    )
     if outcome in ("delivered", "failed"):  # in the same transaction as the outcome
         append_event(
             session,
@@ -285,14 +258,11 @@ def _record_outcome(
 def webhook_secret_of(store: Store, delivery: WebhookDeliveryRow) -> str | None:
     """The signing secret of the delivery's schedule (also of a schedule deleted since the
     delivery was stored: its notification still goes out signed)."""
-    with store.session() as session:
-        schedule = session.get(ScheduleRow, delivery.schedule_id)
-        return schedule.webhook_secret if schedule is not None else None
+    return delivery_rows.schedule_secret(store, delivery.schedule_id)
 
 
 def get_delivery(store: Store, delivery_id: str) -> WebhookDeliveryRow | None:
-    with store.session() as session:
-        return session.get(WebhookDeliveryRow, delivery_id)
+    return delivery_rows.get_delivery(store, delivery_id)
 
 
 def overdue_deliveries(
@@ -304,18 +274,7 @@ def overdue_deliveries(
     taken. ``now`` is naive UTC (default: the clock)."""
     now = now or utcnow()
     grace = timedelta(seconds=settings.sweep_grace)
-    with store.session() as session:
-        rows = session.execute(
-            select(
-                WebhookDeliveryRow.id,
-                WebhookDeliveryRow.attempts,
-                WebhookDeliveryRow.max_attempts,
-                WebhookDeliveryRow.created_at,
-                WebhookDeliveryRow.updated_at,
-            )
-            .where(WebhookDeliveryRow.status == "pending")
-            .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
-        ).all()
+    rows = delivery_rows.pending_deliveries(store)
     overdue = []
     for delivery_id, attempts, max_attempts, created_at, updated_at in rows:
         if attempts >= max_attempts:
@@ -345,18 +304,11 @@ def expire_lost_attempts(
     ``webhook.failed`` trail entry, as a failed attempt does. ``now`` is naive UTC."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=settings.timeout + settings.sweep_grace)
-    with store.session() as session:
-        candidates = session.scalars(
-            select(WebhookDeliveryRow.id).where(
-                WebhookDeliveryRow.status == "pending",
-                WebhookDeliveryRow.attempts >= WebhookDeliveryRow.max_attempts,
-                WebhookDeliveryRow.updated_at < cutoff,
-            )
-        ).all()
+    candidates = delivery_rows.lost_attempt_candidates(store, taken_before=cutoff)
     expired = []
     for delivery_id in candidates:
-        with store.session() as session, session.begin():
-            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+        with store.transaction() as session:
+            row = delivery_rows.lock_delivery(session, delivery_id)
             if row is None or row.status != "pending" or row.updated_at >= cutoff:
                 continue  # recorded (or taken again) since it was read
             if len(row.history) >= row.attempts:
