@@ -33,12 +33,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
 
 from auditor.schemas.canonical import canonical_sha256
 from auditor.services.trail import append_event
+from auditor.storage.repositories import schedules as schedule_rows
 from auditor.storage.store import Store, new_id, utcnow
-from auditor.storage.tables import AuditRow, ScheduleRow, ScheduleRunRow
+from auditor.storage.tables import ScheduleRow, ScheduleRunRow
 
 __all__ = [
     "MAX_COUNTED_SLOTS",
@@ -337,9 +337,8 @@ def create_schedule(
         updated_at=now,
         deleted_at=None,
     )
-    with store.session() as session, session.begin():
-        session.add(row)
-        session.flush()
+    with store.transaction() as session:
+        schedule_rows.add_schedule(session, row)
         _event(session, row, "schedule.created", {"name": name, "cron": cron, "tz": timezone})
     return row
 
@@ -347,27 +346,18 @@ def create_schedule(
 def get_schedule(
     store: Store, schedule_id: str, *, tenant: str | None = None
 ) -> ScheduleRow | None:
-    with store.session() as session:
-        row = session.get(ScheduleRow, schedule_id)
-        if row is None or row.deleted_at is not None:
-            return None
-        if tenant is not None and row.tenant != tenant:
-            return None
-        return row
+    row = schedule_rows.get_schedule(store, schedule_id)
+    if row is None or row.deleted_at is not None:
+        return None
+    if tenant is not None and row.tenant != tenant:
+        return None
+    return row
 
 
 def list_schedules(
     store: Store, *, tenant: str | None, limit: int = 50, offset: int = 0
 ) -> list[ScheduleRow]:
-    query = select(ScheduleRow).where(ScheduleRow.deleted_at.is_(None))
-    if tenant is not None:
-        query = query.where(ScheduleRow.tenant == tenant)
-    with store.session() as session:
-        return list(
-            session.scalars(
-                query.order_by(ScheduleRow.created_at, ScheduleRow.id).limit(limit).offset(offset)
-            )
-        )
+    return schedule_rows.list_schedules(store, tenant=tenant, limit=limit, offset=offset)
 
 
 _UPDATABLE = ("name", "spec", "cron", "timezone", "webhook_url", "webhook_secret", "notify")
@@ -393,19 +383,19 @@ def update_schedule(
     if isinstance(changes.get("notify"), NotifyPolicy):
         changes["notify"] = changes["notify"].model_dump()
     now = _naive_utc(now or utcnow())
-    with store.session() as session, session.begin():
-        row = session.get(ScheduleRow, schedule_id, with_for_update=True)
+    with store.transaction() as session:
+        row = schedule_rows.lock_schedule(session, schedule_id)
         if row is None or row.tenant != tenant or row.deleted_at is not None:
             return None
         if changes.get("webhook_url") and not (changes.get("webhook_secret") or row.webhook_secret):
             changes["webhook_secret"] = new_webhook_secret()
-        for name, value in changes.items():
-            setattr(row, name, value)
+        values = dict(changes)
         if "cron" in changes or "timezone" in changes:
-            row.next_due_at = next_slot(row.cron, row.timezone, now)
-        row.version += 1
-        row.updated_at = now
-        session.flush()
+            values["next_due_at"] = next_slot(
+                changes.get("cron", row.cron), changes.get("timezone", row.timezone), now
+            )
+        values.update(version=row.version + 1, updated_at=now)
+        schedule_rows.update_locked(session, row, values)
         _event(session, row, "schedule.updated", {"fields": sorted(changes)})
         return row
 
@@ -415,18 +405,17 @@ def set_paused(
 ) -> ScheduleRow | None:
     """Pause or resume. Resuming does not catch up the slots that passed while paused."""
     now = _naive_utc(now or utcnow())
-    with store.session() as session, session.begin():
-        row = session.get(ScheduleRow, schedule_id, with_for_update=True)
+    with store.transaction() as session:
+        row = schedule_rows.lock_schedule(session, schedule_id)
         if row is None or row.tenant != tenant or row.deleted_at is not None:
             return None
         if row.paused == paused:
             return row
-        row.paused = paused
+        values: dict[str, Any] = {"paused": paused}
         if not paused:
-            row.next_due_at = next_slot(row.cron, row.timezone, now)
-        row.version += 1
-        row.updated_at = now
-        session.flush()
+            values["next_due_at"] = next_slot(row.cron, row.timezone, now)
+        values.update(version=row.version + 1, updated_at=now)
+        schedule_rows.update_locked(session, row, values)
         _event(session, row, "schedule.paused" if paused else "schedule.resumed", {})
         return row
 
@@ -434,15 +423,15 @@ def set_paused(
 def delete_schedule(store: Store, schedule_id: str, *, tenant: str) -> bool:
     """Delete a schedule (kept for the record with its runs; no further runs start)."""
     now = utcnow()
-    with store.session() as session, session.begin():
-        row = session.get(ScheduleRow, schedule_id, with_for_update=True)
+    with store.transaction() as session:
+        row = schedule_rows.lock_schedule(session, schedule_id)
         if row is None or row.tenant != tenant or row.deleted_at is not None:
             return False
-        row.deleted_at = now
-        row.paused = True
-        row.version += 1
-        row.updated_at = now
-        session.flush()
+        schedule_rows.update_locked(
+            session,
+            row,
+            {"deleted_at": now, "paused": True, "version": row.version + 1, "updated_at": now},
+        )
         _event(session, row, "schedule.deleted", {})
         return True
 
@@ -456,16 +445,17 @@ def set_baseline(
     only_if_unset: bool = False,
 ) -> ScheduleRow | None:
     """Designate the run (audit) every later run is compared with as the baseline."""
-    with store.session() as session, session.begin():
-        row = session.get(ScheduleRow, schedule_id, with_for_update=True)
+    with store.transaction() as session:
+        row = schedule_rows.lock_schedule(session, schedule_id)
         if row is None or row.tenant != tenant:
             return None
         if only_if_unset and row.baseline_audit_id is not None:
             return row
-        row.baseline_audit_id = audit_id
-        row.version += 1
-        row.updated_at = utcnow()
-        session.flush()
+        schedule_rows.update_locked(
+            session,
+            row,
+            {"baseline_audit_id": audit_id, "version": row.version + 1, "updated_at": utcnow()},
+        )
         _event(session, row, "schedule.updated", {"fields": ["baseline_audit_id"]})
         return row
 
@@ -473,23 +463,11 @@ def set_baseline(
 def runs_of(
     store: Store, schedule_id: str, *, limit: int = 1000, newest_first: bool = False
 ) -> list[ScheduleRunRow]:
-    order = ScheduleRunRow.claimed_at.desc() if newest_first else ScheduleRunRow.claimed_at
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(ScheduleRunRow)
-                .where(ScheduleRunRow.schedule_id == schedule_id)
-                .order_by(order, ScheduleRunRow.id)
-                .limit(limit)
-            )
-        )
+    return schedule_rows.runs_of(store, schedule_id, limit=limit, newest_first=newest_first)
 
 
 def run_of_audit(store: Store, audit_id: str) -> ScheduleRunRow | None:
-    with store.session() as session:
-        return session.scalars(
-            select(ScheduleRunRow).where(ScheduleRunRow.audit_id == audit_id)
-        ).first()
+    return schedule_rows.run_of_audit(store, audit_id)
 
 
 def _previous_run_active(store: Store, schedule_id: str, active_statuses: tuple[str, ...]) -> bool:
@@ -501,9 +479,7 @@ def _previous_run_active(store: Store, schedule_id: str, active_statuses: tuple[
         return False
     if run.audit_id is None:
         return True  # claimed, its audit not created yet: being started right now
-    with store.session() as session:
-        audit = session.get(AuditRow, run.audit_id)
-        return audit is not None and audit.status in active_statuses
+    return schedule_rows.audit_status(store, run.audit_id) in active_statuses
 
 
 def claim_due(
@@ -518,16 +494,7 @@ def claim_due(
     same due slot, one claims it. Returns (runs claimed, decision per due schedule).
     """
     now = _naive_utc(now or utcnow())
-    with store.session() as session:
-        due = list(
-            session.scalars(
-                select(ScheduleRow).where(
-                    ScheduleRow.deleted_at.is_(None),
-                    ScheduleRow.paused.is_(False),
-                    ScheduleRow.next_due_at <= now,
-                )
-            )
-        )
+    due = schedule_rows.due_schedules(store, now=now)
     claimed: list[ScheduleRunRow] = []
     decisions: dict[str, ClaimDecision] = {}
     for schedule in due:
@@ -543,39 +510,15 @@ def claim_due(
         if decision.action != "run":
             continue
         assert decision.slot is not None and decision.next_due_at is not None
-        with store.session() as session, session.begin():
-            result = session.execute(
-                update(ScheduleRow)
-                .where(
-                    ScheduleRow.id == schedule.id,
-                    ScheduleRow.version == schedule.version,
-                    ScheduleRow.paused.is_(False),
-                    ScheduleRow.deleted_at.is_(None),
-                )
-                .values(
-                    version=ScheduleRow.version + 1,
-                    next_due_at=decision.next_due_at,
-                    last_slot_at=decision.slot,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if not getattr(result, "rowcount", 0):
-                continue  # changed or claimed by someone else since it was read
-            run = ScheduleRunRow(
-                id=new_id(),
-                schedule_id=schedule.id,
-                tenant=schedule.tenant,
-                slot_at=decision.slot,
-                missed_slots=decision.missed_slots,
-                claimed_at=utcnow(),
-                state="claimed",
-                spec=schedule.spec,
-                audit_id=None,
-                pins=None,
-                drift=None,
-                error=None,
-            )
-            session.add(run)
+        run = schedule_rows.claim_slot(
+            store,
+            schedule,
+            slot=decision.slot,
+            next_due_at=decision.next_due_at,
+            missed_slots=decision.missed_slots,
+        )
+        if run is None:
+            continue  # changed or claimed by someone else since it was read
         claimed.append(run)
     return claimed, decisions
 
@@ -583,52 +526,28 @@ def claim_due(
 def unstarted_runs(store: Store, *, older_than: timedelta = timedelta(0)) -> list[ScheduleRunRow]:
     """Runs claimed whose audit was never created (the scheduler stopped in between)."""
     cutoff = utcnow() - older_than
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(ScheduleRunRow).where(
-                    ScheduleRunRow.state == "claimed", ScheduleRunRow.claimed_at <= cutoff
-                )
-            )
-        )
+    return schedule_rows.unstarted_runs(store, claimed_before=cutoff)
 
 
 def mark_started(store: Store, run_id: str, audit_id: str) -> None:
-    with store.session() as session, session.begin():
-        session.execute(
-            update(ScheduleRunRow)
-            .where(ScheduleRunRow.id == run_id)
-            .values(audit_id=audit_id, state="started")
-        )
+    schedule_rows.update_run(store, run_id, audit_id=audit_id, state="started")
 
 
 def save_run_analysis(
     store: Store, run_id: str, *, pins: dict[str, Any] | None, drift: dict[str, Any] | None
 ) -> None:
-    with store.session() as session, session.begin():
-        session.execute(
-            update(ScheduleRunRow).where(ScheduleRunRow.id == run_id).values(pins=pins, drift=drift)
-        )
+    schedule_rows.update_run(store, run_id, pins=pins, drift=drift)
 
 
 def fail_run(store: Store, run_id: str, error: str) -> None:
     """A claimed run whose audit could not be created (its spec no longer validates)."""
-    with store.session() as session, session.begin():
-        session.execute(
-            update(ScheduleRunRow)
-            .where(ScheduleRunRow.id == run_id)
-            .values(state="failed", error=error[:2000])
-        )
+    schedule_rows.update_run(store, run_id, state="failed", error=error[:2000])
 
 
 def fail_analysis(store: Store, run_id: str, error: str) -> None:
     """Keep why a run's drift could not be computed (the audit itself succeeded)."""
-    with store.session() as session, session.begin():
-        session.execute(
-            update(ScheduleRunRow).where(ScheduleRunRow.id == run_id).values(error=error[:2000])
-        )
+    schedule_rows.update_run(store, run_id, error=error[:2000])
 
 
 def get_run(store: Store, run_id: str) -> ScheduleRunRow | None:
-    with store.session() as session:
-        return session.get(ScheduleRunRow, run_id)
+    return schedule_rows.get_run(store, run_id)
