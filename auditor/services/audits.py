@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeAlias, cast
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +40,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "AuditStatus",
     "StageProgress",
+    "StoredAudit",
     "audit_status",
     "design_problems",
     "finalize_audit",
@@ -47,6 +48,10 @@ __all__ = [
     "outcomes_of",
     "submit_audit",
 ]
+
+StoredAudit: TypeAlias = AuditRow
+"""An audit as stored (id, tenant, spec, status, stage, cost, error, times), as `submit_audit`
+and the store return it."""
 
 ACTIVE_STATUSES = ("queued", "running")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryR
 
 __all__ = [
     "PAYLOAD_SCHEMA_VERSION",
+    "Delivery",
     "WebhookTarget",
     "backoff_delay",
     "check_webhook_url",
@@ -49,6 +50,10 @@ __all__ = [
     "webhook_payload",
     "webhook_secret_of",
 ]
+
+Delivery: TypeAlias = WebhookDeliveryRow
+"""A webhook delivery as stored (body, status, attempts, history), as the functions here
+return it."""
 
 PAYLOAD_SCHEMA_VERSION: Final = "1.0"
 WORKER_ACTOR: Final = "system:worker"

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -45,6 +45,8 @@ __all__ = [
     "SCHEDULE_SCHEMA_VERSION",
     "ClaimDecision",
     "NotifyPolicy",
+    "Schedule",
+    "ScheduleRun",
     "claim_due",
     "create_schedule",
     "decide",
@@ -62,6 +64,12 @@ __all__ = [
     "validate_cron",
     "validate_timezone",
 ]
+
+Schedule: TypeAlias = ScheduleRow
+"""A schedule as stored (definition, timing, webhook, baseline, version), as the functions
+here return it."""
+ScheduleRun: TypeAlias = ScheduleRunRow
+"""One claimed run of a schedule as stored (slot, state, audit, pins, drift, error)."""
 
 SCHEDULE_SCHEMA_VERSION: Final = "1"
 MAX_COUNTED_SLOTS: Final = 100_000

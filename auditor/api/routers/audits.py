@@ -25,9 +25,8 @@ from auditor.api.schemas import AuditOut, AuditPage, ErrorBody
 from auditor.schemas.bundle import Problem
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec, SpecError
-from auditor.services.audits import audit_status, design_problems, submit_audit
+from auditor.services.audits import StoredAudit, audit_status, design_problems, submit_audit
 from auditor.storage.store import Store
-from auditor.storage.tables import AuditRow
 
 __all__ = ["REPORT_MEDIA_TYPES", "router"]
 
@@ -54,12 +53,12 @@ router = APIRouter(
 AuditState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-def _out(store: Store, audit: AuditRow, redactor: Redactor) -> AuditOut:
+def _out(store: Store, audit: StoredAudit, redactor: Redactor) -> AuditOut:
     document = AuditOut.of(audit_status(store, audit), audit.spec).model_dump(mode="json")
     return AuditOut.model_validate(redactor.document(document))
 
 
-def _audit(store: Store, tenant: str, audit_id: str) -> AuditRow:
+def _audit(store: Store, tenant: str, audit_id: str) -> StoredAudit:
     audit = store.get_audit(audit_id, tenant=tenant)
     if audit is None:
         raise HTTPException(404, "audit not found")

@@ -24,11 +24,10 @@ from auditor.schemas.bundle import Problem
 from auditor.schemas.spec import AuditSpec, SpecError
 from auditor.services import schedules
 from auditor.services.governance import validate_timing
-from auditor.services.notifications import check_webhook_url, deliveries_of
-from auditor.services.schedules import NotifyPolicy
+from auditor.services.notifications import Delivery, check_webhook_url, deliveries_of
+from auditor.services.schedules import NotifyPolicy, Schedule, ScheduleRun
 from auditor.settings import Settings
 from auditor.storage.store import Store
-from auditor.storage.tables import ScheduleRow, ScheduleRunRow, WebhookDeliveryRow
 
 __all__ = ["PREFIX", "router"]
 
@@ -113,7 +112,7 @@ class ScheduleOut(BaseModel):
     updated_at: UtcDatetime = Field(description="Last change (UTC).")
 
     @classmethod
-    def of(cls, row: ScheduleRow) -> ScheduleOut:
+    def of(cls, row: Schedule) -> ScheduleOut:
         return cls(
             id=row.id,
             name=row.name,
@@ -186,7 +185,7 @@ class DeliveryOut(BaseModel):
     delivered_at: UtcDatetime | None = Field(description="When a 2xx answer came (UTC).")
 
     @classmethod
-    def of(cls, row: WebhookDeliveryRow) -> DeliveryOut:
+    def of(cls, row: Delivery) -> DeliveryOut:
         return cls(
             id=row.id,
             event=row.event,
@@ -208,7 +207,7 @@ class DeliveryPage(BaseModel):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _schedule(store: Store, tenant: str, schedule_id: str) -> ScheduleRow:
+def _schedule(store: Store, tenant: str, schedule_id: str) -> Schedule:
     row = schedules.get_schedule(store, schedule_id, tenant=tenant)
     if row is None:
         raise HTTPException(404, "schedule not found")
@@ -408,7 +407,7 @@ def delete_schedule(schedule_id: ScheduleId, store: StoreDep, tenant: TenantDep)
     return Response(status_code=204)
 
 
-def _run_out(store: Store, run: ScheduleRunRow) -> RunOut:
+def _run_out(store: Store, run: ScheduleRun) -> RunOut:
     audit = store.get_audit(run.audit_id) if run.audit_id else None
     return RunOut(
         id=run.id,
