@@ -72,7 +72,18 @@ def outcome_bars(result: ReliabilityResult) -> SectionFigure | None:
     rows = math.ceil(n / columns)
     bins = np.arange(len(result.bins))
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(1.9 * columns + 0.6, 1.55 * rows + 0.7), layout="constrained")
+        # A fixed grid, not the constrained layout: with 24 panels it solved for every tick
+        # label and took most of the report's rendering time (1.5 s of this figure's 1.8 s).
+        width, height = 1.9 * columns + 0.6, 1.55 * rows + 0.7
+        figure = Figure(figsize=(width, height))
+        figure.subplots_adjust(
+            left=0.75 / width,
+            right=1 - 0.1 / width,
+            bottom=0.5 / height,
+            top=1 - 0.55 / height,
+            wspace=0.25,
+            hspace=0.55,
+        )
         axes_grid = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
         for index, axes in enumerate(axes_grid.flat):
             if index >= n:
@@ -91,11 +102,14 @@ def outcome_bars(result: ReliabilityResult) -> SectionFigure | None:
             axes.set_ylim(0, 1)
             axes.set_xticks(bins, [str(b + 1) for b in bins])
             axes.tick_params(labelbottom=True)  # every panel keeps its bin labels
+        for axes in axes_grid[-1, :]:
             axes.set_xlabel("difficulty bin (1 = easiest)")
         for axes in axes_grid[:, 0]:
             axes.set_ylabel("share of answers")
         handles, labels = axes_grid.flat[0].get_legend_handles_labels()
-        figure.legend(handles, labels, loc="outside upper right", ncols=3, frameon=False)
+        figure.legend(
+            handles, labels, loc="upper right", bbox_to_anchor=(1, 1), ncols=3, frameon=False
+        )
         svg = svg_of(figure)
     shown = "" if len(result.models) <= MAX_PANELS else f" (first {MAX_PANELS} models)"
     return SectionFigure(
