@@ -60,9 +60,14 @@ def test_analyze_writes_report_json_with_the_documented_fields(
             "100",
             "--n-permutations",
             "100",
+            "--format",
+            "json",
         ],
     )
     assert result.exit_code == 0, result.output
+    # --format json: the JSON only (the default also draws the HTML report, which the report
+    # tests render and check)
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
     report = json.loads((out / "report.json").read_text())
     assert report["schema_version"] == "1.1"
     assert "affinity" in report["probes"] and report["probes"]["affinity"][0]["judge"]

@@ -50,7 +50,8 @@ def test_one_holm_correction_across_judges_and_probes(battery):
 
 
 def test_report_scorecard_links_flagged_cells_to_sections(battery):
-    html = render_battery_html(battery).decode()
+    rendered = render_battery_html(battery)
+    html = rendered.decode()
     scorecard = html[: html.index("<section")]
     assert scorecard.count(' score-flag"') == sum(
         f.flagged for r in battery.results for f in r.findings
@@ -59,7 +60,7 @@ def test_report_scorecard_links_flagged_cells_to_sections(battery):
         assert f'id="probe-{result.probe}"' in html
         assert f'href="#probe-{result.probe}"' in scorecard
     assert html.count("<svg") == len(battery.results)
-    assert render_battery_html(battery) == render_battery_html(battery)  # deterministic
+    assert render_battery_html(battery) == rendered  # deterministic: a second render, same bytes
 
 
 def test_cli_battery_on_a_pairwise_only_bundle(tmp_path):

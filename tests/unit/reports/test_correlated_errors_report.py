@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.correlated_errors import analyze_correlated_errors
-from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
+from auditor.schemas.correlated_errors import CorrelatedErrorsResult, CorrelatedErrorsSettings
 from reports.correlated_errors import (
     correlated_errors_figures,
     render_correlated_errors_html,
@@ -18,14 +20,20 @@ FAMILIES = [
 SETTINGS = CorrelatedErrorsSettings(n_bootstrap=50, n_permutations=100)
 
 
-def test_sections_and_figures_from_the_result() -> None:
+@pytest.fixture(scope="module")
+def result() -> CorrelatedErrorsResult:
+    """A full result (every part estimated), analysed once for the tests that render it."""
     world = Ecosystem(
         EcosystemConfig(seed=4, n_items=40, families=FAMILIES, same_provider_inflation=0.4)
     )
-    result = analyze_correlated_errors(world.bundle(), SETTINGS)
+    return analyze_correlated_errors(world.bundle(), SETTINGS)
+
+
+def test_sections_and_figures_from_the_result(result: CorrelatedErrorsResult) -> None:
     figures = correlated_errors_figures(result)
     assert [f.id for f in figures] == ["figure-agreement", "figure-inflation", "figure-monoculture"]
-    html = render_correlated_errors_html(result).decode()
+    rendered = render_correlated_errors_html(result)
+    html = rendered.decode()
     for anchor in (
         "ce-agreement",
         "ce-regression",
@@ -36,7 +44,7 @@ def test_sections_and_figures_from_the_result() -> None:
     ):
         assert f'id="{anchor}"' in html
     assert "same_provider" in html and "nan" not in html.lower().replace("nanoseconds", "")
-    assert render_correlated_errors_html(result) == render_correlated_errors_html(result)
+    assert render_correlated_errors_html(result) == rendered  # a second render, same bytes
     markdown = render_correlated_errors_markdown(result).decode()
     assert "| `same_provider` |" in markdown and "| a-1 | P1 |" in markdown
 
@@ -53,7 +61,9 @@ def test_insufficient_result_renders_its_reason() -> None:
     assert "Not estimated" in render_correlated_errors_markdown(result).decode()
 
 
-def test_probe_templates_render_in_a_bare_report_environment() -> None:
+def test_probe_templates_render_in_a_bare_report_environment(
+    result: CorrelatedErrorsResult,
+) -> None:
     """`reports.probes` renders templates/probes/<name>.{html,md}.j2 with its own environment
     (html: only `b64` and `p_value` filters; md: none of ours) and the context name, result,
     findings, figures: the section must need nothing else."""
@@ -63,10 +73,6 @@ def test_probe_templates_render_in_a_bare_report_environment() -> None:
 
     from reports.probe_figures.correlated_errors import figures
 
-    world = Ecosystem(
-        EcosystemConfig(seed=4, n_items=30, families=FAMILIES, same_provider_inflation=0.4)
-    )
-    result = analyze_correlated_errors(world.bundle(), SETTINGS)
     context = {
         "name": "correlated_errors",
         "result": result,

@@ -25,6 +25,12 @@ def small() -> AffinityReport:
     return small_report()
 
 
+@pytest.fixture(scope="module")
+def small_html(small: AffinityReport) -> bytes:
+    """The small report's HTML, rendered once for the tests that only read it."""
+    return reports.render(small, "html")
+
+
 def _text(html: bytes) -> str:
     text = re.sub(rb"<(style|script)[^>]*>.*?</\1>", b" ", html, flags=re.S)
     return " ".join(re.sub(rb"<[^>]+>", b" ", text).decode().split())
@@ -36,9 +42,10 @@ def test_human_time_reads_like_a_date() -> None:
     assert human_time(None) == "not recorded"
 
 
-def test_header_names_the_audit_and_says_it_is_simulated(small: AffinityReport) -> None:
-    html = reports.render(small, "html")
-    header = _text(html.split(b"</header>")[0])
+def test_header_names_the_audit_and_says_it_is_simulated(
+    small: AffinityReport, small_html: bytes
+) -> None:
+    header = _text(small_html.split(b"</header>")[0])
     assert small.provenance.spec is not None
     assert small.provenance.spec["name"] in header
     assert "Simulated demo." in header
@@ -53,8 +60,8 @@ def test_header_names_the_audit_and_says_it_is_simulated(small: AffinityReport) 
     assert "Simulated demo." not in _text(reports.render(real, "html"))
 
 
-def test_pooled_estimate_is_labelled_and_not_in_the_summary(small: AffinityReport) -> None:
-    html = reports.render(small, "html").decode()
+def test_pooled_estimate_is_labelled_and_not_in_the_summary(small_html: bytes) -> None:
+    html = small_html.decode()
     summary = html[html.index('<section id="summary">') : html.index('<section id="figures"')]
     judges = html[html.index('<section id="judges"') : html.index('<section id="pairs"')]
     assert "Pooled" not in summary
