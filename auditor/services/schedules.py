@@ -52,8 +52,10 @@ __all__ = [
     "decide",
     "delete_schedule",
     "get_schedule",
+    "is_finished_run",
     "list_schedules",
     "next_slot",
+    "run_status",
     "runs_of",
     "schedule_sha256",
     "set_baseline",
@@ -476,6 +478,24 @@ def runs_of(
 
 def run_of_audit(store: Store, audit_id: str) -> ScheduleRunRow | None:
     return schedule_rows.run_of_audit(store, audit_id)
+
+
+def run_status(store: Store, run: ScheduleRunRow) -> str | None:
+    """The status of the run's audit (None before its audit was created, or if it is gone)."""
+    if not run.audit_id:
+        return None
+    return schedule_rows.audit_status(store, run.audit_id)
+
+
+def is_finished_run(store: Store, schedule_id: str, audit_id: str) -> bool:
+    """True if ``audit_id`` is the audit of a run of this schedule and its result is stored:
+    the only audits a baseline may name."""
+    run = run_of_audit(store, audit_id)
+    return (
+        run is not None
+        and run.schedule_id == schedule_id
+        and store.get_result(audit_id) is not None
+    )
 
 
 def _previous_run_active(store: Store, schedule_id: str, active_statuses: tuple[str, ...]) -> bool:

@@ -341,6 +341,11 @@ def test_scheduled_runs_call_afresh_pin_what_they_used_and_catch_planted_drift(
     assert [e.actor for e in events if e.action == "audit.finished"] == ["system:worker"] * 2
     assert [e.action for e in events].count("webhook.delivered") == 1
     assert verify_store(store).ok
+    # a baseline may name a finished run of this schedule and nothing else
+    assert [schedules.run_status(store, run) for run in runs] == ["succeeded", "succeeded"]
+    assert schedules.is_finished_run(store, schedule.id, first)
+    assert not schedules.is_finished_run(store, new_schedule(store).id, first)
+    assert not schedules.is_finished_run(store, schedule.id, "a" * 32)
 
 
 def schedules_deliveries(store: Store, schedule_id: str) -> list[Any]:

@@ -408,7 +408,6 @@ def delete_schedule(schedule_id: ScheduleId, store: StoreDep, tenant: TenantDep)
 
 
 def _run_out(store: Store, run: ScheduleRun) -> RunOut:
-    audit = store.get_audit(run.audit_id) if run.audit_id else None
     return RunOut(
         id=run.id,
         slot_at=run.slot_at,
@@ -416,7 +415,7 @@ def _run_out(store: Store, run: ScheduleRun) -> RunOut:
         claimed_at=run.claimed_at,
         state=run.state,
         audit_id=run.audit_id,
-        status=audit.status if audit else None,
+        status=schedules.run_status(store, run),
         error=run.error,
         pins=run.pins,
         drift=run.drift,
@@ -448,8 +447,7 @@ def set_baseline(
     """Designate the finished run every later run is also compared with."""
     body = strict_json(raw, BaselineIn)
     row = _schedule(store, tenant, schedule_id)
-    run = schedules.run_of_audit(store, body.audit_id)
-    if run is None or run.schedule_id != row.id or store.get_result(body.audit_id) is None:
+    if not schedules.is_finished_run(store, row.id, body.audit_id):
         raise SpecError(
             [Problem("audit_id", f"{body.audit_id!r} is not a finished run of this schedule")]
         )

@@ -147,7 +147,10 @@ def pending_deliveries(store: Store) -> list[tuple[str, int, int, datetime, date
             .where(WebhookDeliveryRow.status == "pending")
             .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
         ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [
+        (delivery_id, attempts, max_attempts, created_at, updated_at)
+        for delivery_id, attempts, max_attempts, created_at, updated_at in rows
+    ]
 
 
 def lost_attempt_candidates(store: Store, *, taken_before: datetime) -> list[str]:
