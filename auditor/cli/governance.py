@@ -56,7 +56,7 @@ def _line(text: str) -> None:
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> None:
-    _err.print(f"error: {message}", markup=False, highlight=False)
+    _err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -353,8 +353,7 @@ def baseline(
 
     store = open_store(db)
     row = _schedule_or_fail(store, schedule_id, None)
-    run = schedules.run_of_audit(store, audit_id)
-    if run is None or run.schedule_id != row.id or store.get_result(audit_id) is None:
+    if not schedules.is_finished_run(store, row.id, audit_id):
         _fail(f"audit {audit_id!r} is not a finished run of schedule {schedule_id}")
     schedules.set_baseline(store, schedule_id, tenant=row.tenant, audit_id=audit_id)
     _err.print(f"baseline of schedule {schedule_id}: audit {audit_id}")

@@ -43,7 +43,7 @@ def create(
     try:
         validate_tenant(tenant)
     except ValueError as error:
-        _err.print(f"error: {error}", markup=False, highlight=False)
+        _err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INVALID) from None
     info, raw_key = create_key(open_store(db), tenant=tenant, name=name)
     _err.print(

@@ -346,6 +346,17 @@ def test_scheduled_runs_call_afresh_pin_what_they_used_and_catch_planted_drift(
     assert schedules.is_finished_run(store, schedule.id, first)
     assert not schedules.is_finished_run(store, new_schedule(store).id, first)
     assert not schedules.is_finished_run(store, schedule.id, "a" * 32)
+    # the CLI applies the same rule: another audit is refused (exit 2), a finished run is set
+    refused = runner.invoke(
+        cli_app, ["schedules", "baseline", schedule.id, "a" * 32, "--db", store.url]
+    )
+    assert refused.exit_code == 2 and "is not a finished run of schedule" in refused.output
+    chosen = runner.invoke(
+        cli_app, ["schedules", "baseline", schedule.id, second, "--db", store.url]
+    )
+    assert chosen.exit_code == 0, chosen.output
+    schedule_row = schedules.get_schedule(store, schedule.id)
+    assert schedule_row is not None and schedule_row.baseline_audit_id == second
 
 
 def schedules_deliveries(store: Store, schedule_id: str) -> list[Any]:
