@@ -372,13 +372,14 @@ def write_signed_report(
     page), sign the manifest of all files and write them; returns name -> path."""
     import reports
     from auditor.schemas.result import AffinityReport
+    from auditor.services.audits import AuditNotFinished, AuditNotFound, finished_result
     from auditor.services.governance import sign_report_files
     from auditor.services.signing import write_signed
 
-    audit = store.get_audit(audit_id)
-    document = store.get_result(audit_id)
-    if audit is None or document is None:
-        raise KeyError(f"no finished result for audit {audit_id!r}")
+    try:
+        audit, document = finished_result(store, audit_id)
+    except (AuditNotFinished, AuditNotFound):
+        raise KeyError(f"no finished result for audit {audit_id!r}") from None
     report = AffinityReport.model_validate(document)
     # The HTML is drawn once and printed to PDF; the spec appendix is signed with the rest.
     files = reports.render_files(report, formats, stem=stem)  # type: ignore[arg-type]

@@ -831,8 +831,12 @@ def report(
     from auditor.services import trail
 
     formats = _formats(formats)
+    from auditor.services.audits import AuditNotFinished, AuditNotFound, finished_result
+
     store, audit = _find_audit(db, audit_id)
-    if store.get_result(audit_id) is None:
+    try:
+        finished_result(store, audit_id)
+    except (AuditNotFinished, AuditNotFound):
         _fail(
             [
                 f"audit: {audit_id!r} has no result yet: it is {audit.status} "

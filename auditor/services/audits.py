@@ -38,12 +38,15 @@ from auditor.storage.tables import AuditRow
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AuditNotFinished",
+    "AuditNotFound",
     "AuditStatus",
     "StageProgress",
     "StoredAudit",
     "audit_status",
     "design_problems",
     "finalize_audit",
+    "finished_result",
     "load_base",
     "outcomes_of",
     "submit_audit",
@@ -132,6 +135,35 @@ def submit_audit(
     if created:  # the audit trail
         record_audit_started(store, audit)
     return audit, created
+
+
+class AuditNotFound(LookupError):
+    """No such audit for the tenant, or (succeeded) no result stored for it."""
+
+
+class AuditNotFinished(RuntimeError):
+    """The audit has not succeeded, so it has no result (yet)."""
+
+    def __init__(self, audit: AuditRow) -> None:
+        self.audit = audit
+        super().__init__(f"audit is {audit.status}: it has no result")
+
+
+def finished_result(
+    store: Store, audit_id: str, *, tenant: str | None = None
+) -> tuple[AuditRow, dict[str, Any]]:
+    """A succeeded audit and its stored result document: the one rule that the API's result
+    and report endpoints, `auditor report` and signed report files all apply. ``tenant`` None:
+    any tenant (the CLI, on its own database)."""
+    audit = store.get_audit(audit_id, tenant=tenant)
+    if audit is None:
+        raise AuditNotFound("audit not found")
+    if audit.status != "succeeded":
+        raise AuditNotFinished(audit)
+    document = store.get_result(audit_id, tenant=tenant)
+    if document is None:
+        raise AuditNotFound("no result stored for this audit")
+    return audit, document
 
 
 def audit_status(store: Store, audit: AuditRow) -> AuditStatus:

@@ -25,7 +25,15 @@ from auditor.api.schemas import AuditOut, AuditPage, ErrorBody
 from auditor.schemas.bundle import Problem
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec, SpecError
-from auditor.services.audits import StoredAudit, audit_status, design_problems, submit_audit
+from auditor.services.audits import (
+    AuditNotFinished,
+    AuditNotFound,
+    StoredAudit,
+    audit_status,
+    design_problems,
+    finished_result,
+    submit_audit,
+)
 from auditor.storage.store import Store
 
 __all__ = ["REPORT_MEDIA_TYPES", "router"]
@@ -189,12 +197,12 @@ def cancel_audit(
 
 
 def _result(store: Store, tenant: str, audit_id: str, redactor: Redactor) -> dict[str, Any]:
-    audit = _audit(store, tenant, audit_id)
-    if audit.status != "succeeded":
-        raise HTTPException(409, f"audit is {audit.status}: it has no result")
-    document = store.get_result(audit_id, tenant=tenant)
-    if document is None:
-        raise HTTPException(404, "no result stored for this audit")
+    try:
+        _, document = finished_result(store, audit_id, tenant=tenant)
+    except AuditNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except AuditNotFinished as error:
+        raise HTTPException(409, str(error)) from None
     redacted: dict[str, Any] = redactor.document(document)
     return redacted
 
