@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
+from auditor.schemas.canonical import canonical_sha256
 from auditor.schemas.columns import (
     bundle_columns,
     bundle_sha256,
@@ -514,6 +516,103 @@ def test_analyze_starts_without_scipy_stats(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
     assert (tmp_path / "out" / "report.json").exists()
+
+
+AWKWARD_FLOATS = (
+    1e-07, 2.5e-05, 1e-05, 9.99e-06, 9.99e-05, 1e-4, 5e-324, 2.2250738585072014e-308, 1e-300,
+    -0.0, 0.0, 3.0000000000000004e-05, 0.00012,
+)  # fmt: skip
+"""Values whose text differs between orjson and ``repr`` (below 1e-4), sit on a boundary of
+the two notations, are subnormal, negative zero, or have 17 significant digits."""
+AWKWARD_TEXTS = ('say "c"', "ünïcødé ✓", "tab\there", "\\ back", "\u2028 sep", "emoji 🙂", "\x00")
+
+
+def awkward_document(seed: int, *, uniform: bool) -> dict[str, Any]:
+    """A random small bundle of edge cases: non-ASCII, quoted and escaped names and ids,
+    probabilities built from `AWKWARD_FLOATS` (integers given as JSON integers too), outputs
+    without probabilities, choices, responses and variants, null verdicts and raw texts, and
+    models without their optional fields."""
+    rng = np.random.default_rng(seed)
+    width = int(rng.integers(2, 6))
+    items = [
+        {
+            "id": f"q{k}-{AWKWARD_TEXTS[k % len(AWKWARD_TEXTS)]}",
+            "question": f"Question {k}?",
+            "options": [f"o{j}" for j in range(width if uniform else int(rng.integers(2, 6)))],
+            "gold": 0,
+        }
+        for k in range(int(rng.integers(3, 8)))
+    ]
+    models = [{"name": "plain"}, {"name": 'mödel "x"', "family": "f-é"}, {"name": "m\\3"}]
+    models += [{"name": f"m{k}", "provider": "p"} for k in range(int(rng.integers(1, 4)))]
+    outputs: list[dict[str, Any]] = []
+    for model in models:
+        for item in items:
+            n = len(item["options"])
+            output: dict[str, Any] = {"model": model["name"], "item": item["id"]}
+            if uniform or rng.random() < 0.8:
+                tiny = [float(v) for v in rng.choice(AWKWARD_FLOATS, size=n - 1)]
+                if rng.random() < 0.5:  # at most one value this large: they sum below 1
+                    tiny[0] = [0.1 + 0.2, 1 / 3, 0.7][int(rng.integers(3))]
+                probs: list[Any] = [*tiny, 1.0 - sum(tiny)]
+                if rng.random() < 0.2:  # integers as JSON integers, read as floats
+                    probs = [1] + [0] * (n - 1)
+                output["probs"] = [probs[k] for k in rng.permutation(n)]
+            if not uniform or rng.random() < 0.3:
+                if "probs" not in output or rng.random() < 0.3:
+                    output["choice"] = int(rng.integers(0, n))
+                if rng.random() < 0.4:
+                    output["response"] = AWKWARD_TEXTS[int(rng.integers(len(AWKWARD_TEXTS)))]
+            outputs.append(output)
+    if not uniform:
+        outputs.append({"model": "plain", "item": items[0]["id"], "choice": 1, "variant": "v✓"})
+    verdicts = [
+        {
+            "judge": models[0]["name"],
+            "candidate": model["name"],
+            "item": item["id"],
+            "verdict": [0, 1, None][int(rng.integers(3))],
+            **({"raw": AWKWARD_TEXTS[int(rng.integers(len(AWKWARD_TEXTS)))]} if seed % 2 else {}),
+        }
+        for model in models[1:]
+        for item in items
+    ]
+    return {"items": items, "models": models, "outputs": outputs, "verdicts": verdicts}
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("arrow", [False, True])
+def test_canonical_json_of_awkward_bundles_is_the_record_recipe(
+    seed: int, arrow: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reference: `auditor.schemas.canonical`'s recipe over the record form built by pydantic
+    (``canonical_sha256(bundle.model_dump(mode="json"))``), in blocks of 1, 3 and the default,
+    by both ways of putting the outputs together (`_joined_outputs`, `_arrow_outputs`)."""
+    import auditor.schemas.columns as columns_module
+
+    document = awkward_document(seed, uniform=seed % 3 == 0)
+    bundle = parse_bundle(copy.deepcopy(document))
+    expected = json.dumps(bundle.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    monkeypatch.setattr(columns_module, "ARROW_MIN_OUTPUTS", 0 if arrow else 10**9)
+    for block in (1, 3, columns_module.CANONICAL_BLOCK):
+        monkeypatch.setattr(columns_module, "CANONICAL_BLOCK", block)
+        columns = columns_from_document(copy.deepcopy(document))
+        assert canonical_json(columns) == expected
+        assert bundle_sha256(columns) == canonical_sha256(bundle.model_dump(mode="json"))
+
+
+def test_awkward_bundles_hold_what_they_are_meant_to() -> None:
+    # The edge cases of the test above are there (a guard against a generator that drifts).
+    uniform = awkward_document(0, uniform=True)
+    mixed = [awkward_document(seed, uniform=False) for seed in (1, 2, 4, 5)]
+    values = [v for d in [uniform, *mixed] for o in d["outputs"] for v in o.get("probs") or []]
+    assert {1e-07, 2.5e-05, 5e-324, 0.1 + 0.2}.issubset(values)
+    assert any(type(v) is int for v in values) and any(math.copysign(1, v) < 0 for v in values)
+    widths = {len(o["probs"]) for o in uniform["outputs"]}
+    assert len(widths) == 1
+    assert any("probs" not in o for d in mixed for o in d["outputs"])
+    assert any("response" in o for d in mixed for o in d["outputs"])
+    assert any(v["verdict"] is None for d in mixed for v in d["verdicts"])
 
 
 def test_canonical_json_in_small_blocks_is_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
