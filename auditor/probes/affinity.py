@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from auditor.probes.base import ProbeContext
+from auditor.probes.base import ProbeContext, SharedArrays
 from auditor.schemas.affinity import AffinityProbeResult
 from auditor.schemas.bundle import (
     Bundle,
@@ -48,9 +48,8 @@ from auditor.schemas.bundle import (
     Verdict,
     _factorize,
     primary_view,
-    response_matrix,
 )
-from auditor.schemas.columns import BundleColumns, bundle_sha256, response_matrix_from_columns
+from auditor.schemas.columns import BundleColumns, bundle_sha256
 from auditor.schemas.probe import ProbeFinding, ProbeResult, multiple_testing
 from auditor.schemas.result import (
     AffinityReport,
@@ -73,7 +72,7 @@ from auditor.stats.meta import fisher_combine
 from auditor.stats.multitest import adjust_p_values
 from auditor.stats.regression import ols
 from auditor.stats.resampling import bootstrap_partial_r, permutation_p
-from auditor.stats.similarity import SimilarityMatrix, capa_matrix
+from auditor.stats.similarity import SimilarityMatrix
 
 if TYPE_CHECKING:  # pandas is loaded by `judgment_scores` alone (start-up time)
     import pandas as pd
@@ -403,6 +402,7 @@ def analyze_affinity(
     settings: AnalysisSettings | None = None,
     *,
     provenance: dict[str, Any] | None = None,
+    arrays: SharedArrays | None = None,
 ) -> AffinityReport:
     """Audit every judge in ``bundle`` for affinity bias (SCIENCE.md section 2).
 
@@ -433,6 +433,9 @@ def analyze_affinity(
     ``provenance`` gives the `Provenance` fields (audit_id, spec, models, prompt_templates,
     created_at, software, ...) as the caller recorded them; ``input_sha256`` (`bundle_sha256`)
     is computed here and may not be passed. Pure: no clock, no installed versions.
+
+    ``arrays`` holds the response and CAPA matrices the analysis shares with the other probes
+    (`auditor.probes.base.SharedArrays`; computed here when not given).
 
     The bundle should come from `auditor.schemas.bundle.load_bundle`/`parse_bundle` (which validate
     every record); unknown names in verdicts and duplicate verdicts are checked again here and
@@ -487,13 +490,10 @@ def analyze_affinity(
     judge_set, candidate_set = set(table["judge"]), set(table["candidate"])
     judges = [name for name in model_names if name in judge_set]
 
-    responses = (
-        response_matrix(bundle, model_names)
-        if isinstance(bundle, Bundle)
-        else response_matrix_from_columns(bundle, model_names)
-    )
+    arrays = SharedArrays(bundle) if arrays is None else arrays
+    responses = arrays.responses(model_names)
     accuracy = model_accuracies(responses)
-    similarity: SimilarityMatrix = capa_matrix(responses)
+    similarity: SimilarityMatrix = arrays.capa(model_names)
     row = {name: i for i, name in enumerate(model_names)}
 
     pairs: list[PairResult] = []
@@ -741,7 +741,8 @@ class AffinityProbe:
         return ()
 
     def compute(self, context: ProbeContext) -> AffinityProbeResult:
-        return affinity_findings(analyze_affinity(context.bundle, context.settings))
+        source = context.bundle if context.columns is None else context.columns
+        return affinity_findings(analyze_affinity(source, context.settings, arrays=context.arrays))
 
 
 AFFINITY = PROBE = AffinityProbe()

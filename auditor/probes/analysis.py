@@ -19,7 +19,7 @@ import numpy as np
 
 from auditor.probes import REGISTRY
 from auditor.probes.affinity import AFFINITY, affinity_findings, analyze_affinity
-from auditor.probes.base import Probe, ProbeContext
+from auditor.probes.base import Probe, ProbeContext, SharedArrays
 from auditor.schemas.bundle import Bundle, ResponseMatrix
 from auditor.schemas.columns import BundleColumns, bundle_columns, response_matrix_from_columns
 from auditor.schemas.probe import (
@@ -119,12 +119,15 @@ def run_probes(
     probes: tuple[Probe, ...],
     *,
     columns: BundleColumns | None = None,
+    arrays: SharedArrays | None = None,
 ) -> tuple[dict[str, ProbeResult], list[ProbeSkipped]]:
     """Each of ``probes`` that the bundle has inputs for, computed with its own random stream
     (`probe_generator`), unadjusted; the others with the reason they did not run. ``columns``
     is the same bundle as columns, when the caller holds them (`ProbeContext.columns`): the
     inputs are then checked on the columns, and ``bundle`` may be a function building the
-    record form, called once and only if a probe that reads records runs."""
+    record form, called once and only if a probe that reads records runs. ``arrays`` are the
+    response and CAPA matrices of the bundle the probes share (`SharedArrays`; one is made
+    for these probes when not given)."""
     if callable(bundle):
         if columns is None:
             raise ValueError("bundle: a function building the records needs the columns too")
@@ -132,6 +135,8 @@ def run_probes(
     else:
         records = bundle
     inputs: Bundle | BundleColumns = records if columns is None else columns  # type: ignore[assignment]
+    if arrays is None:
+        arrays = SharedArrays(inputs)
     results: dict[str, ProbeResult] = {}
     skipped: list[ProbeSkipped] = []
     for probe in probes:
@@ -144,6 +149,7 @@ def run_probes(
             settings=settings,
             rng=probe_generator(settings.seed, probe.name),
             columns=columns,
+            arrays=arrays,
         )
         results[probe.name] = probe.compute(context)
     return results, skipped
@@ -195,13 +201,15 @@ def analyze(
     ['affinity', 'correlated_errors']
     """
     settings = AnalysisSettings() if settings is None else settings
-    report = analyze_affinity(bundle, settings, provenance=provenance)
+    # The response and CAPA matrices, computed once for the affinity analysis and every probe.
+    arrays = SharedArrays(bundle)
+    report = analyze_affinity(bundle, settings, provenance=provenance, arrays=arrays)
     probes = REGISTRY if registry is None else registry
     # The record form only if a probe that reads records runs (seconds for a large bundle).
     records = bundle if isinstance(bundle, Bundle) else bundle.to_bundle
     others = tuple(probe for probe in probes if probe is not AFFINITY)
     columns = bundle if isinstance(bundle, BundleColumns) else None
-    computed, skipped = run_probes(records, settings, others, columns=columns)
+    computed, skipped = run_probes(records, settings, others, columns=columns, arrays=arrays)
     results: dict[str, ProbeResult] = {}
     for probe in probes:  # registry order
         if probe is AFFINITY:

@@ -13,14 +13,68 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from auditor.schemas.bundle import Bundle, ResponseMatrix, response_matrix
+from auditor.schemas.columns import BundleColumns, response_matrix_from_columns
 from auditor.schemas.probe import ProbeResult
+from auditor.stats.similarity import SimilarityMatrix, capa_matrix
 
-if TYPE_CHECKING:  # the shapes only; importing them at run time would not cycle either
-    from auditor.schemas.bundle import Bundle
-    from auditor.schemas.columns import BundleColumns
+if TYPE_CHECKING:  # the shape only; importing it at run time would not cycle either
     from auditor.schemas.result import AnalysisSettings
 
-__all__ = ["Probe", "ProbeContext"]
+__all__ = ["Probe", "ProbeContext", "SharedArrays"]
+
+
+class SharedArrays:
+    """The arrays several probes compute from the same bundle, computed once per analysis and
+    read by each probe from `ProbeContext.arrays`: the response matrix of a list of models
+    (`auditor.schemas.columns.response_matrix_from_columns`, or
+    `auditor.schemas.bundle.response_matrix` for records) and its CAPA matrix
+    (`auditor.stats.similarity.capa_matrix`). On a bundle of 1,000 models x 12,000 items x 10
+    options each costs seconds (the CAPA matrix is one 1,000 x 120,000 matrix product).
+
+    The arrays of one list of models are kept, the latest asked for: a response matrix that is
+    not a view of the columns can be as large as the probabilities, and two are never held at
+    once. They are read-only (numpy raises on a write), as every probe receives the same ones.
+    """
+
+    def __init__(self, bundle: Bundle | BundleColumns | Callable[[], Bundle]) -> None:
+        self._bundle = bundle
+        self._models: tuple[str, ...] | None = None
+        self._responses: ResponseMatrix | None = None
+        self._capa: SimilarityMatrix | None = None
+
+    def responses(self, models: Sequence[str]) -> ResponseMatrix:
+        """The response matrix of ``models`` (rows in that order), under the primary template."""
+        key = tuple(models)
+        if self._models != key or self._responses is None:
+            self._models, self._responses, self._capa = None, None, None  # free before building
+            bundle = self._bundle() if callable(self._bundle) else self._bundle
+            matrix = (
+                response_matrix_from_columns(bundle, key)
+                if isinstance(bundle, BundleColumns)
+                else response_matrix(bundle, key)
+            )
+            for array in (
+                matrix.offsets,
+                matrix.gold,
+                matrix.probs,
+                matrix.choice,
+                matrix.present,
+                matrix.probabilistic,
+            ):
+                array.flags.writeable = False
+            self._models, self._responses = key, matrix
+        return self._responses
+
+    def capa(self, models: Sequence[str]) -> SimilarityMatrix:
+        """The CAPA matrix of ``models`` (`capa_matrix` of `responses`)."""
+        responses = self.responses(models)
+        if self._capa is None:
+            capa = capa_matrix(responses)
+            for array in (capa.values, capa.reasons, capa.probabilistic, capa.n_items):
+                array.flags.writeable = False
+            self._capa = capa
+        return self._capa
 
 
 @dataclass(frozen=True, init=False)
@@ -38,6 +92,9 @@ class ProbeContext:
     columns: BundleColumns | None
     """The same bundle as columns, when the caller holds them (a probe that computes on
     columns uses them instead of converting ``bundle`` again)."""
+    arrays: SharedArrays
+    """The response and CAPA matrices, shared by the probes of one analysis (a context made
+    alone gets its own, computed on first use)."""
 
     def __init__(
         self,
@@ -45,11 +102,15 @@ class ProbeContext:
         settings: AnalysisSettings,
         rng: np.random.Generator,
         columns: BundleColumns | None = None,
+        arrays: SharedArrays | None = None,
     ) -> None:
         object.__setattr__(self, "_records", bundle)
         object.__setattr__(self, "settings", settings)
         object.__setattr__(self, "rng", rng)
         object.__setattr__(self, "columns", columns)
+        if arrays is None:
+            arrays = SharedArrays(columns if columns is not None else lambda: self.bundle)
+        object.__setattr__(self, "arrays", arrays)
 
     @property
     def bundle(self) -> Bundle:

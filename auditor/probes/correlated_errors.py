@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from auditor.probes.base import ProbeContext
+from auditor.probes.base import ProbeContext, SharedArrays
 from auditor.schemas.bundle import Bundle, ResponseMatrix
-from auditor.schemas.columns import BundleColumns, bundle_columns, response_matrix_from_columns
+from auditor.schemas.columns import BundleColumns, bundle_columns
 from auditor.schemas.correlated_errors import (
     AgreementMatrix,
     CapabilityBin,
@@ -47,7 +47,7 @@ from auditor.stats.monoculture import (
     similarity_by_accuracy_bin,
 )
 from auditor.stats.pair_regression import pair_design, pair_regression
-from auditor.stats.similarity import capa_matrix, error_agreement
+from auditor.stats.similarity import SimilarityMatrix, error_agreement
 
 __all__ = ["CORRELATED_ERRORS", "PROBE", "CorrelatedErrorsProbe", "analyze_correlated_errors"]
 
@@ -218,9 +218,9 @@ def _monoculture(
 
 
 def _capability_bins(
-    responses: ResponseMatrix, settings: CorrelatedErrorsSettings
+    responses: ResponseMatrix, similarity: SimilarityMatrix, settings: CorrelatedErrorsSettings
 ) -> list[CapabilityBin]:
-    capa = capa_matrix(responses).values.copy()
+    capa = similarity.values.copy()
     np.fill_diagonal(capa, np.nan)
     bins = similarity_by_accuracy_bin(capa, _accuracy(responses), n_bins=settings.n_accuracy_bins)
     return [
@@ -466,11 +466,14 @@ def analyze_correlated_errors(
     settings: CorrelatedErrorsSettings | None = None,
     *,
     adjust_across_judges: bool = True,
+    arrays: SharedArrays | None = None,
 ) -> CorrelatedErrorsResult:
     """Every part of the correlated-errors analysis of a validated bundle (pure, seeded).
 
     Reads the outputs and verdicts under the primary templates
-    (`auditor.schemas.bundle.primary_view`).
+    (`auditor.schemas.bundle.primary_view`). ``arrays`` holds the response and CAPA matrices
+    the analysis shares with the other probes (`auditor.probes.base.SharedArrays`; computed
+    here when not given).
     """
     settings = settings or CorrelatedErrorsSettings()
     rng = np.random.default_rng([settings.seed, 0x6B696D])  # the probe's own stream
@@ -489,7 +492,8 @@ def analyze_correlated_errors(
     providers = [info[n].provider for n in names]
     families = [info[n].family for n in names]
     params = [info[n].params for n in names]
-    responses = response_matrix_from_columns(columns, names)
+    arrays = SharedArrays(columns) if arrays is None else arrays
+    responses = arrays.responses(names)
     agreement, values = _agreement(responses, providers, families)
     if not any(providers):
         missing.append(
@@ -512,7 +516,7 @@ def analyze_correlated_errors(
     monoculture = _monoculture(
         _wrong(responses)[:, shared], names, "models answering items wrong", settings, rng
     )
-    capability = _capability_bins(responses, settings)
+    capability = _capability_bins(responses, arrays.capa(names), settings)
 
     inflation = judge_monoculture = effective = None
     findings: list[InflationFinding] = []
@@ -570,7 +574,9 @@ class CorrelatedErrorsProbe:
             settings = CorrelatedErrorsSettings(alpha=alpha, seed=seed)
         # The audit's analysis adjusts p across all judges x probes (`p_adjusted`, flags).
         source = context.bundle if context.columns is None else context.columns
-        return analyze_correlated_errors(source, settings, adjust_across_judges=False)
+        return analyze_correlated_errors(
+            source, settings, adjust_across_judges=False, arrays=context.arrays
+        )
 
 
 CORRELATED_ERRORS = PROBE = CorrelatedErrorsProbe()
