@@ -152,7 +152,14 @@ def _bootstrap_pearson(
     sx, sy, sz = sums[:, 0], sums[:, 1], sums[:, 2]
     constant = counts.max(axis=1) == n
     if indicator.shape[1]:
-        constant |= _matrix_vector_products(counts, indicator).max(axis=1) == n
+        # All n draws in one group of tied values means at most that group's size of distinct
+        # observations drawn: only such resamples can be constant this way (usually none, and
+        # the groups can be many: a score over 50 items takes at most 51 values).
+        largest = int(indicator.sum(axis=0).max())
+        suspects = np.flatnonzero(np.count_nonzero(counts, axis=1) <= largest)
+        if suspects.size:
+            tied = _matrix_vector_products(counts[suspects], indicator).max(axis=1) == n
+            constant[suspects] |= tied
     gram = gram_from_sums(
         sums[:, 3] - sx * sx / n,
         sums[:, 4] - sy * sy / n,

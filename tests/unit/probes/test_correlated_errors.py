@@ -237,3 +237,13 @@ def test_inside_an_audit_the_probe_leaves_the_adjustment_to_the_analysis() -> No
         f.flagged == (f.p_value is not None and f.p_value < 0.05 and (f.estimate or 0) > 0)
         for f in in_audit.findings
     )
+
+
+def test_matrix_entries_are_floats_or_none_as_one_by_one() -> None:
+    from auditor.probes.correlated_errors import _finite_or_none, _finite_or_none_rows
+
+    values = np.array([[np.nan, 0.5, np.inf], [1.0, -np.inf, 0.1 + 0.2]])
+    got = _finite_or_none_rows(values)
+    assert got == [[_finite_or_none(v) for v in row] for row in values]
+    assert got == [[None, 0.5, None], [1.0, None, 0.30000000000000004]]
+    assert all(type(v) in (float, type(None)) for row in got for v in row)

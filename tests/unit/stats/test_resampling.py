@@ -70,6 +70,40 @@ def test_bootstrap_detects_constant_resamples_among_tied_values() -> None:
     assert result.n_degenerate == sum(len(d) <= 2 for d in drawn) + tied_only
 
 
+@pytest.mark.parametrize(("n", "groups"), [(6, 2), (9, 3), (40, 3), (200, 12)])
+def test_constant_resamples_are_found_as_by_every_tie_group(n: int, groups: int) -> None:
+    """Reference: the draw counts times the tie-group indicator, every resample and every
+    group (`_bootstrap_pearson` checks only the resamples that drew no more distinct
+    observations than the largest group holds); the same r, NaN for the same resamples."""
+    rng = np.random.default_rng(n)
+    x = rng.integers(0, groups, size=n) / groups  # few values: large tie groups
+    y = np.where(rng.random(n) < 0.5, 0.25, rng.normal(size=n))
+    z = rng.normal(size=n)
+    x[: n // 2] = 0.5  # one group of half the observations
+    index = np.random.default_rng(n + 1).integers(0, n, size=(4000, n))
+    indicator = resampling._tied_value_indicator(x, y, z)
+    got = resampling._bootstrap_pearson(index, x, y, z, indicator)
+    counts = resampling._counts(index)
+    constant = (counts.max(axis=1) == n) | ((counts @ indicator).max(axis=1) == n)
+    xc, yc, zc = x - x.mean(), y - y.mean(), z - z.mean()
+    terms = np.column_stack([xc, yc, zc, xc * xc, yc * yc, zc * zc, xc * yc, xc * zc, yc * zc])
+    sums = counts @ terms
+    sx, sy, sz = sums[:, 0], sums[:, 1], sums[:, 2]
+    gram = resampling.gram_from_sums(
+        sums[:, 3] - sx * sx / n,
+        sums[:, 4] - sy * sy / n,
+        sums[:, 5] - sz * sz / n,
+        sums[:, 6] - sx * sy / n,
+        sums[:, 7] - sx * sz / n,
+        sums[:, 8] - sy * sz / n,
+    )
+    expected = resampling.partial_r_from_gram(gram, constant)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    if n <= 9:
+        assert np.isnan(expected).sum() > 0  # degenerate resamples are there to be found
+
+
 def test_resampling_does_not_depend_on_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """The documented draw: blocks of rows give the same stream as one call."""
     data = correlated_data(3, 20)
