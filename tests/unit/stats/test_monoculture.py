@@ -46,6 +46,31 @@ def test_joint_failure_bootstrap_ci_brackets_a_correlated_panel() -> None:
     assert again.ci95 == result.ci95
 
 
+def test_joint_failure_bootstrap_equals_gathered_resamples() -> None:
+    """Reference: each resample gathered from the documented draw (the units of
+    ``rng.integers(0, n, (size, n))`` in chunks of `BOOTSTRAP_CHUNK`), its all-fail share over
+    the product of the members' shares, quantiles of the finite ratios."""
+    from auditor.stats.monoculture import BOOTSTRAP_CHUNK
+
+    rng = np.random.default_rng(5)
+    latent = rng.random(300)
+    fail = latent[None, :] * rng.uniform(0.5, 1.5, (6, 1)) + rng.random((6, 300)) > 0.8
+    n_bootstrap = 2 * BOOTSTRAP_CHUNK + 17
+    result = joint_failure(fail, np.random.default_rng(9), n_bootstrap=n_bootstrap)
+    draws = np.random.default_rng(9)
+    ratios = []
+    for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
+        size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
+        for units in draws.integers(0, 300, size=(size, 300)):
+            sample = fail[:, units]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios.append(sample.all(axis=0).mean() / np.prod(sample.mean(axis=1)))
+    values = np.array(ratios)
+    expected = np.quantile(values[np.isfinite(values)], [0.025, 0.975])
+    assert result.ci95 is not None
+    np.testing.assert_allclose(result.ci95, expected, rtol=1e-12)
+
+
 def test_joint_failure_undefined_when_a_member_never_fails() -> None:
     result = joint_failure(np.array([[1, 0], [0, 0]]), n_bootstrap=0)
     assert result.ratio is None and result.baseline == 0
