@@ -210,6 +210,7 @@ def analyze(
     others = tuple(probe for probe in probes if probe is not AFFINITY)
     columns = bundle if isinstance(bundle, BundleColumns) else None
     computed, skipped = run_probes(records, settings, others, columns=columns, arrays=arrays)
+    del arrays  # the response matrix of a large bundle: not held while the result is built
     results: dict[str, ProbeResult] = {}
     for probe in probes:  # registry order
         if probe is AFFINITY:
