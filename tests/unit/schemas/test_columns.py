@@ -543,3 +543,54 @@ def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> 
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _chosen_by_records(document: dict[str, Any]) -> list[int]:
+    """The rule, record by record: the stated choice, else the first maximum of the probs."""
+    chosen = []
+    for output in document["outputs"]:
+        if output.get("choice") is not None:
+            chosen.append(output["choice"])
+        elif output.get("probs") is not None:
+            probs = output["probs"]
+            chosen.append(probs.index(max(probs)))
+        else:
+            chosen.append(-1)
+    return chosen
+
+
+def _mixed_outputs_document(seed: int, widths: list[int]) -> dict[str, Any]:
+    """Outputs with a stated choice, with probabilities only (ties included), or with both."""
+    rng = np.random.default_rng(seed)
+    items = [
+        {"id": f"q{x}", "question": "?", "options": [str(k) for k in range(w)], "gold": 0}
+        for x, w in enumerate(widths)
+    ]
+    models = [{"name": f"m{m}"} for m in range(6)]
+    outputs: list[dict[str, Any]] = []
+    for m in range(6):
+        for x, width in enumerate(widths):
+            kind = rng.integers(3)
+            output: dict[str, Any] = {"model": f"m{m}", "item": f"q{x}"}
+            if kind != 1:
+                probs = rng.dirichlet(np.ones(width))
+                if rng.random() < 0.3:  # a tie for the maximum
+                    probs[:] = 1.0 / width
+                output["probs"] = probs.tolist()
+            if kind != 0:
+                output["choice"] = int(rng.integers(width))
+            outputs.append(output)
+    return {"schema_version": "1.0", "items": items, "models": models, "outputs": outputs}
+
+
+@pytest.mark.parametrize("widths", [[4] * 30, [2, 3, 5, 4] * 8])
+def test_chosen_options_follow_the_record_rule(widths: list[int]) -> None:
+    document = _mixed_outputs_document(11, widths)
+    columns = columns_from_document(document)
+    reference = np.array(_chosen_by_records(document))
+    assert (reference >= 0).all() and columns.output_choice.min() == -1  # both rules exercised
+    assert np.array_equal(columns.chosen_options(), reference)
+    rng = np.random.default_rng(5)
+    for size in (1, 3, columns.n_outputs // 2, columns.n_outputs):  # copy a few rows / one pass
+        rows = np.sort(rng.choice(columns.n_outputs, size=size, replace=False))
+        assert np.array_equal(columns.chosen_options(rows), reference[rows])

@@ -55,8 +55,7 @@ def test_the_api_policy_applies_only_when_allowed_bases_are_given(store: Store) 
     document = {
         **SIMULATION_SPEC,
         "judges": [
-            {"model": f"sim/{j}", "name": j, "api_base": "http://10.0.0.7:8000/v1"}
-            for j in JUDGES
+            {"model": f"sim/{j}", "name": j, "api_base": "http://10.0.0.7:8000/v1"} for j in JUDGES
         ],
     }
     spec = _spec(document)
