@@ -303,17 +303,21 @@ def test_self_preference_on_uneven_options_equals_records() -> None:
     assert (m1.own_verdicts, m1.other_verdicts) == (1, 4)
 
 
+@pytest.mark.parametrize("responses", [False, True])
 def test_full_analysis_of_columns_equals_analysis_of_records(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, responses: bool
 ) -> None:
     from auditor.probes.analysis import analyze
 
     document = judged_world_document()
-    for output in document["outputs"]:  # no free-form answers: verbosity (on records) skips
-        output.pop("response", None)
+    if not responses:
+        for output in document["outputs"]:
+            output.pop("response", None)
     settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
     from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
     assert {"affinity", "self_preference", "correlated_errors"} <= set(from_records.probes)
+    # with free-form answers, verbosity fits the verdicts on answer length (on the columns too)
+    assert ("verbosity" in from_records.probes) == responses
     columns = columns_from_document(copy.deepcopy(document))
 
     # The probes this bundle supports compute on the columns: the record form is never built.
@@ -594,3 +598,25 @@ def test_chosen_options_follow_the_record_rule(widths: list[int]) -> None:
     for size in (1, 3, columns.n_outputs // 2, columns.n_outputs):  # copy a few rows / one pass
         rows = np.sort(rng.choice(columns.n_outputs, size=size, replace=False))
         assert np.array_equal(columns.chosen_options(rows), reference[rows])
+
+
+@pytest.mark.parametrize("probe_name", ["position", "verbosity", "cues", "injection", "repeat"])
+def test_battery_probes_on_columns_equal_records_without_building_them(probe_name: str) -> None:
+    from auditor.probes import REGISTRY
+    from auditor.probes.base import ProbeContext
+    from tests.support.battery_world import Planted, simulate
+
+    judges = {"clean": Planted(noise=0.02), "biased": Planted(position=0.3, verbosity=0.7)}
+    bundle = simulate(judges, 40, seed=4)
+    probe = next(p for p in REGISTRY if p.name == probe_name)
+    settings = AnalysisSettings()
+
+    def no_records() -> Any:
+        raise AssertionError("the record form was built")
+
+    from_records = probe.compute(ProbeContext(bundle, settings, np.random.default_rng(0)))
+    columns = bundle_columns(bundle)
+    context = ProbeContext(no_records, settings, np.random.default_rng(0), columns=columns)
+    from_columns = probe.compute(context)
+    assert from_columns.model_dump() == from_records.model_dump()
+    assert any(f.status == "ok" for f in from_records.findings)
