@@ -314,3 +314,30 @@ def test_each_command_reads_the_environment_once_and_afresh(
         (other,) = set(audit_ids) - {audit_id}
         assert audit_id in listed.stdout and other not in listed.stdout
         assert reads[before:] == [url]  # once per command, from this command's environment
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_the_version_and_help_start_without_numpy_or_pydantic_models(
+    args: list[str],
+) -> None:
+    # numpy, pydantic and the bundle models cost 0.3-0.5 s of start-up (about 1 s on a loaded
+    # machine): asking for the version or for help does not pay for them.
+    import subprocess
+    import sys
+
+    heavy = ["numpy", "pydantic", "auditor.schemas.bundle"]
+    code = (
+        "import sys, io, contextlib\n"
+        "from auditor.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        app({args!r})\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
