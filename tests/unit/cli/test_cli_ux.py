@@ -18,6 +18,7 @@ from auditor.schemas.spec import parse_spec
 from auditor.services.audits import AuditStatus, StageProgress, submit_audit
 from auditor.services.planning import base_bundle, planned_call_counts
 from auditor.storage.store import Store
+from tests.support.cli import modules_loaded_by
 from tests.support.reports import small_report
 
 runner = CliRunner()
@@ -322,22 +323,5 @@ def test_the_version_and_help_start_without_numpy_or_pydantic_models(
 ) -> None:
     # numpy, pydantic and the bundle models cost 0.3-0.5 s of start-up (about 1 s on a loaded
     # machine): asking for the version or for help does not pay for them.
-    import subprocess
-    import sys
-
     heavy = ["numpy", "pydantic", "auditor.schemas.bundle"]
-    code = (
-        "import sys, io, contextlib\n"
-        "from auditor.cli import app\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        f"        app({args!r})\n"
-        "    except SystemExit as exit:\n"
-        "        assert not exit.code, exit.code\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "[]"
+    assert modules_loaded_by(args, heavy) == []
