@@ -741,8 +741,9 @@ class AffinityProbe:
         return ()
 
     def compute(self, context: ProbeContext) -> AffinityProbeResult:
-        source = context.bundle if context.columns is None else context.columns
-        return affinity_findings(analyze_affinity(source, context.settings, arrays=context.arrays))
+        return affinity_findings(
+            analyze_affinity(context.source, context.settings, arrays=context.arrays)
+        )
 
 
 AFFINITY = PROBE = AffinityProbe()
