@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auditor.cli.options import DbOption, cli_settings, open_store
+from auditor.cli.options import DbOption, cli_settings, new_invocation, open_store
 from auditor.cli.plain_help import plain_help
 from auditor.cli.terminal import lazy_console
 from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
@@ -72,6 +72,7 @@ def _root(
     ] = False,
 ) -> None:
     """Judge Auditor: audit LLM judges for affinity bias (CAPA) and other judging biases."""
+    new_invocation()
 
 
 def _formats(given: list[str] | None, allowed: tuple[str, ...] = REPORT_FORMATS) -> list[str]:

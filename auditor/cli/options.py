@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from auditor.settings import Settings
 
-__all__ = ["DbOption", "cli_settings", "open_store"]
+__all__ = ["DbOption", "cli_settings", "new_invocation", "open_store"]
 
 DbOption = Annotated[
     str | None,
@@ -19,23 +19,25 @@ DbOption = Annotated[
     ),
 ]
 
-_SETTINGS_KEY = "auditor.settings"
+_invocation: dict[str, Settings] = {}
+"""The settings of the command being run (cleared by `new_invocation` as each one starts)."""
+
+
+def new_invocation() -> None:
+    """Forget the previous command's settings (the root callback calls this first, so a
+    process that runs several commands, as tests do, reads the environment afresh for each)."""
+    _invocation.clear()
 
 
 def cli_settings(db: str | None = None) -> Settings:
-    """The invocation's settings: read from the environment once (when first needed) and kept
-    on the command's root context; ``db`` (a ``--db`` given) overrides the database URL."""
+    """The invocation's settings: read from the environment once (when first needed) for the
+    command being run; ``db`` (a ``--db`` given) overrides the database URL."""
     # pydantic-settings only when a command needs settings: `auditor schema` starts faster.
-    import click  # here, not at start-up (~10 ms): only commands that read settings use it
-
     from auditor.settings import load_settings
 
-    context = click.get_current_context(silent=True)
-    meta: dict[str, Any] = context.find_root().meta if context is not None else {}
-    if _SETTINGS_KEY not in meta:
-        meta[_SETTINGS_KEY] = load_settings()
-    settings: Settings = meta[_SETTINGS_KEY]
-    return settings.with_database(db)
+    if "settings" not in _invocation:
+        _invocation["settings"] = load_settings()
+    return _invocation["settings"].with_database(db)
 
 
 def open_store(db: str | None) -> Any:

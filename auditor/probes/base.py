@@ -60,6 +60,12 @@ class ProbeContext:
             object.__setattr__(self, "_records", records)
         return records
 
+    @property
+    def source(self) -> Bundle | BundleColumns:
+        """The columns when the caller holds them, else the records: for probes that read only
+        what both forms carry alike (``models``, ``items``, ``comparisons``, ``labels``)."""
+        return self.columns if self.columns is not None else self.bundle
+
 
 class Probe(Protocol):
     """The interface every registered probe implements."""

@@ -130,13 +130,13 @@ class CuesProbe:
         return calls
 
     def compute(self, context: ProbeContext) -> CuesResult:
-        grouped = by_judge(context.bundle.comparisons)
+        grouped = by_judge(context.source.comparisons)
         return CuesResult(
             estimate_meaning="share of verdicts changed by a cue minus share changed by the "
             "placebo repeat; positive = cues move the judge beyond its own noise",
             findings=[
                 cues_finding(judge, grouped[judge], context.settings.alpha)
-                for judge in judges_in_order(context.bundle, grouped)
+                for judge in judges_in_order(context.source, grouped)
             ],
         )
 

@@ -111,13 +111,13 @@ class InjectionProbe:
         return calls
 
     def compute(self, context: ProbeContext) -> InjectionResult:
-        grouped = by_judge(context.bundle.comparisons)
+        grouped = by_judge(context.source.comparisons)
         return InjectionResult(
             estimate_meaning="share of verdicts won by a null or adversarial answer; "
             f"flagged above {INJECTION_TOLERANCE:g}",
             findings=[
                 injection_finding(judge, grouped[judge], context.settings.alpha)
-                for judge in judges_in_order(context.bundle, grouped)
+                for judge in judges_in_order(context.source, grouped)
             ],
         )
 

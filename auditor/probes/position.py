@@ -106,14 +106,14 @@ class PositionProbe:
         ]
 
     def compute(self, context: ProbeContext) -> PositionResult:
-        grouped = by_judge(context.bundle.comparisons)
+        grouped = by_judge(context.source.comparisons)
         alpha = context.settings.alpha
         return PositionResult(
             estimate_meaning="first-slot win rate among decisive verdicts of pairs judged in "
             "both orders; 0.5 is unbiased, either direction is a bias",
             findings=[
                 position_finding(judge, grouped[judge], alpha)
-                for judge in judges_in_order(context.bundle, grouped)
+                for judge in judges_in_order(context.source, grouped)
             ],
         )
 

@@ -78,13 +78,13 @@ class RepeatProbe:
         ]
 
     def compute(self, context: ProbeContext) -> RepeatResult:
-        grouped = by_judge(context.bundle.comparisons)
+        grouped = by_judge(context.source.comparisons)
         return RepeatResult(
             estimate_meaning="flip rate between a comparison and its identical repeat; "
             f"flagged above {REPEAT_TOLERANCE:g}",
             findings=[
                 repeat_finding(judge, grouped[judge], context.settings.alpha)
-                for judge in judges_in_order(context.bundle, grouped)
+                for judge in judges_in_order(context.source, grouped)
             ],
         )
 

@@ -22,7 +22,6 @@ from auditor.schemas.bundle import Bundle
 from auditor.schemas.columns import BundleColumns
 from auditor.schemas.probe import ProbeResult
 from auditor.schemas.self_preference import SelfPreferenceFinding, SelfPreferenceResult
-from auditor.stats.responses import _segment_argmax
 from auditor.stats.stratified import cmh_test, mantel_haenszel_difference
 
 __all__ = ["SelfPreferenceProbe", "kin_of", "self_preference_finding"]
@@ -76,21 +75,7 @@ def _column_correctness(columns: BundleColumns) -> np.ndarray:
     judged = np.zeros((n_models, n_items), dtype=bool)
     judged[columns.verdict_candidate, columns.verdict_item] = True
     rows = np.flatnonzero(judged[columns.output_model, columns.output_item])
-    choice = columns.output_choice[rows].copy()
-    unstated = rows[(choice < 0) & columns.output_has_probs[rows]]
-    if unstated.size:
-        counts = columns.option_counts
-        if bool(columns.output_has_probs.all()) and bool((counts == counts[0]).all()):
-            width = int(counts[0])  # every output's probabilities are one row of this width
-            argmax = columns.output_probs.reshape(-1, width)[unstated].argmax(axis=1)
-        else:
-            offsets = columns.probs_offsets()
-            starts = offsets[unstated]
-            lengths = offsets[unstated + 1] - starts
-            segment = np.repeat(np.cumsum(lengths) - lengths, lengths)
-            gathered = np.repeat(starts, lengths) + np.arange(int(lengths.sum())) - segment
-            argmax = _segment_argmax(columns.output_probs[gathered], lengths)
-        choice[(choice < 0) & columns.output_has_probs[rows]] = argmax
+    choice = columns.chosen_options(rows)
     known = rows[choice >= 0]
     known_choice = choice[choice >= 0]
     keys = columns.output_model[known].astype(np.int64) * n_items + columns.output_item[known]

@@ -19,8 +19,9 @@ Example: ``pad_answer("Paris.", "restate", 0)`` = "Paris.\\n\\nTo restate the an
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar, Final
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Final, TypeAlias
 
 import numpy as np
 
@@ -128,7 +129,14 @@ def length_slope(
     return coefficient, (low, high), p_value
 
 
-def _pointwise_columns(bundle: Bundle, judge: str) -> tuple[list[int], list[int], list[int]]:
+Pointwise: TypeAlias = tuple[list[int], list[int], list[int]]
+"""One judge's pointwise verdicts on free-form answers: (verdict, answer length, correct)."""
+
+
+def _pointwise_by_judge(bundle: Bundle) -> dict[str, Pointwise]:
+    """Per judge, its non-null pointwise verdicts on answers with a free-form ``response`` and
+    a choice (stated, else the argmax of the probabilities); the last such output of a
+    (candidate, item) in bundle order is the answer judged."""
     gold = {item.id: item.gold for item in bundle.items}
     answers = {}
     for output in bundle.outputs:
@@ -142,24 +150,60 @@ def _pointwise_columns(bundle: Bundle, judge: str) -> tuple[list[int], list[int]
                 len(output.response),
                 choice == gold[output.item],
             )
-    verdicts: list[int] = []
-    lengths: list[int] = []
-    correct: list[int] = []
+    found: dict[str, Pointwise] = defaultdict(lambda: ([], [], []))
     for verdict in bundle.verdicts:
         answer = answers.get((verdict.candidate, verdict.item))
-        if verdict.judge != judge or verdict.verdict is None or answer is None:
+        if verdict.verdict is None or answer is None:
             continue
+        verdicts, lengths, correct = found[verdict.judge]
         verdicts.append(verdict.verdict)
         lengths.append(answer[0])
         correct.append(int(answer[1]))
-    return verdicts, lengths, correct
+    return dict(found)
+
+
+def _pointwise_by_judge_columns(columns: BundleColumns) -> dict[str, Pointwise]:
+    """`_pointwise_by_judge` on columns: the record form is never built."""
+    responses = columns.output_response
+    if responses is None:
+        return {}
+    rows = np.flatnonzero(np.fromiter(_not_none(responses), bool, len(responses)))
+    chosen = columns.chosen_options(rows)
+    gold = np.fromiter((item.gold for item in columns.items), np.int64, len(columns.items))
+    answers = {}
+    for row, choice in zip(rows.tolist(), chosen.tolist(), strict=True):
+        if choice >= 0:
+            item = int(columns.output_item[row])
+            key = (int(columns.output_model[row]), item)
+            answers[key] = (len(responses[row] or ""), choice == gold[item])
+    found: dict[str, Pointwise] = defaultdict(lambda: ([], [], []))
+    names = [model.name for model in columns.models]
+    for judge, candidate, item, value in zip(
+        columns.verdict_judge.tolist(),
+        columns.verdict_candidate.tolist(),
+        columns.verdict_item.tolist(),
+        columns.verdict_value.tolist(),
+        strict=True,
+    ):
+        answer = answers.get((candidate, item))
+        if value < 0 or answer is None:
+            continue
+        verdicts, lengths, correct = found[names[judge]]
+        verdicts.append(value)
+        lengths.append(answer[0])
+        correct.append(int(answer[1]))
+    return dict(found)
+
+
+def _not_none(values: list[Any]) -> Iterator[bool]:
+    return (value is not None for value in values)
 
 
 def verbosity_finding(
-    bundle: Bundle, judge: str, comparisons: list[Comparison], alpha: float
+    judge: str, comparisons: list[Comparison], pointwise: Pointwise, alpha: float
 ) -> VerbosityFinding:
     wins, decisive, parsed = padding_counts(comparisons)
-    verdicts, lengths, correct = _pointwise_columns(bundle, judge)
+    verdicts, lengths, correct = pointwise
     slope = length_slope(verdicts, lengths, correct)
     slope_fields: dict[str, Any] = {"length_n": len(verdicts)}
     if slope is not None:
@@ -239,16 +283,28 @@ class VerbosityProbe:
         return calls
 
     def compute(self, context: ProbeContext) -> VerbosityResult:
-        bundle = context.bundle
-        grouped = by_judge(bundle.comparisons)
-        judges = set(grouped) | {v.judge for v in bundle.verdicts}
+        source = context.source
+        grouped = by_judge(source.comparisons)
+        if isinstance(source, BundleColumns):
+            pointwise = _pointwise_by_judge_columns(source)
+            codes = np.unique(source.verdict_judge).tolist()
+            judged = {source.models[code].name for code in codes}
+        else:
+            pointwise = _pointwise_by_judge(source)
+            judged = {verdict.judge for verdict in source.verdicts}
+        empty: Pointwise = ([], [], [])
         return VerbosityResult(
             estimate_meaning="padding: share of decisive verdicts won by the padded copy "
             "(> 0.5 is a bias); length_slope: log-odds of 'correct' per SD of log length, "
             "given correctness (> 0 is a bias)",
             findings=[
-                verbosity_finding(bundle, judge, grouped.get(judge, []), context.settings.alpha)
-                for judge in judges_in_order(bundle, judges)
+                verbosity_finding(
+                    judge,
+                    grouped.get(judge, []),
+                    pointwise.get(judge, empty),
+                    context.settings.alpha,
+                )
+                for judge in judges_in_order(source, set(grouped) | judged)
             ],
         )
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.schemas.candidates import parse_candidate
 from auditor.schemas.limits import MAX_CANDIDATE_ID_LENGTH, MAX_NAME_LENGTH
-from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
+from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, segment_argmax
 
 __all__ = [
     "OUTCOMES",
@@ -1263,7 +1263,7 @@ def response_matrix(bundle: Bundle, models: Iterable[str] | None = None) -> Resp
         columns = np.repeat(offsets[col_of[with_probs]] - segment_start, lengths)
         columns += np.arange(values.size, dtype=np.int64)
         probs[np.repeat(row_of[with_probs], lengths), columns] = values
-        argmax = _segment_argmax(values, lengths)
+        argmax = segment_argmax(values, lengths)
         unstated = choice_of[with_probs] < 0
         choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
 

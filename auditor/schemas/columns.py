@@ -45,17 +45,16 @@ from auditor.schemas.bundle import (
     Problem,
     RawOutputs,
     RawVerdicts,
-    ResponseMatrix,
     Verdict,
     _check_normalize,
     _factorize,
     _int_column,
     _pydantic_problems,
-    _segment_argmax,
     check_records,
     validate_bundle,
 )
 from auditor.schemas.canonical import canonical_sha256
+from auditor.stats.responses import ResponseMatrix, segment_argmax
 
 __all__ = [
     "BundleColumns",
@@ -172,6 +171,39 @@ class BundleColumns:
         offsets = np.zeros(lengths.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return offsets
+
+    def chosen_options(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The option each output chose (int64, -1 = none): its stated ``choice``, else the
+        argmax of its probabilities with ties to the lowest index (the rule of
+        `response_matrix_from_columns`). ``rows`` (output indices) selects the outputs; None:
+        all. When every item has as many options, the probabilities are read as one
+        (outputs x options) view: no temporary per probability, whatever ``rows`` selects."""
+        chosen = self.output_choice.copy() if rows is None else self.output_choice[rows]
+        has_probs = self.output_has_probs if rows is None else self.output_has_probs[rows]
+        unstated = np.flatnonzero((chosen < 0) & has_probs)
+        if unstated.size == 0:
+            return chosen
+        outputs = unstated if rows is None else rows[unstated]
+        counts = self.option_counts
+        if bool((counts == counts[0]).all()):
+            # output k's probabilities are row (number of outputs with probabilities before k)
+            ranks = outputs
+            if not bool(self.output_has_probs.all()):
+                ranks = np.cumsum(self.output_has_probs)[outputs] - 1
+            width = int(counts[0])
+            view = self.output_probs.reshape(-1, width)
+            if ranks.size * width < view.shape[0]:  # a few rows: copy just those
+                chosen[unstated] = view[ranks].argmax(axis=1)
+            else:  # many: one pass over the view, one integer per output
+                chosen[unstated] = view.argmax(axis=1)[ranks]
+            return chosen
+        offsets = self.probs_offsets()
+        starts = offsets[outputs]
+        lengths = offsets[outputs + 1] - starts
+        segment = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        gathered = np.repeat(starts, lengths) + np.arange(int(lengths.sum())) - segment
+        chosen[unstated] = segment_argmax(self.output_probs[gathered], lengths)
+        return chosen
 
     def to_bundle(self) -> Bundle:
         """The record form (one pydantic object per output and verdict; slow for large bundles)."""
@@ -703,14 +735,7 @@ def response_matrix_from_columns(
     with_probs = columns.output_has_probs
     lengths = counts[col_of[with_probs]]
     values = columns.output_probs
-    choice_of = columns.output_choice.copy()
-    if values.size:
-        if lengths.size and bool((lengths == lengths[0]).all()):  # no temporaries this way
-            argmax = values.reshape(-1, int(lengths[0])).argmax(axis=1)
-        else:
-            argmax = _segment_argmax(values, lengths)
-        unstated = choice_of[with_probs] < 0
-        choice_of[np.flatnonzero(with_probs)[unstated]] = argmax[unstated]
+    choice_of = columns.chosen_options()
 
     selected = (row_of >= 0) & columns.primary_outputs()  # variants: prompt stability only
     complete = (

@@ -6,6 +6,7 @@ workers do), so they are safe to use from any process.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, cast
@@ -16,6 +17,7 @@ from auditor.schemas.bundle import Bundle, Problem, load_bundle, validate_bundle
 from auditor.schemas.canonical import json_document
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec
+from auditor.services.evaluations import EvaluationNotFound, visible_evaluation
 from auditor.services.governance import annotate_scheduled_result, call_scope, record_audit_started
 from auditor.services.planning import (
     CallKind,
@@ -32,24 +34,31 @@ from auditor.services.planning import (
     mcq_variant_calls,
     reading_notes,
 )
+from auditor.services.policy import spec_problems
 from auditor.settings import DEFAULT_DRIFT_BOOTSTRAP
 from auditor.storage.store import Store
 from auditor.storage.tables import AuditRow
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AuditNotActive",
     "AuditNotFinished",
     "AuditNotFound",
     "AuditStatus",
+    "IdempotencyKeyReused",
     "StageProgress",
     "StoredAudit",
+    "admission_problems",
     "audit_status",
+    "cancel_audit",
     "design_problems",
     "finalize_audit",
     "finished_result",
     "load_base",
+    "needs_start",
     "outcomes_of",
     "submit_audit",
+    "visible_audit",
 ]
 
 StoredAudit: TypeAlias = AuditRow
@@ -103,18 +112,62 @@ def design_problems(spec: AuditSpec, evaluation: Bundle | None = None) -> list[P
     return located
 
 
+def admission_problems(
+    store: Store,
+    spec: AuditSpec,
+    *,
+    tenant: str,
+    allowed_api_bases: Collection[str] | None = None,
+    at: str = "",
+) -> list[Problem]:
+    """Every reason to refuse a spec before anything is stored or sent, located by its field
+    (prefixed with ``at``, e.g. ``"spec"`` inside a schedule).
+
+    ``allowed_api_bases`` given: the spec comes from a tenant over the API and must also keep
+    to `policy.spec_problems` (None: the operator's own spec, trusted). An ``evaluation_id``
+    must name one of the tenant's evaluations whose import is complete. A simulation (no
+    evaluation, no bundle file) must have a design that can answer its questions; an audit of
+    stored data is checked by the worker that loads it.
+    """
+    problems = (
+        []
+        if allowed_api_bases is None
+        else spec_problems(spec, allowed_api_bases=allowed_api_bases)
+    )
+    if spec.evaluation_id is not None:
+        try:
+            visible_evaluation(store, spec.evaluation_id, tenant=tenant)
+        except EvaluationNotFound:
+            problems.append(Problem("evaluation_id", f"no evaluation {spec.evaluation_id!r}"))
+    if not problems and spec.evaluation_id is None and spec.bundle is None:
+        problems = design_problems(spec)
+    prefix = f"{at}." if at else ""
+    return [Problem(f"{prefix}{p.path}", p.message) for p in problems]
+
+
+class IdempotencyKeyReused(ValueError):
+    """The idempotency key already created an audit with a different spec."""
+
+    def __init__(self, audit: AuditRow) -> None:
+        self.audit = audit
+        super().__init__(f"already used for audit {audit.id} with a different spec")
+
+
 def submit_audit(
     store: Store, spec: AuditSpec, *, tenant: str, idempotency_key: str | None = None
 ) -> tuple[AuditRow, bool]:
     """Validate what the spec references and create the audit (status ``queued``).
 
     A spec that names a bundle file stores it as an evaluation first, so workers on other
-    machines read the same data. Returns (audit, created).
+    machines read the same data. Returns (audit, created); with an ``idempotency_key`` used
+    before, the audit it created (`IdempotencyKeyReused` if that audit's spec differs).
     """
     evaluation_id = spec.evaluation_id
     if spec.evaluation_id is not None:
-        if store.get_evaluation(spec.evaluation_id, tenant=tenant) is None:
-            raise KeyError(f"evaluation_id: no evaluation {spec.evaluation_id!r}")
+        try:
+            visible_evaluation(store, spec.evaluation_id, tenant=tenant)
+        except EvaluationNotFound:
+            raise KeyError(f"evaluation_id: no evaluation {spec.evaluation_id!r}") from None
     elif spec.bundle is not None:
         evaluation_id = store.add_evaluation(
             load_bundle(spec.bundle), tenant=tenant, name=spec.name
@@ -134,7 +187,16 @@ def submit_audit(
     )
     if created:  # the audit trail
         record_audit_started(store, audit)
+    elif audit.spec != stored_spec.public_dict():
+        raise IdempotencyKeyReused(audit)
     return audit, created
+
+
+def needs_start(audit: AuditRow, created: bool) -> bool:
+    """Whether to send the audit's start to the workers: when just created, and again when a
+    retried create finds it never started (the first send may have been lost; starting twice is
+    safe, workers advance an audit by compare-and-set on its stage)."""
+    return created or (audit.status == "queued" and audit.stage == "new")
 
 
 class AuditNotFound(LookupError):
@@ -147,6 +209,33 @@ class AuditNotFinished(RuntimeError):
     def __init__(self, audit: AuditRow) -> None:
         self.audit = audit
         super().__init__(f"audit is {audit.status}: it has no result")
+
+
+class AuditNotActive(RuntimeError):
+    """The audit has already finished, so it cannot be cancelled."""
+
+    def __init__(self, audit: AuditRow) -> None:
+        self.audit = audit
+        super().__init__(f"audit already {audit.status}")
+
+
+def visible_audit(store: Store, audit_id: str, *, tenant: str) -> AuditRow:
+    """The tenant's audit; `AuditNotFound` when there is none (or it is another tenant's)."""
+    audit = store.get_audit(audit_id, tenant=tenant)
+    if audit is None:
+        raise AuditNotFound("audit not found")
+    return audit
+
+
+def cancel_audit(store: Store, audit_id: str, *, tenant: str) -> AuditRow:
+    """Cancel a queued or running audit (workers make no more of its calls); `AuditNotFound`
+    or `AuditNotActive` (it has already finished) otherwise."""
+    audit, cancelled = store.cancel_audit(audit_id, tenant=tenant)
+    if audit is None:
+        raise AuditNotFound("audit not found")
+    if not cancelled:
+        raise AuditNotActive(audit)
+    return audit
 
 
 def finished_result(

@@ -58,7 +58,7 @@ class ResponseMatrix:
         return {name: row for row, name in enumerate(self.models)}
 
 
-def _segment_argmax(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def segment_argmax(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Index of the maximum within each consecutive segment of ``values`` (ties to the lowest).
 
     ``values`` is 1-D or 2-D (segments run along the last axis); every length must be >= 1.

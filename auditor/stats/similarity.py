@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 # The segment argmax is shared with the bundle's array view so both break ties identically.
-from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, _segment_argmax
+from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, segment_argmax
 
 __all__ = [
     "METRICS",
@@ -474,7 +474,7 @@ def response_matrix_from_arrays(
         offsets=offsets,
         gold=gold_array,
         probs=matrix,
-        choice=_segment_argmax(matrix, counts),
+        choice=segment_argmax(matrix, counts),
         present=np.ones((len(names), n_items), dtype=bool),
         probabilistic=np.ones(len(names), dtype=bool),
     )

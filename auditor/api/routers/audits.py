@@ -19,21 +19,25 @@ from auditor.api.deps import (
     strict_json,
 )
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
-from auditor.api.policy import spec_problems
 from auditor.api.redaction import Redactor
 from auditor.api.schemas import AuditOut, AuditPage, ErrorBody
 from auditor.schemas.bundle import Problem
 from auditor.schemas.result import AffinityReport
 from auditor.schemas.spec import AuditSpec, SpecError
 from auditor.services.audits import (
+    AuditNotActive,
     AuditNotFinished,
     AuditNotFound,
+    IdempotencyKeyReused,
     StoredAudit,
+    admission_problems,
     audit_status,
-    design_problems,
     finished_result,
+    needs_start,
     submit_audit,
+    visible_audit,
 )
+from auditor.services.audits import cancel_audit as cancel_stored_audit
 from auditor.storage.store import Store
 
 __all__ = ["REPORT_MEDIA_TYPES", "router"]
@@ -66,11 +70,11 @@ def _out(store: Store, audit: StoredAudit, redactor: Redactor) -> AuditOut:
     return AuditOut.model_validate(redactor.document(document))
 
 
-def _audit(store: Store, tenant: str, audit_id: str) -> StoredAudit:
-    audit = store.get_audit(audit_id, tenant=tenant)
-    if audit is None:
-        raise HTTPException(404, "audit not found")
-    return audit
+def _visible(store: Store, tenant: str, audit_id: str) -> StoredAudit:
+    try:
+        return visible_audit(store, audit_id, tenant=tenant)
+    except AuditNotFound as error:
+        raise HTTPException(404, str(error)) from None
 
 
 @router.post(
@@ -111,15 +115,9 @@ def create_audit(
 ) -> AuditOut:
     """Queue an audit of a stored evaluation (``evaluation_id``) or of a simulation."""
     spec = strict_json(raw, AuditSpec)
-    problems = spec_problems(spec, allowed_api_bases=settings.api.allowed_api_bases)
-    if spec.evaluation_id is not None:
-        evaluation = store.get_evaluation(spec.evaluation_id, tenant=tenant)
-        if evaluation is None or evaluation.status != "ready":
-            problems.append(Problem("evaluation_id", f"no evaluation {spec.evaluation_id!r}"))
-    if not problems and spec.evaluation_id is None and spec.bundle is None:
-        # a simulation: its design is checked before anything is stored or sent (an audit of
-        # a stored evaluation is checked by the worker that loads it)
-        problems = design_problems(spec)
+    problems = admission_problems(
+        store, spec, tenant=tenant, allowed_api_bases=settings.api.allowed_api_bases
+    )
     if problems:
         raise SpecError(problems)
     try:
@@ -128,18 +126,9 @@ def create_audit(
         raise SpecError(
             [Problem("evaluation_id", f"no evaluation {spec.evaluation_id!r}")]
         ) from None
-    if not created and audit.spec != spec.public_dict():
-        raise SpecError(
-            [
-                Problem(
-                    "header.idempotency-key",
-                    f"already used for audit {audit.id} with a different spec",
-                )
-            ]
-        )
-    if created or (audit.status == "queued" and audit.stage == "new"):
-        # A retried create re-sends a start that may have been lost; starting twice is safe
-        # (workers advance an audit by compare-and-set on its stage).
+    except IdempotencyKeyReused as reused:
+        raise SpecError([Problem("header.idempotency-key", str(reused))]) from None
+    if needs_start(audit, created):
         try:
             dispatcher.start_audit(audit.id)
         except Exception as error:  # the audit is stored: beat's sweep starts it later
@@ -174,7 +163,7 @@ def get_audit(
     audit_id: AuditId, store: StoreDep, tenant: TenantDep, redactor: RedactorDep
 ) -> AuditOut:
     """Status, progress per kind of call, cost so far and failure reasons."""
-    return _out(store, _audit(store, tenant, audit_id), redactor)
+    return _out(store, _visible(store, tenant, audit_id), redactor)
 
 
 @router.post(
@@ -188,11 +177,12 @@ def cancel_audit(
 ) -> AuditOut:
     """Stop a queued or running audit (workers make no more of its calls); 409 if it has
     already finished."""
-    audit, cancelled = store.cancel_audit(audit_id, tenant=tenant)
-    if audit is None:
-        raise HTTPException(404, "audit not found")
-    if not cancelled:
-        raise HTTPException(409, f"audit already {audit.status}")
+    try:
+        audit = cancel_stored_audit(store, audit_id, tenant=tenant)
+    except AuditNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except AuditNotActive as error:
+        raise HTTPException(409, str(error)) from None
     return _out(store, audit, redactor)
 
 

@@ -18,11 +18,11 @@ from auditor.api.deps import (
     strict_json,
 )
 from auditor.api.errors import BAD_BODY, ERROR_RESPONSES, TOO_LARGE
-from auditor.api.policy import spec_problems
 from auditor.api.schemas import UtcDatetime
 from auditor.schemas.bundle import Problem
 from auditor.schemas.spec import AuditSpec, SpecError
 from auditor.services import schedules
+from auditor.services.audits import admission_problems
 from auditor.services.governance import validate_timing
 from auditor.services.notifications import Delivery, check_webhook_url, deliveries_of
 from auditor.services.schedules import NotifyPolicy, Schedule, ScheduleRun
@@ -217,15 +217,9 @@ def _schedule(store: Store, tenant: str, schedule_id: str) -> Schedule:
 def _spec_problems(
     store: Store, spec: AuditSpec, tenant: str, settings: Settings, at: str
 ) -> list[Problem]:
-    problems = [
-        Problem(f"{at}.{p.path}", p.message)
-        for p in spec_problems(spec, allowed_api_bases=settings.api.allowed_api_bases)
-    ]
-    if spec.evaluation_id is not None:
-        evaluation = store.get_evaluation(spec.evaluation_id, tenant=tenant)
-        if evaluation is None or evaluation.status != "ready":
-            problems.append(Problem(f"{at}.evaluation_id", f"no evaluation {spec.evaluation_id!r}"))
-    return problems
+    return admission_problems(
+        store, spec, tenant=tenant, allowed_api_bases=settings.api.allowed_api_bases, at=at
+    )
 
 
 def _checked(problems: list[Problem], path: str, check: Any, *args: Any, **kwargs: Any) -> Any:

@@ -978,3 +978,17 @@ def test_streamed_comparisons_and_labels_name_known_records(api: Api) -> None:
         api.client.post("/v1/evaluations:stream", content=body, headers=api.auth())
     )
     assert any(p.endswith(".judge") for p in paths) and any(p.endswith(".candidate") for p in paths)
+
+
+def test_a_schedule_of_a_simulation_that_cannot_answer_is_422_before_it_is_stored(
+    api: Api,
+) -> None:
+    # The same admission rule as POST /v1/audits: otherwise every scheduled run would fail.
+    spec = {**SIMULATION_SPEC, "analysis": {**SIMULATION_SPEC["analysis"], "min_candidates": 6}}
+    body = {"spec": spec, "cron": "0 3 * * *", "webhook_url": None}
+    response = api.client.post("/v1/schedules", json=body, headers=api.auth())
+    assert response.status_code == 422, response.text
+    assert {p["path"] for p in response.json()["problems"]} == {"spec.judges"}
+    assert api.client.get("/v1/schedules", headers=api.auth()).json()["items"] == []
+    body["spec"] = SIMULATION_SPEC
+    assert api.client.post("/v1/schedules", json=body, headers=api.auth()).status_code == 201

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import litellm  # tests/conftest.py sets LITELLM_LOCAL_MODEL_COST_MAP (no download at import)
 
-from auditor.api.policy import HOSTED_PROVIDERS, LOCAL_DEFAULT_BASES, effective_api_base
+from auditor.services.policy import HOSTED_PROVIDERS, LOCAL_DEFAULT_BASES, effective_api_base
 
 
 def _litellm_default_base(provider: str) -> str | None:

@@ -282,3 +282,35 @@ def test_the_terminal_width_is_each_invocations_own(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         widths.setdefault(columns, []).append(max(map(len, result.output.splitlines())))
     assert max(widths["50"]) <= 50 < min(widths["170"])
+
+
+def test_each_command_reads_the_environment_once_and_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import auditor.settings
+
+    reads: list[str] = []
+    load = auditor.settings.load_settings
+
+    def counted() -> auditor.settings.Settings:
+        settings = load()
+        reads.append(settings.database.url)
+        return settings
+
+    monkeypatch.setattr(auditor.settings, "load_settings", counted)
+    urls = [f"sqlite:///{tmp_path / name}" for name in ("first.db", "second.db")]
+    audit_ids = []
+    for url in urls:
+        store = Store(url)
+        store.migrate()
+        audit_ids.append(
+            submit_audit(store, parse_spec(demo_spec(n_items=5)), tenant="default")[0].id
+        )
+    for url, audit_id in zip(urls, audit_ids, strict=True):
+        monkeypatch.setenv("AUDITOR_DATABASE_URL", url)
+        before = len(reads)
+        listed = runner.invoke(app, ["audits", "list"], env={"COLUMNS": "200"})
+        assert listed.exit_code == 0, listed.output
+        (other,) = set(audit_ids) - {audit_id}
+        assert audit_id in listed.stdout and other not in listed.stdout
+        assert reads[before:] == [url]  # once per command, from this command's environment

@@ -303,17 +303,21 @@ def test_self_preference_on_uneven_options_equals_records() -> None:
     assert (m1.own_verdicts, m1.other_verdicts) == (1, 4)
 
 
+@pytest.mark.parametrize("responses", [False, True])
 def test_full_analysis_of_columns_equals_analysis_of_records(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, responses: bool
 ) -> None:
     from auditor.probes.analysis import analyze
 
     document = judged_world_document()
-    for output in document["outputs"]:  # no free-form answers: verbosity (on records) skips
-        output.pop("response", None)
+    if not responses:
+        for output in document["outputs"]:
+            output.pop("response", None)
     settings = AnalysisSettings(n_bootstrap=200, n_permutations=200, min_candidates=4)
     from_records = analyze(parse_bundle(copy.deepcopy(document)), settings)
     assert {"affinity", "self_preference", "correlated_errors"} <= set(from_records.probes)
+    # with free-form answers, verbosity fits the verdicts on answer length (on the columns too)
+    assert ("verbosity" in from_records.probes) == responses
     columns = columns_from_document(copy.deepcopy(document))
 
     # The probes this bundle supports compute on the columns: the record form is never built.
@@ -543,3 +547,76 @@ def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> 
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _chosen_by_records(document: dict[str, Any]) -> list[int]:
+    """The rule, record by record: the stated choice, else the first maximum of the probs."""
+    chosen = []
+    for output in document["outputs"]:
+        if output.get("choice") is not None:
+            chosen.append(output["choice"])
+        elif output.get("probs") is not None:
+            probs = output["probs"]
+            chosen.append(probs.index(max(probs)))
+        else:
+            chosen.append(-1)
+    return chosen
+
+
+def _mixed_outputs_document(seed: int, widths: list[int]) -> dict[str, Any]:
+    """Outputs with a stated choice, with probabilities only (ties included), or with both."""
+    rng = np.random.default_rng(seed)
+    items = [
+        {"id": f"q{x}", "question": "?", "options": [str(k) for k in range(w)], "gold": 0}
+        for x, w in enumerate(widths)
+    ]
+    models = [{"name": f"m{m}"} for m in range(6)]
+    outputs: list[dict[str, Any]] = []
+    for m in range(6):
+        for x, width in enumerate(widths):
+            kind = rng.integers(3)
+            output: dict[str, Any] = {"model": f"m{m}", "item": f"q{x}"}
+            if kind != 1:
+                probs = rng.dirichlet(np.ones(width))
+                if rng.random() < 0.3:  # a tie for the maximum
+                    probs[:] = 1.0 / width
+                output["probs"] = probs.tolist()
+            if kind != 0:
+                output["choice"] = int(rng.integers(width))
+            outputs.append(output)
+    return {"schema_version": "1.0", "items": items, "models": models, "outputs": outputs}
+
+
+@pytest.mark.parametrize("widths", [[4] * 30, [2, 3, 5, 4] * 8])
+def test_chosen_options_follow_the_record_rule(widths: list[int]) -> None:
+    document = _mixed_outputs_document(11, widths)
+    columns = columns_from_document(document)
+    reference = np.array(_chosen_by_records(document))
+    assert (reference >= 0).all() and columns.output_choice.min() == -1  # both rules exercised
+    assert np.array_equal(columns.chosen_options(), reference)
+    rng = np.random.default_rng(5)
+    for size in (1, 3, columns.n_outputs // 2, columns.n_outputs):  # copy a few rows / one pass
+        rows = np.sort(rng.choice(columns.n_outputs, size=size, replace=False))
+        assert np.array_equal(columns.chosen_options(rows), reference[rows])
+
+
+@pytest.mark.parametrize("probe_name", ["position", "verbosity", "cues", "injection", "repeat"])
+def test_battery_probes_on_columns_equal_records_without_building_them(probe_name: str) -> None:
+    from auditor.probes import REGISTRY
+    from auditor.probes.base import ProbeContext
+    from tests.support.battery_world import Planted, simulate
+
+    judges = {"clean": Planted(noise=0.02), "biased": Planted(position=0.3, verbosity=0.7)}
+    bundle = simulate(judges, 40, seed=4)
+    probe = next(p for p in REGISTRY if p.name == probe_name)
+    settings = AnalysisSettings()
+
+    def no_records() -> Any:
+        raise AssertionError("the record form was built")
+
+    from_records = probe.compute(ProbeContext(bundle, settings, np.random.default_rng(0)))
+    columns = bundle_columns(bundle)
+    context = ProbeContext(no_records, settings, np.random.default_rng(0), columns=columns)
+    from_columns = probe.compute(context)
+    assert from_columns.model_dump() == from_records.model_dump()
+    assert any(f.status == "ok" for f in from_records.findings)
