@@ -179,15 +179,17 @@ def test_calls_waiting_on_the_shared_bucket_take_one_turn_each_at_the_rate() -> 
         redis_buckets = RedisBuckets(broker)
         buckets = CountingBuckets(redis_buckets)
 
-        async def run() -> list[float]:
+        async def run() -> tuple[list[float], RateLimiter]:
             try:
                 return await paced_finish_times(buckets, provider, calls=40)
             finally:
                 await redis_buckets.close()
 
         started = time.monotonic()
-        finished = asyncio.run(run())
-    assert buckets.calls == 40  # one script call per call: nobody polled the bucket again
+        finished, limiter = asyncio.run(run())
+    # one script call per call, and one more per turn a call woke too late for (more than
+    # 0.05 s after it, which a loaded machine does): nobody polled the bucket again
+    assert buckets.calls == 40 + limiter.stale_turns
     assert max(finished) - started >= 3.8  # 40 calls at 10 per second, one held at once
 
 
