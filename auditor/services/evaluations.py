@@ -1,5 +1,6 @@
-"""Evaluations as a service: a bundle stored whole (`store_bundle`) or streamed as JSONL
-(`StreamImporter`), and deleted while no active audit reads it (`delete_evaluation`). The REST
+"""Evaluations as a service: a bundle stored whole (`store_bundle`), streamed as JSONL
+(`StreamImporter`) or sent as a zip archive of its Parquet tables (`store_parquet_archive`), and
+deleted while no active audit reads it (`delete_evaluation`). The REST
 API and the CLI call these; the rows are `auditor.storage.store`'s.
 
 Streaming import: validated record by record, stored in chunks. The upload is fed in pieces
@@ -22,7 +23,11 @@ problem stops the writing, the transaction is rolled back at the end, and every 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Final
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Any, Final
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -58,6 +63,7 @@ __all__ = [
     "StreamImporter",
     "delete_evaluation",
     "store_bundle",
+    "store_parquet_archive",
     "visible_evaluation",
 ]
 
@@ -100,6 +106,111 @@ def store_bundle(
     if info is None:  # pragma: no cover - deleted between two statements
         raise EvaluationNotFound(evaluation_id)
     return info
+
+
+def store_parquet_archive(
+    store: Store,
+    archive: IO[bytes],
+    *,
+    tenant: str,
+    name: str | None = None,
+    normalize: Normalization = "none",
+    max_unpacked_bytes: int,
+) -> EvaluationInfo:
+    """Store a Parquet bundle sent as a zip archive of its table files (``items.parquet``,
+    ``models.parquet``, ``outputs.parquet`` and, when present, ``verdicts.parquet``,
+    ``comparisons.parquet``, ``labels.parquet``), at the archive's top or in one directory
+    (``eval.parquet/items.parquet``, as zipping a bundle directory makes it).
+
+    Read and validated by the rules of every bundle (`load_columns`: every problem at once,
+    `BundleError`). The archive itself is checked first: a member that is not one of those
+    tables, a path that leaves the archive, a table given twice, or more than
+    ``max_unpacked_bytes`` unpacked (counted as the bytes are written, whatever the archive's
+    headers claim) is a problem named by the member, and nothing is stored.
+    """
+    from auditor.schemas.formats import load_columns
+
+    with tempfile.TemporaryDirectory(prefix="auditor-parquet-") as scratch:
+        directory = Path(scratch) / "upload.parquet"
+        directory.mkdir()
+        _unpack_tables(archive, directory, max_unpacked_bytes)
+        try:
+            columns = load_columns(directory, normalize=normalize)
+        except BundleError as error:  # named as in the archive, never by the server's paths
+            raise BundleError(
+                [
+                    Problem(_in_body(p.path, directory), _in_body(p.message, directory))
+                    for p in error.problems
+                ]
+            ) from None
+    bundle = columns.to_bundle()
+    if "\\u0000" in bundle.model_dump_json():  # PostgreSQL cannot store NUL in text
+        found = nul_paths(bundle.model_dump(mode="json"))
+        raise BundleError([Problem(_dotted(path), NUL_MESSAGE) for path in found])
+    evaluation_id = store.add_evaluation(bundle, tenant=tenant, name=name)
+    info = store.get_evaluation(evaluation_id, tenant=tenant)
+    if info is None:  # pragma: no cover - deleted between two statements
+        raise EvaluationNotFound(evaluation_id)
+    return info
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``("outputs", 3, "response")`` as ``outputs[3].response``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def _in_body(text: str, directory: Path) -> str:
+    return text.replace(str(directory), "body")
+
+
+def _unpack_tables(archive: IO[bytes], directory: Path, max_unpacked_bytes: int) -> None:
+    """Write the archive's table files into ``directory``; `BundleError` naming each member
+    that is not one (see `store_parquet_archive`)."""
+    from auditor.schemas.formats import PARQUET_TABLES
+
+    wanted = {f"{table}.parquet" for table in PARQUET_TABLES}
+    try:
+        zipped = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BundleError([Problem("body", f"not a zip archive: {error}")]) from None
+    with zipped:
+        members = [m for m in zipped.infolist() if not m.is_dir()]
+        folders = {m.filename.rsplit("/", 1)[0] for m in members if "/" in m.filename}
+        prefix = (
+            f"{folders.pop()}/"
+            if len(folders) == 1 and all("/" in m.filename for m in members)
+            else ""
+        )
+        problems: list[Problem] = []
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for member in members:
+            inner = member.filename[len(prefix) :]
+            where = f"body/{member.filename}"
+            if inner not in wanted:
+                expected = ", ".join(sorted(wanted))
+                problems.append(Problem(where, f"not a table of a Parquet bundle ({expected})"))
+            elif inner in chosen:
+                problems.append(Problem(where, "given more than once"))
+            else:
+                chosen[inner] = member
+        if problems:
+            raise BundleError(problems)
+        budget = max_unpacked_bytes
+        for inner, member in chosen.items():
+            where = f"body/{member.filename}"
+            try:
+                with zipped.open(member) as source, (directory / inner).open("wb") as target:
+                    while piece := source.read(1024 * 1024):
+                        budget -= len(piece)
+                        if budget < 0:
+                            message = f"the tables unpack to more than {max_unpacked_bytes} bytes"
+                            raise BundleError([Problem(where, message)])
+                        target.write(piece)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+                raise BundleError([Problem(where, f"cannot be unpacked: {error}")]) from None
 
 
 def visible_evaluation(store: Store, evaluation_id: str, *, tenant: str) -> EvaluationInfo:

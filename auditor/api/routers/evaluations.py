@@ -1,7 +1,9 @@
-"""Evaluations: upload (a JSON bundle, or a JSONL stream of any size), list, get, delete."""
+"""Evaluations: upload (a JSON bundle, a JSONL stream of any size, or a zip of Parquet tables),
+list, get, delete."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import Annotated, Any, Final
 
 import anyio
@@ -11,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from auditor.api.deps import (
     EvaluationId,
     RawBody,
+    SettingsDep,
     StoreDep,
     TenantDep,
     current_tenant,
@@ -136,6 +139,56 @@ async def stream_evaluation(
         with anyio.CancelScope(shield=True):  # roll back even if the request was cancelled
             await run_in_threadpool(importer.abort)
         raise
+    return _created(response, EvaluationOut.of(info))
+
+
+_PARQUET_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A zip archive of a Parquet bundle's tables: `items.parquet`, "
+        "`models.parquet`, `outputs.parquet` and, when present, `verdicts.parquet`, "
+        "`comparisons.parquet`, `labels.parquet` (at the top or in one directory, as zipping an "
+        "`auditor convert ... eval.parquet` directory makes it). Unpacked, at most the "
+        "streaming limit.",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@upload_router.post(
+    ":parquet",
+    status_code=201,
+    response_model=EvaluationOut,
+    responses={**_CREATED, **TOO_LARGE},
+    openapi_extra=_PARQUET_BODY,
+    summary="Store an evaluation sent as a zip of Parquet tables",
+)
+async def upload_parquet(
+    request: Request,
+    response: Response,
+    store: StoreDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    name: NameQuery = None,
+    normalize: NormalizeQuery = "none",
+) -> EvaluationOut:
+    """Spool the archive to a temporary file as it arrives, then validate its tables by the
+    rules of every bundle (422 listing every problem, by table and row) and store it whole."""
+    limit = settings.api.max_stream_bytes
+    with tempfile.SpooledTemporaryFile(max_size=FEED_BYTES * 8) as spooled:
+        async for chunk in request.stream():
+            await run_in_threadpool(spooled.write, chunk)
+        spooled.seek(0)
+        info = await run_in_threadpool(
+            lambda: evaluations.store_parquet_archive(
+                store,
+                spooled,
+                tenant=tenant,
+                name=name,
+                normalize=normalize,
+                max_unpacked_bytes=limit,
+            )
+        )
     return _created(response, EvaluationOut.of(info))
 
 

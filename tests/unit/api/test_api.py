@@ -149,6 +149,7 @@ def test_openapi_documents_every_v1_endpoint_with_bearer_auth(api: Api) -> None:
         ("GET", "/metrics"),
         ("POST", "/v1/evaluations"),
         ("POST", "/v1/evaluations:stream"),
+        ("POST", "/v1/evaluations:parquet"),
         ("GET", "/v1/evaluations"),
         ("GET", "/v1/evaluations/{evaluation_id}"),
         ("DELETE", "/v1/evaluations/{evaluation_id}"),
@@ -209,7 +210,7 @@ def test_every_v1_endpoint_refuses_missing_malformed_unknown_and_revoked_keys(ap
         {"Authorization": f"Bearer {api.keys['acme']}x"},
     ]
     requests = _secured_requests(api)
-    assert len(requests) == 23
+    assert len(requests) == 24
     for method, url in requests:
         for headers in bad_headers:
             response = api.client.request(method, url, json={}, headers=headers)
@@ -992,3 +993,92 @@ def test_a_schedule_of_a_simulation_that_cannot_answer_is_422_before_it_is_store
     assert api.client.get("/v1/schedules", headers=api.auth()).json()["items"] == []
     body["spec"] = SIMULATION_SPEC
     assert api.client.post("/v1/schedules", json=body, headers=api.auth()).status_code == 201
+
+
+def _zipped_parquet(bundle: Bundle, scratch: Path, folder: str | None = "eval.parquet") -> bytes:
+    """The bundle as `auditor convert` writes a Parquet directory, zipped as `zip -r` does."""
+    import io
+    import zipfile
+
+    from auditor.schemas.columns import bundle_columns
+    from auditor.schemas.formats import write_columns
+
+    directory = write_columns(bundle_columns(bundle), scratch / "eval.parquet")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for table in sorted(directory.iterdir()):
+            archive.write(table, f"{folder}/{table.name}" if folder else table.name)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("folder", ["eval.parquet", None])
+def test_a_zipped_parquet_bundle_stores_the_same_evaluation_as_json(
+    api: Api, tmp_path: Path, folder: str | None
+) -> None:
+    bundle = world_bundle()
+    body = _zipped_parquet(bundle, tmp_path, folder)
+    response = api.client.post(
+        "/v1/evaluations:parquet?name=columnar",
+        content=body,
+        headers={**api.auth(), "Content-Type": "application/zip"},
+    )
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert response.headers["location"] == f"/v1/evaluations/{stored['id']}"
+    assert (stored["name"], stored["n_items"], stored["n_outputs"]) == ("columnar", 20, 120)
+    assert api.store.get_bundle(stored["id"]) == api.store.get_bundle(api.upload(bundle))
+
+
+def test_a_bad_parquet_archive_is_a_422_naming_each_member_and_stores_nothing(
+    api: Api, tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    def post(body: bytes) -> httpx.Response:
+        return api.client.post(
+            "/v1/evaluations:parquet",
+            content=body,
+            headers={**api.auth(), "Content-Type": "application/zip"},
+        )
+
+    assert problem_paths(post(b"not a zip at all")) == ["body"]
+    good = zipfile.ZipFile(io.BytesIO(_zipped_parquet(world_bundle(), tmp_path, None)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member in good.infolist():
+            archive.writestr(member.filename, good.read(member))
+        archive.writestr("../escape.parquet", b"x")
+        archive.writestr("notes.txt", b"x")
+    assert problem_paths(post(buffer.getvalue())) == ["body/../escape.parquet", "body/notes.txt"]
+
+    bomb = io.BytesIO()  # 4 MB of zeros deflate to a few KB; the stream limit is 3 MB
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("outputs.parquet", bytes(MAX_STREAM + 1_000_000))
+    assert len(bomb.getvalue()) < MAX_BODY
+    refused = post(bomb.getvalue())
+    assert problem_paths(refused) == ["body/outputs.parquet"]
+    assert f"more than {MAX_STREAM} bytes" in refused.text
+
+    bad = world_bundle()
+    bad = bad.model_copy(
+        update={
+            "items": [bad.items[0].model_copy(update={"question": "what\x00?"}), *bad.items[1:]]
+        }
+    )
+    assert problem_paths(post(_zipped_parquet(bad, tmp_path / "nul", None))) == [
+        "items[0].question"
+    ]
+    (tmp_path / "missing").mkdir()
+    without_items = zipfile.ZipFile(
+        io.BytesIO(_zipped_parquet(world_bundle(), tmp_path / "missing"))
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member in without_items.infolist():
+            if not member.filename.endswith("/items.parquet"):
+                archive.writestr(member.filename, without_items.read(member))
+    missing = post(buffer.getvalue())
+    assert missing.status_code == 422 and "items.parquet" in missing.text
+    assert str(tmp_path) not in missing.text and "auditor-parquet-" not in missing.text
+    assert api.client.get("/v1/evaluations", headers=api.auth()).json()["items"] == []
