@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from auditor.schemas.bundle import SCHEMA_VERSION, Bundle, BundleError, Normalization
+from auditor.schemas.problems import BundleError
+
+if TYPE_CHECKING:  # the bundle models load with the command that reads one (start-up)
+    from auditor.schemas.bundle import Bundle, Normalization
 
 if TYPE_CHECKING:  # the importers load with their command, not with every `auditor` command
     from auditor.importers import ImportResult
@@ -43,6 +46,8 @@ def _fail(problems: list[str]) -> NoReturn:
 def write_bundle(bundle: Bundle, path: Path) -> None:
     """Write a bundle as one JSON document, or as JSONL records if ``path`` ends in .jsonl."""
     if path.suffix == ".jsonl":
+        from auditor.schemas.bundle import SCHEMA_VERSION
+
         lines = [json.dumps({"kind": "header", "schema_version": SCHEMA_VERSION})]
         for kind, records in (
             ("item", bundle.items),

@@ -19,12 +19,13 @@ import typer
 from auditor.cli.options import DbOption, cli_settings, new_invocation, open_store
 from auditor.cli.plain_help import plain_help
 from auditor.cli.terminal import lazy_console
-from auditor.schemas.bundle import BundleError, Normalization, bundle_json_schema
+from auditor.schemas.problems import BundleError
 from auditor.schemas.tasks import START_AUDIT
 
 if TYPE_CHECKING:  # the result models are imported by the commands that use them (start-up)
     from rich.table import Table
 
+    from auditor.schemas.bundle import Normalization
     from auditor.schemas.result import AffinityReport
 
 app = typer.Typer(
@@ -110,6 +111,8 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the evaluation bundle (or of the audit spec / result)."""
     if what == "bundle":
+        from auditor.schemas.bundle import bundle_json_schema
+
         document = bundle_json_schema()
     elif what == "spec":
         from auditor.schemas.spec import AuditSpec

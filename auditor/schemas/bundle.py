@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.schemas.candidates import parse_candidate
 from auditor.schemas.limits import MAX_CANDIDATE_ID_LENGTH, MAX_NAME_LENGTH
+from auditor.schemas.problems import BundleError, Problem
 from auditor.stats.responses import PROBABILITY_TOLERANCE, ResponseMatrix, segment_argmax
 
 __all__ = [
@@ -335,27 +336,6 @@ def _frame_records(section: str, frame: Any) -> list[dict[str, Any]]:
                 record[name] = int(value)
         records.append(record)
     return records
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an input, located by a path such as ``outputs[3].probs``."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class BundleError(ValueError):
-    """Raised when a bundle is invalid; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        shown = "; ".join(str(p) for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"invalid bundle: {shown}{more}")
 
 
 def bundle_json_schema() -> dict[str, Any]:

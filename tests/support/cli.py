@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["run_cli"]
+__all__ = ["modules_loaded_by", "run_cli"]
 
 
 def run_cli(
@@ -21,3 +21,24 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def modules_loaded_by(args: list[str], modules: list[str], timeout: float = 300) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported once ``auditor ARGS`` has run (it
+    must succeed; its standard output is discarded): what the command costs at start-up."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from auditor.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        app({args!r})\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+    )
+    assert completed.returncode == 0, completed.stderr
+    loaded: list[str] = eval(completed.stdout)  # a list of names this code printed
+    return loaded

@@ -18,6 +18,7 @@ from auditor.schemas.spec import parse_spec
 from auditor.services.audits import AuditStatus, StageProgress, submit_audit
 from auditor.services.planning import base_bundle, planned_call_counts
 from auditor.storage.store import Store
+from tests.support.cli import modules_loaded_by
 from tests.support.reports import small_report
 
 runner = CliRunner()
@@ -314,3 +315,13 @@ def test_each_command_reads_the_environment_once_and_afresh(
         (other,) = set(audit_ids) - {audit_id}
         assert audit_id in listed.stdout and other not in listed.stdout
         assert reads[before:] == [url]  # once per command, from this command's environment
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_the_version_and_help_start_without_numpy_or_pydantic_models(
+    args: list[str],
+) -> None:
+    # numpy, pydantic and the bundle models cost 0.3-0.5 s of start-up (about 1 s on a loaded
+    # machine): asking for the version or for help does not pay for them.
+    heavy = ["numpy", "pydantic", "auditor.schemas.bundle"]
+    assert modules_loaded_by(args, heavy) == []

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from auditor.schemas.columns import (
 )
 from auditor.schemas.formats import load_columns, write_columns
 from auditor.schemas.result import AnalysisSettings
+from tests.support.cli import modules_loaded_by
 
 ARRAYS = (
     "output_model",
@@ -476,21 +475,7 @@ def test_similarity_starts_without_the_heavy_service_modules(tmp_path: Path, nam
     path = write_columns(columns_from_document(world_document()), tmp_path / name)
     heavy = ["sqlalchemy", "cryptography", "litellm", "pingouin", "celery", "pandas", "scipy"]
     heavy += ["rich.console", "click", "typer.rich_utils"]  # it prints JSON: no rich, no help
-    code = (
-        "import sys, io, contextlib\n"
-        "from auditor.cli import app\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        f"        app(['similarity', {str(path)!r}])\n"
-        "    except SystemExit as exit:\n"
-        "        assert not exit.code, exit.code\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "[]"
+    assert modules_loaded_by(["similarity", str(path)], heavy) == []
 
 
 def test_analyze_starts_without_scipy_stats(tmp_path: Path) -> None:
@@ -501,22 +486,9 @@ def test_analyze_starts_without_scipy_stats(tmp_path: Path) -> None:
         output.pop("response", None)
     path = write_columns(columns_from_document(document), tmp_path / "b.json")
     heavy = ["scipy.stats", "sqlalchemy", "litellm", "celery", "pandas", "matplotlib"]
-    code = (
-        "import sys, io, contextlib\n"
-        "from auditor.cli import app\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        f"        app(['analyze', {str(path)!r}, '--out', {str(tmp_path / 'out')!r},"
-        " '--format', 'json', '--n-bootstrap', '200', '--n-permutations', '200'])\n"
-        "    except SystemExit as exit:\n"
-        "        assert not exit.code, exit.code\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "[]"
+    args = ["analyze", str(path), "--out", str(tmp_path / "out"), "--format", "json"]
+    args += ["--n-bootstrap", "200", "--n-permutations", "200"]
+    assert modules_loaded_by(args, heavy) == []
     assert (tmp_path / "out" / "report.json").exists()
 
 
