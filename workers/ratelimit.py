@@ -1,14 +1,25 @@
 """Provider rate limits (requests and tokens per minute) that wait instead of rejecting.
 
-A token bucket per (limit key, dimension): capacity = the allowance of `burst` seconds,
-refilled continuously at limit/60 per second. With Redis, the bucket lives in Redis and one Lua
-script takes from it atomically, so every worker process shares the same limit; without Redis,
-the bucket is in this process. ``acquire`` never raises for the limit: a call that finds the
-bucket short *reserves* its tokens (the level goes below zero) and sleeps exactly until they
-have been refilled. Calls waiting on a bucket are thereby served in the order they came, at the
-limit's rate, with one script call each: no call polls the bucket again, and a bucket shared by
-hundreds of waiting calls is not asked hundreds of times per refill (which kept an audit at 0.61
-of its limit).
+A token bucket per (limit key, dimension), refilled continuously at limit/60 per second. With
+Redis, the bucket lives in Redis and one Lua script takes from it atomically, so every worker
+process shares the same limit; without Redis, the bucket is in this process. ``acquire`` never
+raises for the limit: a call that finds the bucket short *reserves* its tokens (the level goes
+below zero) and sleeps exactly until they have been refilled. Calls waiting on a bucket are
+thereby served in the order they came, at the limit's rate, with one script call each: no call
+polls the bucket again, and a bucket shared by hundreds of waiting calls is not asked hundreds
+of times per refill (which kept an audit at 0.61 of its limit).
+
+A reserved turn is good only for a short while. A process the machine does not schedule (load,
+a long pause) wakes every call whose turn passed during its stall at once; sent, they would
+reach the provider together, a burst its bucket cannot absorb (14% of calls answered 429 on a
+loaded machine). So a call that wakes later than its turn by more than half of the burst
+allowance (`LATE_TOLERANCE_SHARE`) does not go: it reserves a fresh turn (a second script call,
+only then). Every call therefore goes out within that tolerance of a turn of its own, and the
+turns hold at most a quarter of the allowance at once (`OWN_BURST_SHARE`): in any window the
+calls let through exceed the rate by at most three quarters of the provider's allowance (when it
+holds four calls or more), and the last quarter is left for the way from here to the provider.
+A stale turn is not given back (giving it back would let the late calls go together again): a
+stall costs the limit's rate for its length less the tolerance, never a 429.
 """
 
 from __future__ import annotations
@@ -22,8 +33,11 @@ from typing import Any, Final, Protocol
 __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "make_buckets"]
 
 # KEYS[1] = bucket key; ARGV = capacity, refill per second, amount, now (seconds)
-# Pays `amount` at once, into debt if need be; returns the seconds until the debt is refilled
-# (0 when the bucket could pay), as a string to keep the fraction.
+# Pays `amount` at once, into debt if need be; returns the seconds from `now` until the debt is
+# refilled (0 when the bucket could pay at `now`), as a string to keep the fraction. A `now`
+# earlier than the bucket's last one (read by a caller that then waited for a connection, or by
+# another process) pays at the bucket's time: set back, the bucket would refill the same
+# seconds twice and let more than the rate through.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -31,11 +45,12 @@ local amount = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'level', 'at')
 local level = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-level = math.min(capacity, level + math.max(0, now - at) * rate) - amount
-redis.call('HSET', KEYS[1], 'level', level, 'at', now)
-local wait = 0
-if level < 0 then wait = -level / rate end
+local last = tonumber(state[2]) or now
+local at = math.max(last, now)
+level = math.min(capacity, level + (at - last) * rate) - amount
+redis.call('HSET', KEYS[1], 'level', level, 'at', at)
+local wait = at - now
+if level < 0 then wait = wait - level / rate end
 redis.call('EXPIRE', KEYS[1], 120 + math.ceil(wait))
 return tostring(wait)
 """
@@ -64,10 +79,11 @@ class LocalBuckets:
     ) -> float:
         rate = rate or capacity / 60.0
         now = self.clock()
-        level, at = self._state.get(key, (capacity, now))
-        level = min(capacity, level + (now - at) * rate) - amount
-        self._state[key] = (level, now)
-        return max(0.0, -level / rate)
+        level, last = self._state.get(key, (capacity, now))
+        at = max(last, now)  # as in the Redis script: a clock read late never refills twice
+        level = min(capacity, level + (at - last) * rate) - amount
+        self._state[key] = (level, at)
+        return at - now + max(0.0, -level / rate)
 
 
 class RedisBuckets:
@@ -82,9 +98,11 @@ class RedisBuckets:
     MAX_CONNECTIONS: Final = 8
     """Connections to the limiter's Redis per process (and event loop)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
         import redis.asyncio as redis_asyncio
 
+        self.clock = clock
+        """Seconds since the epoch, the same in every process (tests give their own)."""
         self._url = url
         self._client: Any = None
         self._script: Any = None
@@ -101,7 +119,7 @@ class RedisBuckets:
             self._script = self._client.register_script(_TAKE)
         wait = await self._script(
             keys=[f"auditor:ratelimit:{key}"],
-            args=[capacity, rate or capacity / 60.0, amount, time.time()],
+            args=[capacity, rate or capacity / 60.0, amount, self.clock()],
         )
         return float(wait)
 
@@ -116,6 +134,16 @@ def make_buckets(url: str | None) -> Buckets:
     return RedisBuckets(url) if url and url.startswith("redis") else LocalBuckets()
 
 
+OWN_BURST_SHARE: Final = 0.25
+"""The share of a provider's burst allowance our own bucket spends at once."""
+LATE_TOLERANCE_SHARE: Final = 0.5
+"""How late a call may wake after its turn and still go on it, as a share of the burst
+seconds (a quarter gave up about twice as many turns in simulated stalls of a second)."""
+MAX_TURNS: Final = 4
+"""Turns a call reserves at most: one that woke late on every one of them goes anyway (its
+provider's 429 and our retry handle it) rather than wait on a process that cannot keep time."""
+
+
 @dataclass
 class RateLimiter:
     """Waits until both the request and the token budgets of a provider allow a call."""
@@ -125,27 +153,47 @@ class RateLimiter:
     bursts: dict[str, float] = field(default_factory=dict)
     """provider -> seconds of its allowance that may go out at once (default 60: a minute's)."""
     waited_seconds: float = 0.0
+    stale_turns: int = 0
+    """Turns given up because the call woke too late for them (each reserved again)."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     """Waits out a reserved turn (tests give one that moves their own clock)."""
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, to tell how late a call woke after its turn (tests give their own)."""
+
+    def limits_calls(self, provider: str) -> bool:
+        """Whether ``provider`` has a request or a token limit."""
+        return any(limit is not None for limit in self.limits.get(provider, (None, None)))
 
     async def acquire(self, provider: str, tokens: int) -> None:
-        """Reserve the call's request and tokens in both buckets, then sleep until the later of
-        the two reservations is due (at once when both buckets could pay)."""
-        rpm, tpm = self.limits.get(provider, (None, None))
+        """Reserve the call's request and tokens in both buckets and sleep until the later of
+        the two turns (at once when both buckets could pay); if the call woke later than that
+        by more than the tolerance, reserve again (see the module's docstring)."""
         burst = self.bursts.get(provider, 60.0)
+        for _ in range(MAX_TURNS):
+            asked = self.clock()
+            wait = await self._reserve(provider, tokens, burst)
+            turn = asked + wait
+            if wait > 0:
+                self.waited_seconds += wait
+                await self.sleep(turn - self.clock())
+            if self.clock() - turn <= burst * LATE_TOLERANCE_SHARE:
+                return
+            self.stale_turns += 1
+
+    async def _reserve(self, provider: str, tokens: int, burst: float) -> float:
+        """Seconds until the call's turn in both of its buckets (one script call each)."""
+        rpm, tpm = self.limits.get(provider, (None, None))
         wait = 0.0
         for dimension, limit, amount in (("rpm", rpm, 1), ("tpm", tpm, tokens)):
             if limit is None:
                 continue
-            # A bucket refilled at limit/60 per second, holding half of `burst` seconds of it:
-            # calls paced exactly at the limit reach the provider with some jitter, and the
-            # half of its burst allowance that our burst leaves unspent absorbs it (spending
-            # all of it left the provider's bucket empty: 25% of calls answered 429).
-            capacity = max(limit * burst / 120.0, 1.0)
+            # A bucket refilled at limit/60 per second holding a quarter of `burst` seconds of
+            # it; with the half a call may wake late, a quarter of the provider's allowance is
+            # left for the way from here to the provider (spending all of it, with no check on
+            # lateness, left the provider's bucket empty: 25% of calls answered 429).
+            capacity = max(limit / 60.0 * burst * OWN_BURST_SHARE, 1.0)
             # A call larger than the bucket waits for a full one.
             cost = min(float(amount), capacity)
             due = await self.buckets.take(f"{provider}:{dimension}", capacity, cost, limit / 60.0)
             wait = max(wait, due)
-        if wait > 0:
-            self.waited_seconds += wait
-            await self.sleep(wait)
+        return wait

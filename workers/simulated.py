@@ -189,7 +189,11 @@ def _grade(world: Ecosystem, model: str, item_id: str, answer: str) -> str:
 # --- provider-side rate limits (429 with retry-after above rpm/tpm) -------------------------------
 
 # KEYS[1] = bucket; ARGV = capacity, refill per second, amount, now. Returns "0" when served, else
-# the seconds until the bucket can serve it. The same token bucket a real provider keeps per key.
+# the seconds until the bucket can serve it. The same token bucket a real provider keeps per key,
+# on one clock that never goes back: a request whose `now` is earlier than the last one (its
+# process read the time, then was not scheduled while another process's request went first)
+# arrives at the bucket's time, as it would at a real provider; set back, the bucket would refill
+# the same seconds twice and serve more than its rate.
 _PROVIDER_TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -197,11 +201,12 @@ local amount = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'level', 'at')
 local level = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-level = math.min(capacity, level + math.max(0, now - at) * rate)
+local last = tonumber(state[2]) or now
+local at = math.max(last, now)
+level = math.min(capacity, level + (at - last) * rate)
 local wait = 0
 if level >= amount then level = level - amount else wait = (amount - level) / rate end
-redis.call('HSET', KEYS[1], 'level', level, 'at', now)
+redis.call('HSET', KEYS[1], 'level', level, 'at', at)
 redis.call('EXPIRE', KEYS[1], 300)
 return tostring(wait)
 """

@@ -23,13 +23,16 @@ class CountingBuckets:
         return await self.inner.take(key, capacity, amount, rate)
 
 
-async def paced_finish_times(buckets: Buckets, provider: str, calls: int) -> list[float]:
+async def paced_finish_times(
+    buckets: Buckets, provider: str, calls: int
+) -> tuple[list[float], RateLimiter]:
     """``calls`` concurrent acquisitions at 600 rpm from a bucket holding one call (burst
-    0.1 s): when each was let through (``time.monotonic``)."""
+    0.1 s): when each was let through (``time.monotonic``), and the limiter (its count of
+    turns given up because a call woke too late for them)."""
     limiter = RateLimiter(buckets, {provider: (600, None)}, {provider: 0.1})
 
     async def one() -> float:
         await limiter.acquire(provider, 1)
         return time.monotonic()
 
-    return list(await asyncio.gather(*(one() for _ in range(calls))))
+    return list(await asyncio.gather(*(one() for _ in range(calls)))), limiter
