@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze_affinity
@@ -35,3 +36,17 @@ def world_run(atlas_affinity: float, seed: int = 11) -> RunSnapshot:
     )
     verdicts = {(v.judge, v.candidate, v.item): v.verdict for v in bundle.verdicts}
     return RunSnapshot(f"world-{seed}-{atlas_affinity}", report, verdicts)
+
+
+def three_family_document(seed: int = 3) -> dict[str, Any]:
+    """A simulated bundle as a JSON document: 3 families of 3 models, judges a-1 and b-1, 25
+    items."""
+    world = Ecosystem(
+        EcosystemConfig(
+            seed=seed,
+            n_items=25,
+            families=[FamilyConfig(name=f, size=3) for f in ("a", "b", "c")],
+            judges=["a-1", "b-1"],
+        )
+    )
+    return world.bundle().model_dump(mode="json")

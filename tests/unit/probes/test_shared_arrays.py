@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze_affinity
 from auditor.probes.base import ProbeContext, SharedArrays
 from auditor.probes.correlated_errors import analyze_correlated_errors
@@ -24,21 +23,14 @@ from auditor.schemas.columns import (
 from auditor.schemas.correlated_errors import CorrelatedErrorsSettings
 from auditor.schemas.result import AnalysisSettings
 from auditor.stats.similarity import SimilarityMatrix, capa_matrix
+from tests.support.worlds import three_family_document
 
 MATRIX_FIELDS = ("offsets", "gold", "probs", "choice", "present", "probabilistic")
 CAPA_FIELDS = ("values", "reasons", "probabilistic", "n_items")
 
 
 def world_document(seed: int = 3) -> dict[str, Any]:
-    world = Ecosystem(
-        EcosystemConfig(
-            seed=seed,
-            n_items=25,
-            families=[FamilyConfig(name=f, size=3) for f in ("a", "b", "c")],
-            judges=["a-1", "b-1"],
-        )
-    )
-    document = world.bundle().model_dump(mode="json")
+    document = three_family_document(seed)
     # One model answers only by its choice (discrete CAPA for its pairs), one misses items.
     for output in document["outputs"]:
         if output["model"] == "c-2":

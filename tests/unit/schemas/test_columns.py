@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditor.ecosystem import Ecosystem, EcosystemConfig, FamilyConfig
 from auditor.probes.affinity import analyze_affinity
 from auditor.schemas.bundle import BundleError, parse_bundle, response_matrix
 from auditor.schemas.canonical import canonical_sha256
@@ -28,6 +27,7 @@ from auditor.schemas.columns import (
 from auditor.schemas.formats import load_columns, write_columns
 from auditor.schemas.result import AnalysisSettings
 from tests.support.cli import modules_loaded_by
+from tests.support.worlds import three_family_document
 
 ARRAYS = (
     "output_model",
@@ -43,15 +43,7 @@ ARRAYS = (
 
 
 def world_document(seed: int = 3) -> dict[str, Any]:
-    world = Ecosystem(
-        EcosystemConfig(
-            seed=seed,
-            n_items=25,
-            families=[FamilyConfig(name=f, size=3) for f in ("a", "b", "c")],
-            judges=["a-1", "b-1"],
-        )
-    )
-    return world.bundle().model_dump(mode="json")
+    return three_family_document(seed)
 
 
 def mixed_document() -> dict[str, Any]:
