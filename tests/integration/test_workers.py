@@ -35,6 +35,10 @@ from tests.support.services import (
 from tests.support.specs import small_spec
 from tests.support.stub_audits import TRUTHS, bundle_file
 
+IN_FLIGHT = 0.25
+"""Seconds a call checked before a model's permanent failure was stored may take to reach the
+server (see the test of that failure)."""
+
 pytestmark = pytest.mark.services
 
 
@@ -316,7 +320,11 @@ def test_a_model_that_fails_permanently_gets_no_call_after_its_first_error_in_an
     assert refused and len(met) == len(refused)  # every call sent after the 10 met the 401
     # when the first 401 was stored (then its process named the model in the audit's failures)
     known = min(r.updated_at.replace(tzinfo=UTC).timestamp() for r in met)
-    after = [round(t - known, 3) for t in refused if t > known + 0.05]
+    # A call whose stop check passed just before the failure was stored (the check reads the
+    # failures at most 10 ms old) may still reach the server after it: its time in flight. On
+    # a loaded CI machine one arrived 54 ms after; the bug this guards against sent one 0.63 s
+    # after (stop check once a second), so calls later than IN_FLIGHT were decided after.
+    after = [round(t - known, 3) for t in refused if t > known + IN_FLIGHT]
     print(
         f"judge-gone: {len(refused)} calls met the 401 ({len(rows)} planned), the last "
         f"{refused[-1] - known:+.3f} s from the first 401 stored; {len(after)} after it"
