@@ -146,20 +146,12 @@ def store_parquet_archive(
     bundle = columns.to_bundle()
     if "\\u0000" in bundle.model_dump_json():  # PostgreSQL cannot store NUL in text
         found = nul_paths(bundle.model_dump(mode="json"))
-        raise BundleError([Problem(_dotted(path), NUL_MESSAGE) for path in found])
+        raise BundleError([Problem(_location(path).lstrip("."), NUL_MESSAGE) for path in found])
     evaluation_id = store.add_evaluation(bundle, tenant=tenant, name=name)
     info = store.get_evaluation(evaluation_id, tenant=tenant)
     if info is None:  # pragma: no cover - deleted between two statements
         raise EvaluationNotFound(evaluation_id)
     return info
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    """``("outputs", 3, "response")`` as ``outputs[3].response``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
-    return text
 
 
 def _in_body(text: str, directory: Path) -> str:
