@@ -212,11 +212,11 @@ def _grid(
     fig_w = left + columns * width + (columns - 1) * gap_x + right
     fig_h = top + rows * (title + height) + (rows - 1) * gap_y + bottom
     figure = Figure(figsize=(fig_w, fig_h))
+    # Not shared axes (every caller sets the same limits on each panel): matplotlib visits all
+    # of a shared group's panels whenever one panel's limits are read or set.
     axes = figure.subplots(
         rows,
         columns,
-        sharex=True,
-        sharey=True,
         squeeze=False,
         gridspec_kw={
             "left": left / fig_w,
@@ -227,6 +227,8 @@ def _grid(
             "hspace": (gap_y + title) / height,
         },
     ).ravel()
+    for index, ax in enumerate(axes):
+        ax.tick_params(labelleft=index % columns == 0)  # value labels on the first column only
     for ax in axes[count:]:
         ax.set_visible(False)
     return figure, list(axes[:count])
