@@ -110,7 +110,8 @@ def main() -> None:
             demo_wall = time.perf_counter() - started
         if demo.returncode != 0:
             raise SystemExit(f"auditor demo failed:\n{demo.stdout[-2000:]}\n{demo.stderr[-2000:]}")
-        reported = re.search(r"(\d[\d,]*) of (\d[\d,]*)\s+calls\s+\(100%\)", demo.stdout)
+        output = demo.stdout + demo.stderr
+        reported = re.search(r"(\d[\d,]*) of (\d[\d,]*)\s+calls\s+\(100%\)", output)
         started = time.perf_counter()
         measured = subprocess.run(
             [sys.executable, __file__, "--floor"], capture_output=True, text=True, cwd=ROOT
