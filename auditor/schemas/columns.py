@@ -805,30 +805,95 @@ def response_matrix_from_columns(
 
 
 def _python_float_tokens(values: np.ndarray) -> list[str]:
-    """Each float as ``repr`` writes it (and so ``json.dumps``), for finite values below 1e15.
-
-    orjson writes the shortest round-trip digits like ``repr`` but words exponents and small
-    numbers differently (``1e-7`` for ``1e-07``, ``0.00002`` for ``2e-05``); those few tokens
-    are rewritten by ``repr``, the rest are taken as orjson writes them (C speed).
-    """
+    """Each float as ``repr`` writes it (and so ``json.dumps``), for finite values below 1e15:
+    orjson's text (C speed), the values it words differently reworded by `_python_float_text`."""
     import orjson
 
     tokens = orjson.dumps(values.tolist()).decode()[1:-1].split(",")
     odd = np.flatnonzero((np.abs(values) < 1e-4) & (values != 0))
-    for k in odd.tolist():
-        tokens[k] = repr(float(values[k]))
+    if odd.size:
+        again = _python_float_text(orjson.dumps(values[odd].tolist()))[1:-1].decode().split(",")
+        for k, token in zip(odd.tolist(), again, strict=True):
+            tokens[k] = token
     return tokens
+
+
+_DIGIT: Final = np.zeros(256, dtype=bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
+_TOKEN_END: Final = np.zeros(256, dtype=bool)
+_TOKEN_END[[ord(","), ord("]")]] = True
+_TOKEN_START: Final = np.zeros(256, dtype=bool)
+_TOKEN_START[[ord(","), ord("["), ord("-")]] = True
+_LONGEST_FLOAT: Final = 25
+"""Bytes in the longest float orjson writes (``-2.2250738585072014e-308`` is 24)."""
+_EXPONENT_05: Final = np.frombuffer(b"e-05", dtype=np.uint8)
+
+
+def _bytes_at(text: np.ndarray, positions: np.ndarray, offset: Any) -> np.ndarray:
+    """``text[positions + offset]`` (broadcast), with a NUL byte where that is outside the text."""
+    index = positions + offset
+    inside = (index >= 0) & (index < text.size)
+    found = np.zeros(index.shape, dtype=np.uint8)
+    found[inside] = text[index[inside]]
+    return found
+
+
+def _python_float_text(text: bytes) -> bytes:
+    """orjson's JSON list (or list of lists) of finite floats below 1e15 in magnitude, with
+    every float worded as ``repr`` (and so ``json.dumps``) words it.
+
+    The two write the same shortest round-trip digits and differ only below 1e-4 in
+    magnitude, where ``repr`` always writes an exponent of two digits or more: orjson writes
+    ``0.00002`` for ``2e-05`` (1e-5 up to 1e-4) and ``1.5e-7`` for ``1.5e-07``. Both are
+    rewritten on the bytes, with numpy, not value by value (``repr`` takes ~1.4 us a value, and
+    a confident model's probabilities are mostly that small):
+    ``0.0000D`` + rest -> ``D`` + (``.`` + rest) + ``e-05``, then ``e-N`` -> ``e-0N``.
+    """
+    data = np.frombuffer(text, dtype=np.uint8)
+    zero = ord("0")
+    dots = np.flatnonzero(data == ord("."))
+    first = _bytes_at(data, dots, 5)
+    decimal = (
+        (_bytes_at(data, dots, -1) == zero)
+        & (_TOKEN_START[_bytes_at(data, dots, -2)] | (dots == 1))
+        & (_bytes_at(data, dots, 1) == zero)
+        & (_bytes_at(data, dots, 2) == zero)
+        & (_bytes_at(data, dots, 3) == zero)
+        & (_bytes_at(data, dots, 4) == zero)
+        & (first > zero)
+        & _DIGIT[first]
+    )
+    starts = dots[decimal] - 1  # each at the "0" of "0.0000D"
+    if starts.size:
+        tail = _bytes_at(data, starts[:, None] + 7, np.arange(_LONGEST_FLOAT))
+        ends = starts + 7 + np.argmax(_TOKEN_END[tail], axis=1)  # the "," or "]" after it
+        edited = data.copy()
+        edited[(starts[:, None] + np.arange(6)).ravel()] = 0  # "0.0000" out: JSON holds no NUL
+        dotted = starts[ends > starts + 7] + 7  # a "." before the rest of the digits
+        where = np.concatenate([dotted, np.repeat(ends, _EXPONENT_05.size)])
+        what = np.concatenate(
+            [np.full(dotted.size, ord("."), np.uint8), np.tile(_EXPONENT_05, ends.size)]
+        )
+        order = np.argsort(where, kind="stable")  # "e-05" stays in order at its position
+        edited = np.insert(edited, where[order], what[order])
+        data = edited[edited != 0]
+    exponents = np.flatnonzero(data == ord("e"))
+    short = (
+        (_bytes_at(data, exponents, 1) == ord("-"))
+        & _DIGIT[_bytes_at(data, exponents, 2)]
+        & _TOKEN_END[_bytes_at(data, exponents, 3)]
+    )
+    if short.any():
+        data = np.insert(data, exponents[short] + 2, zero)
+    elif not starts.size:
+        return text
+    return data.tobytes()
 
 
 def _odd_rows(matrix: np.ndarray) -> np.ndarray:
     """Indices of the rows holding a value orjson words differently from ``repr`` (nonzero and
-    below 1e-4 in magnitude: see `_python_float_tokens`)."""
+    below 1e-4 in magnitude: see `_python_float_text`)."""
     return np.flatnonzero(((np.abs(matrix) < 1e-4) & (matrix != 0)).any(axis=1))
-
-
-def _repr_row(row: np.ndarray) -> bytes:
-    """One row of probabilities as the JSON list ``json.dumps`` writes, by ``repr``."""
-    return ("[" + ",".join(map(repr, row.tolist())) + "]").encode("ascii")
 
 
 def _json_strings(values: list[str | None] | None) -> Iterable[str]:
@@ -852,8 +917,9 @@ functions (`_ArrowOutputs`); below, by numpy's string functions and ``bytes.join
 class _OutputBlock:
     """One block of outputs, ready to be written: the row codes, and each output's
     probabilities as the JSON text ``json.dumps`` writes (``[...]`` or ``null``) given either
-    as one orjson text of the whole (outputs x options) matrix plus the rows to write again
-    by ``repr`` (``matrix``, ``orjson_text``, ``odd``), or as a list (``rows``)."""
+    as orjson's text of the whole (outputs x options) matrix plus the rows it words
+    differently, written again (``orjson_text``, ``odd``, ``odd_texts``), or as a list
+    (``rows``)."""
 
     choice: np.ndarray
     item: np.ndarray
@@ -861,9 +927,9 @@ class _OutputBlock:
     tails: list[bytes] | None
     """Each output's ``"response":R,"variant":V}``; None when both are null throughout."""
     rows: list[bytes] | None = None
-    matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     orjson_text: bytes = b""
     odd: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    odd_texts: list[bytes] = field(default_factory=list)
 
 
 def _output_blocks(columns: BundleColumns) -> Iterable[_OutputBlock]:
@@ -899,7 +965,12 @@ def _output_blocks(columns: BundleColumns) -> Iterable[_OutputBlock]:
         if plain and width and bool(has_probs.all()) and bool((np.diff(local) == width).all()):
             matrix = values.reshape(-1, width)
             text = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY)
-            yield dataclasses.replace(block, matrix=matrix, orjson_text=text, odd=_odd_rows(matrix))
+            odd = _odd_rows(matrix)
+            again: list[bytes] = []
+            if odd.size:  # only these rows' text is reworded: usually few, for some models most
+                odd_text = orjson.dumps(matrix[odd], option=orjson.OPT_SERIALIZE_NUMPY)
+                again = _python_float_text(odd_text)[1:-1].replace(b"],[", b"]\n[").split(b"\n")
+            yield dataclasses.replace(block, orjson_text=text, odd=odd, odd_texts=again)
             continue
         # Values json.dumps writes differently are not produced by validation; it is always
         # right about them.
@@ -951,8 +1022,8 @@ def _joined_outputs(columns: BundleColumns, pieces: _OutputPieces) -> Iterable[b
         if block.rows is None:
             # [[a,b],[c,d]] -> [a,b] | [c,d]: no bracket occurs inside a number.
             rows = block.orjson_text[1:-1].replace(b"],[", b"]\n[").split(b"\n")
-            for k in block.odd.tolist():
-                rows[k] = _repr_row(block.matrix[k])
+            for k, row in zip(block.odd.tolist(), block.odd_texts, strict=True):
+                rows[k] = row
         else:
             rows = block.rows
         heads = np.strings.add(
@@ -998,8 +1069,8 @@ def _arrow_outputs(columns: BundleColumns, pieces: _OutputPieces) -> Iterable[by
             if block.odd.size:
                 mask = np.zeros(n, dtype=bool)
                 mask[block.odd] = True
-                again = [_repr_row(block.matrix[k]) + b"," for k in block.odd.tolist()]
-                rows = pc.replace_with_mask(rows, mask, pa.array(again, pa.large_binary()))
+                again = pa.array([row + b"," for row in block.odd_texts], pa.large_binary())
+                rows = pc.replace_with_mask(rows, mask, again)
         else:
             rows = pa.array([row + b"," for row in block.rows], pa.large_binary())
         tails = null_tail if block.tails is None else pa.array(block.tails, pa.binary())

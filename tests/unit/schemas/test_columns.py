@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from auditor.probes.affinity import analyze_affinity
@@ -567,6 +568,34 @@ def test_canonical_json_of_awkward_bundles_is_the_record_recipe(
         columns = columns_from_document(copy.deepcopy(document))
         assert canonical_json(columns) == expected
         assert bundle_sha256(columns) == canonical_sha256(bundle.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_orjson_floats_reworded_as_repr_writes_them(seed: int) -> None:
+    """Reference: ``repr`` of every value (what ``json.dumps`` writes), over magnitudes from
+    the smallest subnormal to 1e15, both signs, the notation boundaries (1e-4, 1e-5) and
+    values with 17 significant digits; as a list and as a matrix, as the hash writes them."""
+    from auditor.schemas.columns import _python_float_text, _python_float_tokens
+
+    rng = np.random.default_rng(seed)
+    values = np.concatenate(
+        [
+            np.exp(rng.uniform(math.log(5e-324), math.log(1e15), 40_000)),
+            rng.random(20_000) * 10.0 ** rng.integers(-12, 0, 20_000),
+            rng.choice(
+                [*AWKWARD_FLOATS, 10.00001, 100.00002, 1e-06, 1.0000000000000001e-05], 5_000
+            ),
+        ]
+    )
+    values *= np.where(rng.random(values.size) < 0.3, -1.0, 1.0)
+    assert (np.abs(values) < 1e-5).sum() > 1_000 and (
+        (np.abs(values) >= 1e-5) & (np.abs(values) < 1e-4)
+    ).sum() > 100
+    assert _python_float_tokens(values) == [repr(v) for v in values.tolist()]
+    matrix = values.reshape(-1, 5)
+    text = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY)
+    expected = "[" + ",".join("[" + ",".join(map(repr, row)) + "]" for row in matrix.tolist())
+    assert _python_float_text(text) == (expected + "]").encode()
 
 
 def test_awkward_bundles_hold_what_they_are_meant_to() -> None:
