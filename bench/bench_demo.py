@@ -20,7 +20,6 @@ Run: ``python bench/bench_demo.py`` (``--rounds N``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import subprocess
@@ -28,64 +27,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 TARGET_SECONDS = 30.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def demo_requests() -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
-    """The demo's requests (answers as the simulated world gives them), its calls in flight per
-    limit key, and its spec."""
-    from auditor.cli.main import demo_spec
-    from auditor.ecosystem import Ecosystem
-    from auditor.schemas.spec import parse_spec
-    from auditor.services.planning import base_bundle, collect_calls, judge_calls
-
-    document = demo_spec()
-    spec = parse_spec(document)
-    assert spec.simulation is not None
-    world = Ecosystem(spec.simulation)
-    base = base_bundle(spec, None)
-    calls = collect_calls(spec, "bench", base)
-    answers = {
-        (m, item.id): world.answer_text(m, item.id)
-        for m in world.model_names
-        for item in base.items
-    }
-    calls += judge_calls(spec, "bench", base, answers)
-    in_flight = min(limit.max_concurrency or 1 for limit in spec.call_limits().values())
-    return [c.request for c in calls], in_flight, document
-
-
 def floor() -> None:
-    """In a fresh process: seconds to import litellm, then to send the demo's requests."""
+    """In a fresh process: seconds to import litellm, then to send the demo's requests (those
+    of the audit with every answer as the simulated world gives it), as many in flight as the
+    demo allows per limit key."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # as workers/llm.py does
     started = time.perf_counter()
     import litellm
 
     imported = time.perf_counter() - started
+    litellm.suppress_debug_info = True  # as workers/llm.py does
+    from bench_pipeline import all_requests, ceiling
+
+    from auditor.cli.main import demo_spec
     from auditor.schemas.spec import parse_spec
-    from auditor.services.planning import simulation_api_base
-    from workers.simulated import register_world
 
-    requests, in_flight, document = demo_requests()
-    spec = parse_spec(document)
-    assert spec.simulation is not None
-    register_world(simulation_api_base(spec) or "", spec.simulation, spec.simulated_provider)
-
-    async def run() -> float:
-        semaphore = asyncio.Semaphore(in_flight)
-
-        async def one(request: dict[str, Any]) -> None:
-            async with semaphore:
-                await litellm.acompletion(**request, num_retries=0)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one(r) for r in requests))
-        return time.perf_counter() - began
-
-    sent = asyncio.run(run())
+    document = demo_spec()
+    limits = parse_spec(document).call_limits().values()
+    in_flight = min(limit.max_concurrency or 1 for limit in limits)
+    requests = all_requests(document)
+    sent = len(requests) / ceiling(document, requests, in_flight)
     print(f"{imported} {sent} {len(requests)} {in_flight}")
 
 

@@ -80,8 +80,10 @@ def all_requests(spec_document: dict[str, Any]) -> list[dict[str, Any]]:
     return [c.request for c in calls]
 
 
-def ceiling(spec_document: dict[str, Any], requests: list[dict[str, Any]]) -> float:
-    """litellm's own rate: a tight asyncio loop of acompletion, IN_FLIGHT at a time."""
+def ceiling(
+    spec_document: dict[str, Any], requests: list[dict[str, Any]], in_flight: int = IN_FLIGHT
+) -> float:
+    """litellm's own rate: a tight asyncio loop of acompletion, ``in_flight`` at a time."""
     import litellm
 
     from workers.simulated import register_world
@@ -91,7 +93,7 @@ def ceiling(spec_document: dict[str, Any], requests: list[dict[str, Any]]) -> fl
     register_world(simulation_api_base(spec) or "", spec.simulation, spec.simulated_provider)
 
     async def run() -> float:
-        semaphore = asyncio.Semaphore(IN_FLIGHT)
+        semaphore = asyncio.Semaphore(in_flight)
 
         async def one(request: dict[str, Any]) -> None:
             async with semaphore:
