@@ -296,7 +296,7 @@ def outcomes_of(store: Store, audit_id: str, kind: str | None = None) -> list[Ca
             key=row.key,
             error=row.error,
         )
-        for row in store.calls_of(audit_id, stage=kind)
+        for row in store.call_outcomes(audit_id, stage=kind)
     ]
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine import CursorResult, Engine, Row
 from sqlalchemy.orm import Session
 
 from auditor.schemas.bundle import Bundle, Comparison, Item, Label, ModelInfo, Output, Verdict
@@ -812,6 +812,30 @@ class Store:
             query = query.where(CallRow.status == status)
         with self.session() as session:
             yield from session.scalars(query.order_by(CallRow.key))
+
+    def call_outcomes(self, audit_id: str, stage: str | None = None) -> list[Row[Any]]:
+        """What the analysis reads of an audit's calls (stage, model, item, candidate, status,
+        text, parsed, key, error), in key order: `calls_of` without the requests and the
+        bookkeeping, which loading as objects took 2-4x as long."""
+        query = (
+            select(
+                CallRow.stage,
+                CallRow.model,
+                CallRow.item,
+                CallRow.candidate,
+                CallRow.status,
+                CallRow.text,
+                CallRow.parsed,
+                CallRow.key,
+                CallRow.error,
+            )
+            .join(AuditCallRow, AuditCallRow.key == CallRow.key)
+            .where(AuditCallRow.audit_id == audit_id)
+        )
+        if stage is not None:
+            query = query.where(AuditCallRow.stage == stage)
+        with self.session() as session:
+            return list(session.execute(query.order_by(CallRow.key)))
 
     def progress(self, audit_id: str) -> dict[str, dict[str, int]]:
         """Counts of done, failed and pending calls per stage."""
