@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
-from workers.ratelimit import Buckets, RateLimiter, Take
+from workers.ratelimit import Buckets, RateLimiter
 
 
 class CountingBuckets:
@@ -17,9 +16,11 @@ class CountingBuckets:
         self.inner = inner
         self.calls = 0
 
-    async def take(self, takes: Sequence[Take]) -> float:
+    async def take(
+        self, key: str, capacity: float, amount: float, rate: float | None = None
+    ) -> float:
         self.calls += 1
-        return await self.inner.take(takes)
+        return await self.inner.take(key, capacity, amount, rate)
 
 
 async def paced_finish_times(
