@@ -92,11 +92,9 @@ class ModelSpec(BaseModel):
         return self.provider or self.model.split("/", 1)[0]
 
     @property
-    def limit_key(self) -> str:
-        """Which limits the model's calls share (calls in flight, rpm/tpm buckets): the server
-        its `api_base` names, since each OpenAI-compatible server has its own capacity (two
-        local servers must not share one budget), else its provider key."""
-        return self.api_base.rstrip("/") if self.api_base else self.provider_key
+    def server(self) -> str | None:
+        """The server its `api_base` names (without a trailing slash), if it names one."""
+        return self.api_base.rstrip("/") if self.api_base else None
 
     @property
     def is_local(self) -> bool:
@@ -482,7 +480,8 @@ class AuditSpec(BaseModel):
         default_factory=dict,
         description="Limits per limit key: a model's `api_base` URL when it names one (each "
         "server its own), else its provider key (e.g. `openai`, `sim`). Limits under a "
-        "provider key also apply to each server of that provider that has none of its own.",
+        "provider key also apply to that provider's calls on each server that has none of its "
+        "own (a budget per provider and server).",
     )
     budget_usd: float | None = Field(
         default=None, ge=0, description="Stop scheduling calls when this much is spent."
@@ -526,18 +525,37 @@ class AuditSpec(BaseModel):
         judges = {m.display_name for m in self.judges}
         return list(self.judges) + [m for m in self.candidates if m.display_name not in judges]
 
+    def limit_key(self, model: ModelSpec) -> str:
+        """Which limits the model's calls share (calls in flight, rpm/tpm buckets).
+
+        - A model that names no `api_base`: its provider key.
+        - One that does: the server, since each OpenAI-compatible server has its own capacity
+          (two local servers must not share one budget)...
+        - ...unless that server has no limits of its own and the model's provider key has:
+          then that provider's calls on that server (``"<provider> at <server>"``), so that
+          the provider's limits hold for its models even where models of other providers
+          share the server (a proxy serving several providers).
+        """
+        server = model.server
+        if server is None:
+            return model.provider_key
+        if server not in self.limits and model.provider_key in self.limits:
+            return f"{model.provider_key} at {server}"
+        return server
+
     def call_limits(self) -> dict[str, ProviderLimits]:
-        """The limits of every limit key of the spec's models (`ModelSpec.limit_key`), each
-        complete: those given under the key itself, else under the model's provider key, else
-        none; the calls in flight default by where the server is (`LOCAL_CONCURRENCY`,
+        """The limits of every limit key of the spec's models (`limit_key`), each complete:
+        those given under the model's server, else under its provider key, else none; the
+        calls in flight default by where the server is (`LOCAL_CONCURRENCY`,
         `HOSTED_CONCURRENCY`)."""
         resolved: dict[str, ProviderLimits] = {}
         for model in self.all_models:
-            key = model.limit_key
+            key = self.limit_key(model)
             if key in resolved:
                 continue
-            given = self.limits.get(key) or self.limits.get(model.provider_key)
-            given = given or ProviderLimits()
+            server = model.server
+            given = self.limits.get(server) if server is not None else None
+            given = given or self.limits.get(model.provider_key) or ProviderLimits()
             if given.max_concurrency is None:
                 default = LOCAL_CONCURRENCY if model.is_local else HOSTED_CONCURRENCY
                 given = given.model_copy(update={"max_concurrency": default})

@@ -449,7 +449,7 @@ class Pipeline:
                 CallOrder(
                     key=row.key,
                     model=row.model,
-                    provider=models[row.model].limit_key if row.model in models else "",
+                    provider=spec.limit_key(models[row.model]) if row.model in models else "",
                     kwargs=row.request,
                     api_key_env=models[row.model].api_key_env if row.model in models else None,
                 )

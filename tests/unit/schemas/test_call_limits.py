@@ -29,7 +29,7 @@ def test_two_local_servers_of_one_provider_get_a_budget_each_and_start_low() -> 
             {"model": "openai/gpt-4o-mini", "name": "c"},
         ]
     )
-    keys = {m.display_name: m.limit_key for m in spec.all_models}
+    keys = {m.display_name: spec.limit_key(m) for m in spec.all_models}
     assert keys == {
         "a": "http://127.0.0.1:8081/v1",
         "b": "http://127.0.0.1:8082/v1",
@@ -60,15 +60,51 @@ def test_limits_given_per_server_per_provider_or_not_at_all() -> None:
     limits = spec.call_limits()
     assert limits["http://vllm:8000/v1"].max_concurrency == 16
     assert limits["http://vllm:8000/v1"].rpm is None
-    assert (
-        limits["http://10.0.0.7:8000/v1"].rpm,
-        limits["http://10.0.0.7:8000/v1"].max_concurrency,
-    ) == (
-        600,
-        LOCAL_CONCURRENCY,
-    )
+    # the openai server without limits of its own: openai's, a budget of its own
+    server = "openai at http://10.0.0.7:8000/v1"
+    assert (limits[server].rpm, limits[server].max_concurrency) == (600, LOCAL_CONCURRENCY)
+    assert set(limits) == {"http://vllm:8000/v1", server, "ollama_chat", "anthropic"}
     assert limits["ollama_chat"].max_concurrency == LOCAL_CONCURRENCY
     assert limits["anthropic"].max_concurrency == HOSTED_CONCURRENCY
+
+
+def test_a_providers_limits_hold_for_its_models_on_a_server_shared_with_other_providers() -> None:
+    # a proxy serving two providers: before, the first model of the server decided the
+    # server's limits, so the second provider's max_concurrency of 1 was silently dropped
+    proxy = "http://127.0.0.1:4000/v1"
+    spec = _spec(
+        [
+            {"model": "openai/gpt", "name": "gpt", "api_base": proxy},
+            {"model": "openai/claude", "name": "claude", "api_base": proxy, "provider": "anthr"},
+            {"model": "openai/gemini", "name": "gemini", "api_base": proxy, "provider": "goog"},
+            {"model": "openai/gpt-mini", "name": "gpt-mini", "api_base": proxy + "/"},
+        ],
+        limits={"anthr": {"max_concurrency": 1, "rpm": 50}, "goog": {"tpm": 9000}},
+    )
+    keys = {m.display_name: spec.limit_key(m) for m in spec.all_models}
+    assert keys == {
+        "gpt": proxy,  # no limits under openai: the server's budget, shared
+        "gpt-mini": proxy,
+        "claude": f"anthr at {proxy}",
+        "gemini": f"goog at {proxy}",
+    }
+    limits = spec.call_limits()
+    assert (limits[f"anthr at {proxy}"].max_concurrency, limits[f"anthr at {proxy}"].rpm) == (1, 50)
+    assert (limits[f"goog at {proxy}"].tpm, limits[f"goog at {proxy}"].max_concurrency) == (
+        9000,
+        LOCAL_CONCURRENCY,
+    )
+    assert (limits[proxy].rpm, limits[proxy].max_concurrency) == (None, LOCAL_CONCURRENCY)
+    # limits of the server's own hold for every model on it, whatever its provider
+    own = _spec(
+        [
+            {"model": "openai/gpt", "name": "gpt", "api_base": proxy},
+            {"model": "openai/claude", "name": "claude", "api_base": proxy, "provider": "anthr"},
+        ],
+        limits={proxy: {"max_concurrency": 2}, "anthr": {"max_concurrency": 1}},
+    )
+    assert {own.limit_key(m) for m in own.all_models} == {proxy}
+    assert own.call_limits()[proxy].max_concurrency == 2
 
 
 def test_local_servers_are_recognized_by_their_address_or_name() -> None:
