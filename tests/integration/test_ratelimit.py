@@ -24,17 +24,18 @@ from tests.support.services import (
     worker_process,
 )
 from tests.support.specs import small_spec
-from workers.ratelimit import LocalBuckets, RateLimiter, RedisBuckets
+from workers.ratelimit import LocalBuckets, RateLimiter, RedisBuckets, Take
 
 pytestmark = pytest.mark.services
 
 
 def test_local_bucket_waits_for_tokens() -> None:
-    # 600 tokens per minute = 10 per second: after the bucket is emptied, 20 tokens take ~2 s.
+    # 600 tokens per minute = 10 per second, from a bucket of 150 (a quarter of a minute's):
+    # after the bucket is emptied, 20 tokens take ~2 s.
     limiter = RateLimiter(LocalBuckets(), {"p": (None, 600)})
 
     async def run() -> float:
-        await limiter.acquire("p", 600)
+        await limiter.acquire("p", 150)
         started = time.monotonic()
         await limiter.acquire("p", 20)
         return time.monotonic() - started
@@ -63,7 +64,7 @@ def test_redis_bucket_is_shared_by_separate_limiters_and_waits() -> None:
 
             asyncio.run(run())
 
-        first = threading.Thread(target=worker, args=("first", 600, 0.0))
+        first = threading.Thread(target=worker, args=("first", 150, 0.0))  # the whole bucket
         second = threading.Thread(target=worker, args=("second", 20, 0.3))
         first.start()
         second.start()
@@ -205,7 +206,7 @@ def test_a_clock_read_before_another_processs_take_never_refills_the_shared_buck
 
         async def takes() -> list[float]:
             try:
-                return [await buckets.take(provider, 1.0, 1.0, 1.0) for _ in readings]
+                return [await buckets.take([Take(provider, 1.0, 1.0, 1.0)]) for _ in readings]
             finally:
                 await buckets.close()
 
@@ -214,3 +215,42 @@ def test_a_clock_read_before_another_processs_take_never_refills_the_shared_buck
     # 10, 11, then 12 (not 11.5: set back to 10.5, the bucket would refill 10.5..11 again and
     # let three calls through within 1.5 s), then 13
     assert turns == pytest.approx([10.0, 11.0, 12.0, 13.0])
+
+
+def test_the_shared_buckets_give_the_turns_of_the_local_rule_for_calls_paying_two_buckets() -> None:
+    # The Lua script and LocalBuckets are one rule written twice: the same takes at the same
+    # clock readings (a request bucket and a token bucket, calls of mixed sizes, a reading that
+    # arrives late) get the same turns from both.
+    readings = [0.0, 0.0, 0.1, 0.05, 0.4, 2.0, 2.0, 2.1, 5.0, 5.0]
+    sizes = [10, 400, 10, 250, 10, 10, 900, 10, 10, 300]
+
+    def takes(provider: str, tokens: int) -> list[Take]:
+        return [
+            Take(f"{provider}:rpm", 2.5, 1.0, 10.0),
+            Take(f"{provider}:tpm", 250.0, float(tokens), 1000.0),
+        ]
+
+    local_times = iter(readings)
+    local = LocalBuckets(clock=lambda: next(local_times))
+
+    async def local_waits() -> list[float]:
+        return [await local.take(takes("p", size)) for size in sizes]
+
+    expected = asyncio.run(local_waits())
+    with redis_databases() as (broker, _):
+        provider = f"p-{uuid.uuid4().hex[:8]}"
+        shared_times = iter(readings)
+        shared = RedisBuckets(broker, clock=lambda: next(shared_times))
+
+        async def shared_waits() -> list[float]:
+            try:
+                return [await shared.take(takes(provider, size)) for size in sizes]
+            finally:
+                await shared.close()
+
+        waits = asyncio.run(shared_waits())
+    assert waits == pytest.approx(expected, abs=1e-9)
+    # and the rule itself, by hand for the first calls: 10 tokens at 0 (both buckets full); 400
+    # tokens, more than the token bucket's 250, waits for it to be full (240 held: 0.01 s) and
+    # leaves it 150 in debt; the next 10 tokens at 0.1 s find -150 + 90 and wait 0.07 s more
+    assert expected[:3] == pytest.approx([0.0, 0.01, 0.07])

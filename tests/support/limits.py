@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
-from workers.ratelimit import Buckets, RateLimiter
+from workers.ratelimit import Buckets, RateLimiter, Take
 
 
 class CountingBuckets:
@@ -16,11 +17,9 @@ class CountingBuckets:
         self.inner = inner
         self.calls = 0
 
-    async def take(
-        self, key: str, capacity: float, amount: float, rate: float | None = None
-    ) -> float:
+    async def take(self, takes: Sequence[Take]) -> float:
         self.calls += 1
-        return await self.inner.take(key, capacity, amount, rate)
+        return await self.inner.take(takes)
 
 
 async def paced_finish_times(
