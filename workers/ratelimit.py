@@ -5,10 +5,10 @@ Redis, the bucket lives in Redis and one Lua script takes from it atomically, so
 process shares the same limit; without Redis, the bucket is in this process. ``acquire`` never
 raises for the limit: a call that finds a bucket short *reserves* its turn, the first moment its
 request and token buckets both hold what it needs (each bucket pays at that turn), and sleeps
-exactly until then. Calls waiting on a bucket are
-thereby served in the order they came, at the limit's rate, with one script call each: no call
-polls the bucket again, and a bucket shared by hundreds of waiting calls is not asked hundreds
-of times per refill (which kept an audit at 0.61 of its limit).
+exactly until then. Calls waiting on a bucket are thereby served in the order they came, at the
+limit's rate, with one script call each: no call polls the bucket again, and a bucket shared by
+hundreds of waiting calls is not asked hundreds of times per refill (which kept an audit at
+0.61 of its limit).
 
 A reserved turn is good only for a short while. A process the machine does not schedule (load,
 a long pause) wakes every call whose turn passed during its stall at once; sent, they would
@@ -36,12 +36,12 @@ __all__ = ["LocalBuckets", "RateLimiter", "RedisBuckets", "Take", "make_buckets"
 # KEYS = the call's buckets (its request and its token bucket); ARGV = now (seconds), then per
 # bucket: capacity, refill per second, amount. The call's turn is the first moment every bucket
 # holds its amount (a bucket smaller than the amount: is full); each bucket pays it, into debt
-# if need be, at that turn (its time moves there), so no bucket counts the
-# call as sent before it is: paid earlier, a bucket waiting on the other would refill the same
-# seconds for the next calls and let them go together with this one (a request bucket paid at
-# its own turn while the token bucket held the call back let 58-96 of 1,000-1,200 calls of
-# mixed sizes through above the provider's rpm, simulated). Returns the seconds from `now` to the
-# turn, as a string to keep the fraction. A `now` earlier than a bucket's time (read by a caller
+# if need be, at that turn (its time moves there), so no bucket counts the call as sent before
+# it is: paid earlier, a bucket waiting on the other would refill the same seconds for the next
+# calls and let them go together with this one (a request bucket paid at its own turn while the
+# token bucket held the call back let 96 of 1,200 calls, in phases of large and small ones,
+# through above the provider's rpm, simulated). Returns the seconds from `now` to the turn, as a
+# string to keep the fraction. A `now` earlier than a bucket's time (read by a caller
 # that then waited for a connection, or by another process) pays at the bucket's time: set back,
 # the bucket would refill the same seconds twice and let more than the rate through.
 _TAKE = """
