@@ -201,8 +201,8 @@ class RateLimiter:
         return any(limit is not None for limit in self.limits.get(provider, (None, None)))
 
     async def acquire(self, provider: str, tokens: int) -> None:
-        """Reserve the call's request and tokens in both buckets and sleep until the later of
-        the two turns (at once when both buckets could pay); if the call woke later than that
+        """Reserve the call's turn in its request and token buckets together and sleep until
+        it (at once when both buckets could pay); if the call woke later than that
         by more than the tolerance, reserve again (see the module's docstring)."""
         burst = self.bursts.get(provider, 60.0)
         for _ in range(MAX_TURNS):
