@@ -19,7 +19,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -359,17 +359,29 @@ async def complete_all(
     *,
     on_response: Callable[[CallResponse], None] | None = None,
     stopped: Callable[[str], str | None] | None = None,
+    slots: MutableMapping[tuple[str, int], asyncio.Semaphore] | None = None,
 ) -> list[CallResponse]:
     """Run calls concurrently (bounded per provider); a model that cannot be called (auth,
     unknown model, missing credentials) stops its remaining calls in this batch at once: none
     waiting for a slot is sent, they come back as failed. ``on_response`` sees each response
     as it arrives (to store it at once); ``stopped`` names models that failed elsewhere (another
     batch): their calls not yet sent are not sent. The first call of this process to a
-    rate-limited key goes alone (see `_ANSWERED_KEYS`)."""
-    semaphores = {
-        provider: asyncio.Semaphore(policy.concurrency.get(provider, policy.default_concurrency))
-        for provider in {r.provider for r in requests}
-    }
+    rate-limited key goes alone (see `_ANSWERED_KEYS`).
+
+    ``slots`` holds the calls in flight of other batches running on the same event loop (per
+    limit key and bound): given, a key's bound holds for all of them together, not for each
+    batch (four batches of `auditor run` sent four calls at once to a server limited to one)."""
+
+    def slot(provider: str) -> asyncio.Semaphore:
+        bound = policy.concurrency.get(provider, policy.default_concurrency)
+        if slots is None:
+            return asyncio.Semaphore(bound)
+        semaphore = slots.get((provider, bound))
+        if semaphore is None:
+            semaphore = slots[(provider, bound)] = asyncio.Semaphore(bound)
+        return semaphore
+
+    semaphores = {provider: slot(provider) for provider in {r.provider for r in requests}}
     failed_models: dict[str, str] = {}
 
     def should_stop(model: str) -> str | None:

@@ -50,9 +50,14 @@ def model_client(
 
     Each batch runs its calls on an event loop of its own, or with ``loop`` (running in
     another thread) on that one: batches running at once in one process's threads must share
-    a loop, because litellm's logging worker is bound to the loop it first ran on."""
+    a loop, because litellm's logging worker is bound to the loop it first ran on. Batches on
+    that loop share their calls in flight: each limit key's ``max_concurrency`` bounds the
+    process, as it bounds a Celery worker process (one task at a time)."""
     local = make_buckets(rate_limit_url)
     shared = local if isinstance(local, LocalBuckets) else None
+    # batches on one shared loop share their calls in flight too (a limit key's bound holds
+    # for the process); each batch on a loop of its own (a Celery task) has its own
+    slots: dict[tuple[str, int], asyncio.Semaphore] | None = {} if loop is not None else None
 
     def call(
         spec: AuditSpec,
@@ -88,7 +93,9 @@ def model_client(
         async def run() -> None:
             heartbeat = asyncio.create_task(_heartbeat(renew, settings.lease_seconds / 3))
             try:
-                await complete_all(requests, policy, limiter, on_response=on_reply, stopped=stopped)
+                await complete_all(
+                    requests, policy, limiter, on_response=on_reply, stopped=stopped, slots=slots
+                )
             finally:
                 heartbeat.cancel()
                 close = getattr(buckets, "close", None)

@@ -284,9 +284,9 @@ class Sampling(BaseModel):
 
 
 HOSTED_CONCURRENCY: Final = 32
-"""Default calls in flight per task for a hosted provider's API."""
+"""Default calls in flight per worker process for a hosted provider's API."""
 LOCAL_CONCURRENCY: Final = 4
-"""Default calls in flight per task for a server on this machine or a private network
+"""Default calls in flight per worker process for a server on this machine or a private network
 (llama.cpp, vLLM, Ollama): it serves a few requests at once; more only queue or time out."""
 
 
@@ -306,9 +306,10 @@ class ProviderLimits(BaseModel):
     max_concurrency: int | None = Field(
         default=None,
         ge=1,
-        description="Calls in flight per limit key within one task (default "
-        f"{HOSTED_CONCURRENCY} for a hosted provider, {LOCAL_CONCURRENCY} for a server on this "
-        "machine or a private network, which a burst of calls would overload).",
+        description="Calls in flight per limit key in one worker process, or in `auditor run` "
+        f"with all its batches (default {HOSTED_CONCURRENCY} for a hosted provider, "
+        f"{LOCAL_CONCURRENCY} for a server on this machine or a private network, which a burst "
+        "of calls would overload).",
     )
 
 

@@ -7,6 +7,7 @@ counts of the calls the provider saw (its ledger)."""
 
 from __future__ import annotations
 
+import bisect
 import socket
 from collections import Counter
 from pathlib import Path
@@ -111,8 +112,9 @@ def test_a_model_that_fails_permanently_is_not_called_again(tmp_path: Path) -> N
     )
     store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec)
     sent = Counter(line.split("\t")[0] for line in ledger_lines(ledger))
-    # one call at a time per batch: at most the batches running at once met the error
-    assert 1 <= sent["boreal-2"] <= BATCH_THREADS
+    # one call in flight for the whole run: the first error stopped the rest (before, one call
+    # at a time per batch, so up to the BATCH_THREADS batches running at once met it)
+    assert sent["boreal-2"] == 1
     failed = list(store.calls_of(audit_id, status="failed"))
     assert {row.model for row in failed} == {"boreal-2"} and len(failed) == 80
     first = [row for row in failed if "not sent" not in row.error]
@@ -120,6 +122,30 @@ def test_a_model_that_fails_permanently_is_not_called_again(tmp_path: Path) -> N
     assert all("AuthenticationError" in row.error for row in first)
     status = audit_status(store, store.get_audit(audit_id))
     assert [f["model"] for f in status.failures] == ["boreal-2"]
+
+
+@pytest.mark.slow
+def test_a_limit_keys_calls_in_flight_are_bounded_for_the_whole_run(tmp_path: Path) -> None:
+    # `max_concurrency` bounds `auditor run` as a whole, as it bounds a worker process: its
+    # batches run on one event loop and share the bound. Before, each of the BATCH_THREADS
+    # batches running at once had a bound of its own (up to 4 x 2 calls in flight).
+    latency = 0.05
+    ledger = tmp_path / "ledger.txt"
+    spec = small_spec(
+        n_items=6,
+        sizes=2,
+        provider={"latency": latency, "ledger": str(ledger)},
+        limits={"sim": {"max_concurrency": 2}},
+    )
+    store, audit_id = run_audit(f"sqlite:///{tmp_path / 'a.sqlite'}", spec, batch_size=8)
+    assert audit_status(store, store.get_audit(audit_id)).status == "succeeded"
+    starts = sorted(float(line.split("\t")[3]) for line in ledger_lines(ledger))
+    assert len(starts) > 8 * BATCH_THREADS  # enough calls for every batch thread to run at once
+    # each call lasts at least `latency` from its start (the ledger's time): the calls that
+    # started within less than that of each other were in flight together
+    window = 0.95 * latency
+    in_flight = max(bisect.bisect_left(starts, at + window) - i for i, at in enumerate(starts))
+    assert in_flight == 2
 
 
 def test_a_batch_that_dies_keeps_the_replies_it_had_and_its_calls_return_after_the_lease(
