@@ -81,7 +81,7 @@ def main() -> None:
     kinds = {k: v["done"] for k, v in store.progress(audit.id).items()}
     print(
         f"{n} calls {kinds}, {args.latency * 1000:.0f} ms latency, {BATCH_THREADS} batches "
-        f"of {args.batch} at once, 32 calls in flight per batch; audit incl. analysis "
+        f"of {args.batch} at once, 32 calls in flight in all; audit incl. analysis "
         f"{total:.1f} s"
     )
     print(
