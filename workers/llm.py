@@ -370,7 +370,8 @@ async def complete_all(
 
     ``slots`` holds the calls in flight of other batches running on the same event loop (per
     limit key and bound): given, a key's bound holds for all of them together, not for each
-    batch (four batches of `auditor run` sent four calls at once to a server limited to one)."""
+    batch (each of the four batches of `auditor run` had its own: up to four calls at once to a
+    server limited to one)."""
 
     def slot(provider: str) -> asyncio.Semaphore:
         bound = policy.concurrency.get(provider, policy.default_concurrency)
