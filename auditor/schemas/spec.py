@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auditor.schemas.bundle import BundleError, Problem
 from auditor.schemas.limits import MAX_NAME_LENGTH, MAX_URL_LENGTH
@@ -502,6 +509,22 @@ class AuditSpec(BaseModel):
         default_factory=Battery,
         description="Judging protocol (pointwise, pairwise, both) and the battery probes planned.",
     )
+
+    @field_validator("limits")
+    @classmethod
+    def _servers_without_trailing_slash(
+        cls, limits: dict[str, ProviderLimits]
+    ) -> dict[str, ProviderLimits]:
+        """A server's limits are found by the server a model names (`ModelSpec.server`, no
+        trailing slash): ``http://vllm:8000/v1/`` is that server too (before, its limits were
+        silently not applied)."""
+        normalized: dict[str, ProviderLimits] = {}
+        for key, value in limits.items():
+            server = key.rstrip("/") if "://" in key else key
+            if server in normalized:
+                raise ValueError(f"{key!r} names the same server as another key ({server!r})")
+            normalized[server] = value
+        return normalized
 
     @model_validator(mode="after")
     def _check(self) -> AuditSpec:

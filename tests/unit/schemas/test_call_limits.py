@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from auditor.schemas.providers import is_local_base
-from auditor.schemas.spec import HOSTED_CONCURRENCY, LOCAL_CONCURRENCY, parse_spec
+from auditor.schemas.spec import HOSTED_CONCURRENCY, LOCAL_CONCURRENCY, SpecError, parse_spec
 
 
 def _spec(models: list[dict[str, Any]], limits: dict[str, Any] | None = None) -> Any:
@@ -105,6 +107,32 @@ def test_a_providers_limits_hold_for_its_models_on_a_server_shared_with_other_pr
     )
     assert {own.limit_key(m) for m in own.all_models} == {proxy}
     assert own.call_limits()[proxy].max_concurrency == 2
+
+
+def test_a_servers_limits_hold_whether_or_not_either_side_ends_in_a_slash() -> None:
+    for given, named in (
+        ("http://vllm:8000/v1/", "http://vllm:8000/v1"),
+        ("http://vllm:8000/v1", "http://vllm:8000/v1/"),
+    ):
+        spec = _spec(
+            [
+                {"model": "openai/a", "name": "a", "api_base": named},
+                {"model": "openai/b", "name": "b", "api_base": "http://10.0.0.7:8000/v1"},
+            ],
+            limits={given: {"max_concurrency": 16}},
+        )
+        # before, limits under "…/v1/" were not found for the server "…/v1": 4 in flight
+        assert spec.call_limits()["http://vllm:8000/v1"].max_concurrency == 16
+    with pytest.raises(SpecError) as caught:
+        _spec(
+            [
+                {"model": "openai/a", "name": "a", "api_base": "http://vllm:8000/v1"},
+                {"model": "openai/b", "name": "b"},
+            ],
+            limits={"http://vllm:8000/v1": {"rpm": 1}, "http://vllm:8000/v1/": {"rpm": 2}},
+        )
+    assert caught.value.problems[0].path == "limits"
+    assert "'http://vllm:8000/v1/' names the same server" in caught.value.problems[0].message
 
 
 def test_local_servers_are_recognized_by_their_address_or_name() -> None:
