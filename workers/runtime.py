@@ -55,8 +55,6 @@ def model_client(
     process, as it bounds a Celery worker process (one task at a time)."""
     local = make_buckets(rate_limit_url)
     shared = local if isinstance(local, LocalBuckets) else None
-    # batches on one shared loop share their calls in flight too (a limit key's bound holds
-    # for the process); each batch on a loop of its own (a Celery task) has its own
     slots: dict[tuple[str, int], asyncio.Semaphore] | None = {} if loop is not None else None
 
     def call(

@@ -66,20 +66,22 @@ class VirtualTime:
 @dataclass
 class ProviderBucket:
     """The provider's rule, written out independently of workers/: a token bucket of
-    ``capacity`` requests refilled at ``rate`` per second, full at the start; a request that
-    finds less than one token is rejected (429) and takes nothing."""
+    ``capacity`` refilled at ``rate`` per second, full at the start; a request that finds less
+    than it carries (one request, or its ``amounts``: tokens) is rejected (429) and takes
+    nothing."""
 
     rate: float
     capacity: float
     rejected: list[float] = field(default_factory=list)
 
-    def replay(self, sends: Sequence[float]) -> list[float]:
+    def replay(self, sends: Sequence[float], amounts: Sequence[float] | None = None) -> list[float]:
         level, last = self.capacity, 0.0
-        for at in sorted(sends):
+        carried = [1.0] * len(sends) if amounts is None else amounts
+        for at, amount in sorted(zip(sends, carried, strict=True)):
             level = min(self.capacity, level + (at - last) * self.rate)
             last = at
-            if level >= 1.0 - 1e-9:
-                level -= 1.0
+            if level >= amount - 1e-9:
+                level -= amount
             else:
                 self.rejected.append(at)
         return self.rejected
